@@ -1,0 +1,22 @@
+//! # autonoma-core
+//!
+//! The domain of Autonoma, free of HTTP and of any storage engine:
+//!
+//! * [`model`] — tenants, users, agents (versioned), runs and run events;
+//! * [`llm`] — the [`llm::LlmProvider`] trait every model backend implements;
+//! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
+//! * [`store`] — the [`store::Store`] and [`store::JobQueue`] traits storage backends implement;
+//! * [`runtime`] — the agent loop (LLM → tool calls → results → … → answer) with limits and cancel;
+//! * [`service`] — the operations a caller may perform, with authorization and validation,
+//!   shared by the REST handlers and the web UI's server functions;
+//! * [`error`] — [`error::Error`], whose stable codes surface as RFC 9457 problem types.
+
+pub mod error;
+pub mod llm;
+pub mod model;
+pub mod runtime;
+pub mod service;
+pub mod store;
+pub mod tool;
+
+pub use error::{Error, Result};
