@@ -1,0 +1,1 @@
+//! autonoma-functions (being written)

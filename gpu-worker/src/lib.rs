@@ -1,0 +1,1 @@
+//! autonoma-gpu-worker (being written)

@@ -1,0 +1,1 @@
+//! autonoma-llm (being written)

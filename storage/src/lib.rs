@@ -1,0 +1,1 @@
+//! autonoma-storage (being written)

@@ -1,0 +1,1 @@
+//! autonoma-testkit (being written)

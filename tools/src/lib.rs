@@ -1,0 +1,1 @@
+//! autonoma-tools (being written)
