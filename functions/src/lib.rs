@@ -1,1 +1,75 @@
-//! autonoma-functions (being written)
+//! # autonoma-functions
+//!
+//! The HTTP API as an axum [`Router`]: JSON REST under `/api/v1`, run events as SSE,
+//! errors as RFC 9457 `application/problem+json`, and the OpenAPI 3.1 document generated
+//! from the handlers (utoipa) at `/api/openapi.json`. Handlers are thin: they authenticate
+//! ([`auth::Caller`]), parse, call [`autonoma_core::service::Service`], and serialise.
+//!
+//! The same router runs inside `autonoma serve` and (later) under `lambda_http`.
+
+pub mod auth;
+pub mod handlers;
+pub mod problem;
+
+use std::sync::Arc;
+
+use autonoma_core::service::Service;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Largest accepted request body: 1 MiB. Bigger bodies get 413 `payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Shared state of the API handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    pub service: Arc<Service>,
+    /// Add `Secure` to cookies regardless of `X-Forwarded-Proto` (deployments behind TLS).
+    pub secure_cookies: bool,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Autonoma API", version = "1", description = "Agents, runs and their events. Errors are RFC 9457 problem+json with a stable `code`."),
+    components(schemas(problem::Problem)),
+    modifiers(&SecurityAddon)
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("API key `ak_…`")).build()));
+        c.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(autonoma_core::service::SESSION_COOKIE))));
+    }
+}
+
+/// The OpenAPI 3.1 document and the routes it describes.
+fn split() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(handlers::routes()).split_for_parts();
+    (router, doc)
+}
+
+/// The OpenAPI 3.1 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    split().1
+}
+
+/// The API router (all paths under `/api`), with the body limit and a problem+json 404.
+pub fn router(state: ApiState) -> Router {
+    let (routes, doc) = split();
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(routes)
+        .route("/api/openapi.json", axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json((*doc).clone()) }
+        }))
+        .route("/api/{*rest}", axum::routing::any(problem::not_found))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
