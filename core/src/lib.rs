@@ -18,5 +18,6 @@ pub mod runtime;
 pub mod service;
 pub mod store;
 pub mod tool;
+pub mod worker;
 
 pub use error::{Error, Result};

@@ -220,6 +220,18 @@ impl Service {
         .map_err(Error::internal)?
         .map_err(Error::internal)?;
         let (user, org) = self.store.create_user_with_org(&email, &name, &hash, &org_name).await?;
+        // Every organization starts with the embedded model, so a new user needs no API key.
+        let local = ProviderConnection {
+            id: Uuid::now_v7(),
+            org_id: org.id,
+            name: "Local (SmolLM2-135M)".into(),
+            kind: ProviderKind::Local,
+            base_url: None,
+            models: vec![LOCAL_MODEL.to_string()],
+            has_api_key: false,
+            created_at: Utc::now(),
+        };
+        self.store.create_provider(&local, None).await?;
         self.open_session(user.id, org.id, Role::Owner).await
     }
 

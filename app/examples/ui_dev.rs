@@ -1,0 +1,317 @@
+//! A development server for the web UI, standing in for `autonoma serve`:
+//! `autonoma_app::router` on a SQLite store, the real agent loop with a *scripted* model
+//! (no LLM needed), a minimal `GET /api/v1/runs/{id}/events` SSE endpoint, and an
+//! in-process run worker.
+//!
+//! ```text
+//! cargo run -p xtask -- build-site          # the wasm + CSS under site/pkg
+//! cargo run -p autonoma-app --features ssr --example ui_dev -- --seed
+//! # http://127.0.0.1:3000 — with --seed: demo@example.com / demo-password-1
+//! ```
+//!
+//! Options: `--addr HOST:PORT` (127.0.0.1:3000), `--db PATH` (a fresh temp file),
+//! `--site DIR` (`<workspace>/site`), `--seed` (demo user, a Local provider, two agents,
+//! one of them with no runs).
+//!
+//! The scripted model: a message with arithmetic (`what is 12*7?`) makes it call the
+//! `calculator` tool; `fail` makes the provider fail; `slow` streams slowly (to try
+//! Cancel); anything else is echoed back word by word.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use autonoma_core::llm::{ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, LlmProvider, ProviderFactory, ToolCall, ToolDefinition};
+use autonoma_core::model::{Actor, AgentSpec, Limits, ProviderConnection, ProviderKind, RunEvent, Usage};
+use autonoma_core::runtime::RunEnv;
+use autonoma_core::service::{NewProvider, SecretBox, Service, SignUp, RUNS_QUEUE, SESSION_COOKIE};
+use autonoma_core::store::{JobQueue, Store};
+use autonoma_core::tool::{Tool, ToolContext, ToolError, ToolRegistry};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use autonoma_storage::SqliteStore;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())).init();
+    let mut addr: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+    let mut db: Option<PathBuf> = None;
+    let mut site = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../site");
+    let mut seed = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--addr" => addr = args.next().expect("--addr HOST:PORT").parse().expect("bad --addr"),
+            "--db" => db = Some(args.next().expect("--db PATH").into()),
+            "--site" => site = args.next().expect("--site DIR").into(),
+            "--seed" => seed = true,
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let db = db.unwrap_or_else(|| std::env::temp_dir().join(format!("autonoma-ui-dev-{}.db", Uuid::new_v4())));
+    let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let store = Arc::new(store);
+    let service = Arc::new(Service::new(store.clone() as Arc<dyn Store>, store.clone() as Arc<dyn JobQueue>, SecretBox::new(&[7u8; 32])));
+
+    if seed {
+        seed_demo(&service).await?;
+    }
+
+    let mut tools = ToolRegistry::default();
+    tools.register(Arc::new(Calculator));
+    let env = RunEnv { service: service.clone(), providers: Arc::new(Scripted), tools };
+    tokio::spawn(worker(env, store.clone()));
+
+    let api = Router::new().route("/api/v1/runs/{id}/events", get(run_events)).with_state(service.clone());
+    let app = autonoma_app::router(service, site.clone()).merge(api);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| e.to_string())?;
+    tracing::info!(%addr, db = %db.display(), site = %site.display(), "UI dev server listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn seed_demo(service: &Service) -> Result<(), String> {
+    let session = match service
+        .sign_up(SignUp {
+            email: "demo@example.com".into(),
+            password: "demo-password-1".into(),
+            name: "Demo".into(),
+            org_name: Some("Acme Robotics".into()),
+        })
+        .await
+    {
+        Ok(s) => s,
+        Err(_) => service.log_in("demo@example.com", "demo-password-1", None).await.map_err(|e| e.to_string())?,
+    };
+    let actor: Actor = session.actor;
+    if !service.list_providers(&actor).await.map_err(|e| e.to_string())?.is_empty() {
+        return Ok(());
+    }
+    let local = service
+        .create_provider(&actor, NewProvider { name: "Local model".into(), kind: ProviderKind::Local, base_url: None, api_key: None, models: vec![] })
+        .await
+        .map_err(|e| e.to_string())?;
+    for (name, description, tools) in [
+        ("Research assistant", "Answers questions and does the math with the calculator.", vec!["calculator".to_string(), "current_time".to_string()]),
+        ("Echo", "Repeats what you say. Handy for trying the UI.", vec![]),
+    ] {
+        service
+            .create_agent(
+                &actor,
+                AgentSpec {
+                    name: name.into(),
+                    description: description.into(),
+                    provider_id: local.id,
+                    model: local.models[0].clone(),
+                    instructions: "You are a helpful assistant.".into(),
+                    tools,
+                    http_allowlist: vec![],
+                    limits: Limits::default(),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    println!("seeded: log in as demo@example.com / demo-password-1");
+    Ok(())
+}
+
+/// Leases run jobs and executes them with the real agent loop.
+async fn worker(env: RunEnv, queue: Arc<SqliteStore>) {
+    loop {
+        match queue.lease(RUNS_QUEUE, Duration::from_secs(120)).await {
+            Ok(Some(job)) => {
+                let env = env.clone();
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    let run_id = job.payload.get("run_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+                    if let Some(run_id) = run_id {
+                        if let Err(e) = env.execute(run_id, CancellationToken::new()).await {
+                            tracing::error!(%run_id, error = %e, "run failed to execute");
+                        }
+                    }
+                    let _ = queue.complete(job.id, job.lease_token).await;
+                });
+            }
+            Ok(None) => tokio::time::sleep(Duration::from_millis(150)).await,
+            Err(e) => {
+                tracing::error!(error = %e, "lease failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Minimal stand-in for the REST API's SSE endpoint (cookie auth, `Last-Event-ID`).
+async fn run_events(State(service): State<Arc<Service>>, Path(id): Path<Uuid>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| kv.trim().strip_prefix(&format!("{SESSION_COOKIE}=")).map(str::to_string));
+    let Some(token) = token else { return StatusCode::UNAUTHORIZED.into_response() };
+    let Ok((actor, _)) = service.actor_from_session(&token).await else { return StatusCode::UNAUTHORIZED.into_response() };
+    if service.get_run(&actor, id).await.is_err() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+
+    struct St {
+        service: Arc<Service>,
+        actor: Actor,
+        run_id: Uuid,
+        after: i64,
+        buf: VecDeque<RunEvent>,
+        done: bool,
+    }
+    let st = St { service, actor, run_id: id, after, buf: VecDeque::new(), done: false };
+    let stream = futures::stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(e) = st.buf.pop_front() {
+                st.after = e.seq;
+                st.done = e.kind.is_terminal();
+                let ev = Event::default().id(e.seq.to_string()).event(e.kind.name()).data(serde_json::to_string(&e).unwrap());
+                return Some((Ok::<_, Infallible>(ev), st));
+            }
+            if st.done {
+                return None;
+            }
+            let notify = st.service.notifier.for_run(st.run_id);
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match st.service.run_events(&st.actor, st.run_id, st.after).await {
+                Ok(events) if !events.is_empty() => st.buf.extend(events),
+                Ok(_) => {
+                    if st.service.get_run(&st.actor, st.run_id).await.map(|r| r.status.is_terminal()).unwrap_or(true) {
+                        // Terminal without a terminal event still to send.
+                        let again = st.service.run_events(&st.actor, st.run_id, st.after).await.unwrap_or_default();
+                        if again.is_empty() {
+                            return None;
+                        }
+                        st.buf.extend(again);
+                        continue;
+                    }
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// A scripted model: tool calls for arithmetic, errors on "fail", echo otherwise.
+struct Scripted;
+
+impl ProviderFactory for Scripted {
+    fn build(&self, _connection: &ProviderConnection, _api_key: Option<String>) -> Result<Arc<dyn LlmProvider>, LlmError> {
+        Ok(Arc::new(Scripted))
+    }
+}
+
+fn find_expression(text: &str) -> Option<String> {
+    let expr: String = text.chars().filter(|c| c.is_ascii_digit() || "+-*/(). ".contains(*c)).collect();
+    let expr = expr.trim().trim_end_matches(['.', ' ']).trim().to_string();
+    (expr.chars().any(|c| c.is_ascii_digit()) && expr.chars().any(|c| "+-*/".contains(c))).then_some(expr)
+}
+
+#[async_trait]
+impl LlmProvider for Scripted {
+    async fn chat(&self, request: ChatRequest, deltas: UnboundedSender<String>) -> Result<ChatResponse, LlmError> {
+        let last = request.messages.last().cloned();
+        let user = request.messages.iter().rev().find(|m| m.role == ChatRole::User).map(|m| m.content.clone()).unwrap_or_default();
+        let input_tokens = request.messages.iter().map(|m| m.content.len() as u64 / 4 + 1).sum();
+        let lower = user.to_lowercase();
+        if lower.contains("fail") {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return Err(LlmError::Transport("simulated provider outage (you asked for it: the message contains \"fail\")".into()));
+        }
+        let delay = if lower.contains("slow") { Duration::from_millis(450) } else { Duration::from_millis(70) };
+        let stream = |text: String| {
+            let deltas = deltas.clone();
+            async move {
+                let mut n = 0;
+                for word in text.split_inclusive(' ') {
+                    tokio::time::sleep(delay).await;
+                    let _ = deltas.send(word.to_string());
+                    n += 1;
+                }
+                (text, n)
+            }
+        };
+        let has_calc = request.tools.iter().any(|t| t.name == "calculator");
+        match last {
+            Some(m) if m.role == ChatRole::Tool => {
+                let (text, n) = stream(format!("The calculator says {}. Anything else I can work out for you?", m.content.trim())).await;
+                Ok(ChatResponse { content: text, tool_calls: vec![], usage: Usage { input_tokens, output_tokens: n }, finish_reason: FinishReason::Stop })
+            }
+            _ if has_calc && find_expression(&user).is_some() => {
+                let expr = find_expression(&user).unwrap();
+                let (text, n) = stream("Let me work that out with the calculator.".to_string()).await;
+                Ok(ChatResponse {
+                    content: text,
+                    tool_calls: vec![ToolCall { id: format!("call_{}", Uuid::new_v4().simple()), name: "calculator".into(), arguments: serde_json::json!({ "expression": expr }) }],
+                    usage: Usage { input_tokens, output_tokens: n },
+                    finish_reason: FinishReason::ToolCalls,
+                })
+            }
+            _ => {
+                let (text, n) = stream(format!(
+                    "You said: “{}”. I am the scripted development model, so I can only echo — but I stream it word by word, just like a real one.",
+                    user.trim()
+                ))
+                .await;
+                Ok(ChatResponse { content: text, tool_calls: vec![], usage: Usage { input_tokens, output_tokens: n }, finish_reason: FinishReason::Stop })
+            }
+        }
+    }
+}
+
+/// `a op b` arithmetic, enough for the demo.
+struct Calculator;
+
+#[async_trait]
+impl Tool for Calculator {
+    fn definition(&self) -> ToolDefinition {
+        ToolDefinition {
+            name: "calculator".into(),
+            description: "Evaluates an arithmetic expression like `12 * 7`.".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}),
+        }
+    }
+
+    async fn call(&self, arguments: serde_json::Value, _ctx: &ToolContext) -> Result<String, ToolError> {
+        let expr = arguments.get("expression").and_then(|v| v.as_str()).ok_or_else(|| ToolError("missing 'expression'".into()))?;
+        let e: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
+        let pos = e.char_indices().skip(1).find(|(_, c)| "+-*/".contains(*c)).map(|(i, _)| i).ok_or_else(|| ToolError(format!("cannot evaluate '{expr}'")))?;
+        let (a, rest) = e.split_at(pos);
+        let (op, b) = rest.split_at(1);
+        let a: f64 = a.parse().map_err(|_| ToolError(format!("cannot evaluate '{expr}'")))?;
+        let b: f64 = b.parse().map_err(|_| ToolError(format!("cannot evaluate '{expr}'")))?;
+        let v = match op {
+            "+" => a + b,
+            "-" => a - b,
+            "*" => a * b,
+            "/" if b == 0.0 => return Err(ToolError("division by zero".into())),
+            _ => a / b,
+        };
+        Ok(if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") })
+    }
+}

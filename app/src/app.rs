@@ -1,0 +1,226 @@
+//! The application shell, routes, top navigation and shared bits of UI.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A};
+use leptos_router::path;
+
+use crate::api::{current_user, LogOut};
+use crate::error::AppError;
+use crate::pages::agents::{AgentEditorPage, AgentsPage};
+use crate::pages::auth::{LoginPage, SignupPage};
+use crate::pages::chat::ChatPage;
+use crate::pages::run::RunPage;
+use crate::pages::settings::{ApiKeysPage, ProvidersPage};
+
+/// URLs of the built assets under `/pkg` (content-hashed when `manifest.json` exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assets {
+    /// wasm-bindgen's JS loader, e.g. `autonoma.1a2b….js`.
+    pub js: String,
+    /// The wasm module.
+    pub wasm: String,
+    /// The stylesheet.
+    pub css: String,
+}
+
+impl Default for Assets {
+    fn default() -> Self {
+        Assets { js: "autonoma.js".into(), wasm: "autonoma_bg.wasm".into(), css: "autonoma.css".into() }
+    }
+}
+
+/// The HTML document around [`App`], rendered on the server only.
+///
+/// Reads the [`Assets`] from context (the router provides them) to link the stylesheet and
+/// start hydration.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let _ = options;
+    let assets = use_context::<Assets>().unwrap_or_default();
+    let script = format!(
+        "import init, {{ hydrate }} from '/pkg/{js}';\ninit({{ module_or_path: '/pkg/{wasm}' }}).then(() => hydrate());",
+        js = assets.js,
+        wasm = assets.wasm
+    );
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="stylesheet" href=format!("/pkg/{}", assets.css)/>
+                <link rel="modulepreload" href=format!("/pkg/{}", assets.js)/>
+                <link rel="preload" href=format!("/pkg/{}", assets.wasm) r#as="fetch" r#type="application/wasm" crossorigin=""/>
+                <script type="module" inner_html=script></script>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The root component: routes of every page.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title formatter=|t: String| if t.is_empty() { "Autonoma".to_string() } else { format!("{t} · Autonoma") }/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/signup") view=SignupPage/>
+                <Route path=path!("/") view=|| view! { <Redirect path="/agents"/> }/>
+                <ParentRoute path=path!("") view=AppLayout>
+                    <Route path=path!("/agents") view=AgentsPage/>
+                    <Route path=path!("/agents/new") view=AgentEditorPage/>
+                    <Route path=path!("/agents/:id/edit") view=AgentEditorPage/>
+                    <Route path=path!("/agents/:id") view=ChatPage/>
+                    <Route path=path!("/runs/:id") view=RunPage/>
+                    <Route path=path!("/settings/api-keys") view=ApiKeysPage/>
+                    <Route path=path!("/settings/providers") view=ProvidersPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// Top navigation around every signed-in page.
+#[component]
+fn AppLayout() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    let logout = ServerAction::<LogOut>::new();
+
+    // A session that ended while the app was open: go to the login page.
+    #[cfg(feature = "hydrate")]
+    {
+        let navigate = leptos_router::hooks::use_navigate();
+        Effect::new(move |_| {
+            if let Some(Ok(None)) = me.get() {
+                navigate("/login", Default::default());
+            }
+        });
+    }
+
+    view! {
+        <div class="app">
+            <header class="topnav">
+                <div class="topnav-inner">
+                    <a class="brand" href="/agents">
+                        <span class="brand-mark" aria-hidden="true"></span>
+                        "Autonoma"
+                    </a>
+                    <Transition fallback=|| view! { <span class="org-name muted">"…"</span> }>
+                        {move || Suspend::new(async move {
+                            me.await
+                                .ok()
+                                .flatten()
+                                .map(|m| view! { <span class="org-name" title=format!("Your role: {}", m.role)>{m.org_name}</span> })
+                        })}
+                    </Transition>
+                    <nav class="nav-links" aria-label="Main">
+                        <A href="/agents">"Agents"</A>
+                        <A href="/settings/providers">"Providers"</A>
+                        <A href="/settings/api-keys">"API keys"</A>
+                    </nav>
+                    <div class="nav-spacer"></div>
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            me.await.ok().flatten().map(|m| view! { <span class="user-email muted">{m.email}</span> })
+                        })}
+                    </Transition>
+                    <ActionForm action=logout>
+                        <button type="submit" class="btn btn-secondary btn-small">
+                            "Log out"
+                        </button>
+                    </ActionForm>
+                </div>
+            </header>
+            <main class="container">
+                <Outlet/>
+            </main>
+        </div>
+    }
+}
+
+/// The page for unknown paths (status 404 on the server).
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <div class="auth-page">
+            <div class="card auth-card center">
+                <h1>"Page not found"</h1>
+                <p class="muted">"There is nothing at this address."</p>
+                <a class="btn btn-primary" href="/agents">
+                    "Go to your agents"
+                </a>
+            </div>
+        </div>
+    }
+}
+
+/// A "Loading…" placeholder for lists and pages.
+#[component]
+pub fn Loading(
+    /// What is loading, e.g. "agents".
+    #[prop(optional, into)]
+    what: Option<String>,
+) -> impl IntoView {
+    view! {
+        <div class="loading" role="status">
+            <span class="spinner" aria-hidden="true"></span>
+            {format!("Loading {}…", what.unwrap_or_default()).replace("  ", " ").replace(" …", "…")}
+        </div>
+    }
+}
+
+/// An error panel; for an ended session it links to the login page.
+#[component]
+pub fn ErrorBox(
+    /// The error to show.
+    err: AppError,
+) -> impl IntoView {
+    let login = err.is_unauthenticated();
+    view! {
+        <div class="alert alert-error" role="alert">
+            {err.headline()}
+            {login.then(|| view! { " " <a href="/login">"Log in"</a> })}
+        </div>
+    }
+}
+
+/// A page title row with optional actions on the right.
+#[component]
+pub fn PageHeader(
+    /// The heading.
+    #[prop(into)]
+    title: String,
+    /// A line under the heading.
+    #[prop(optional, into)]
+    subtitle: Option<String>,
+    /// Buttons on the right.
+    #[prop(optional)]
+    children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <div class="page-header">
+            <div>
+                <h1>{title}</h1>
+                {subtitle.map(|s| view! { <p class="muted subtitle">{s}</p> })}
+            </div>
+            <div class="page-actions">{children.map(|c| c())}</div>
+        </div>
+    }
+}
+
+/// Field-level message of a failed action, if it concerns `field`.
+pub fn field_error<T: Clone + Send + Sync + 'static>(value: Option<Result<T, AppError>>, field: &str) -> Option<String> {
+    value.and_then(|r| r.err()).and_then(|e| e.for_field(field))
+}

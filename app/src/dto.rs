@@ -1,0 +1,318 @@
+//! Small serde types the UI exchanges with its server functions.
+//!
+//! They mirror the JSON shapes of `autonoma_core::model` (same field names and tags), so
+//! the server converts a core record by serializing it and reading it back as the DTO,
+//! and the browser build never links `autonoma-core`. Unknown fields are ignored.
+
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user and the organization of their session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    /// The user's e-mail address.
+    pub email: String,
+    /// Name of the session's organization.
+    pub org_name: String,
+    /// Role in that organization: `owner`, `admin`, `member` or `viewer`.
+    pub role: String,
+}
+
+/// Per-agent limits (mirror of `autonoma_core::model::Limits`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitsDto {
+    /// Maximum LLM calls in one run.
+    pub max_steps: u32,
+    /// Maximum output tokens per LLM call.
+    pub max_output_tokens: u32,
+    /// Wall-clock limit of a run, in seconds.
+    pub timeout_secs: u32,
+}
+
+impl Default for LimitsDto {
+    fn default() -> Self {
+        LimitsDto { max_steps: 8, max_output_tokens: 512, timeout_secs: 120 }
+    }
+}
+
+/// An agent with its current spec (mirror of `autonoma_core::model::Agent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentDto {
+    /// Agent id (UUID).
+    pub id: String,
+    /// Current version, starting at 1.
+    pub version: i64,
+    /// Display name.
+    pub name: String,
+    /// Free-text description.
+    #[serde(default)]
+    pub description: String,
+    /// Provider connection id (UUID).
+    pub provider_id: String,
+    /// Model name at that provider.
+    pub model: String,
+    /// System prompt.
+    #[serde(default)]
+    pub instructions: String,
+    /// Enabled built-in tools.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Domains `http_fetch` may reach.
+    #[serde(default)]
+    pub http_allowlist: Vec<String>,
+    /// Run limits.
+    #[serde(default)]
+    pub limits: LimitsDto,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A provider connection without its key (mirror of `ProviderConnection`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderDto {
+    /// Connection id (UUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `local` or `openai_compatible`.
+    pub kind: String,
+    /// Base URL of an OpenAI-compatible endpoint.
+    pub base_url: Option<String>,
+    /// Models offered in the agent editor.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Whether an API key is stored (it is never returned).
+    #[serde(default)]
+    pub has_api_key: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// An API key's public record (mirror of `ApiKey`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyDto {
+    /// Key id (UUID).
+    pub id: String,
+    /// Label given at creation.
+    pub name: String,
+    /// First characters of the secret, to recognise it.
+    pub prefix: String,
+    /// Role the key acts with.
+    pub role: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last use (RFC 3339), if ever used.
+    pub last_used_at: Option<String>,
+    /// Revocation time (RFC 3339), if revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// A key just created: its record and the secret, shown once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedKeyDto {
+    /// The key's record.
+    pub key: ApiKeyDto,
+    /// The secret (`ak_…`).
+    pub secret: String,
+}
+
+/// Token counts of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageDto {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+}
+
+/// One execution of an agent (mirror of `autonoma_core::model::Run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDto {
+    /// Run id (UUID).
+    pub id: String,
+    /// The agent it ran.
+    pub agent_id: String,
+    /// The agent version it ran.
+    pub agent_version: i64,
+    /// Conversation it belongs to.
+    pub thread_id: String,
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    /// The user's message.
+    pub input: String,
+    /// Final answer, when completed.
+    pub output: Option<String>,
+    /// Reason for failed / cancelled.
+    pub error: Option<String>,
+    /// Tokens used.
+    #[serde(default)]
+    pub usage: UsageDto,
+    /// LLM calls made.
+    #[serde(default)]
+    pub steps: i64,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// When it finished (RFC 3339).
+    pub finished_at: Option<String>,
+}
+
+impl RunDto {
+    /// Completed, failed or cancelled.
+    pub fn is_terminal(&self) -> bool {
+        is_terminal_status(&self.status)
+    }
+}
+
+/// Whether a run status string is final.
+pub fn is_terminal_status(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled")
+}
+
+/// A page of items and the cursor of the next page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageDto<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Cursor of the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A run with its events so far, as one turn of a chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnDto {
+    /// The run.
+    pub run: RunDto,
+    /// Its events, in order.
+    pub events: Vec<EventDto>,
+}
+
+/// A persisted run event (mirror of `autonoma_core::model::RunEvent`: the SSE `data:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventDto {
+    /// The run.
+    pub run_id: String,
+    /// Position in the run, from 1 (the SSE event id).
+    pub seq: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// When (RFC 3339).
+    #[serde(default)]
+    pub created_at: String,
+}
+
+/// What happened at one point of a run (mirror of `RunEventKind`, tagged by `type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The executor picked the run up.
+    RunStarted {
+        /// Agent version executed.
+        agent_version: i64,
+        /// Model called.
+        model: String,
+    },
+    /// A piece of assistant text while the model streams.
+    TokenDelta {
+        /// LLM call number, from 1.
+        step: u32,
+        /// The new text.
+        text: String,
+    },
+    /// The assistant's complete message for a step.
+    AssistantMessage {
+        /// LLM call number.
+        step: u32,
+        /// The whole text (may be empty when it only calls tools).
+        text: String,
+    },
+    /// The model asked for a tool.
+    ToolCall {
+        /// LLM call number.
+        step: u32,
+        /// Pairs the call with its result.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Arguments as given by the model.
+        arguments: serde_json::Value,
+    },
+    /// A tool's answer.
+    ToolResult {
+        /// LLM call number.
+        step: u32,
+        /// The call answered.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Output text.
+        output: String,
+        /// Whether the tool failed.
+        is_error: bool,
+    },
+    /// Tokens of one LLM call.
+    Usage {
+        /// LLM call number.
+        step: u32,
+        /// Prompt tokens.
+        input_tokens: u64,
+        /// Generated tokens.
+        output_tokens: u64,
+    },
+    /// The run finished with an answer.
+    Completed {
+        /// The final answer.
+        output: String,
+    },
+    /// The run failed.
+    Failed {
+        /// Human-readable reason.
+        reason: String,
+        /// Machine code.
+        code: String,
+    },
+    /// The run was cancelled.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// An event type this UI does not know yet.
+    #[serde(other)]
+    Unknown,
+}
+
+impl EventKind {
+    /// True for completed, failed and cancelled.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, EventKind::Completed { .. } | EventKind::Failed { .. } | EventKind::Cancelled { .. })
+    }
+}
+
+/// Formats an RFC 3339 timestamp as `YYYY-MM-DD HH:MM UTC` (the same on server and
+/// browser, so hydration sees identical text).
+pub fn short_time(ts: &str) -> String {
+    if ts.len() >= 16 && ts.is_char_boundary(16) {
+        format!("{} UTC", ts[..16].replace('T', " "))
+    } else {
+        ts.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_parse_like_the_sse_data() {
+        let e: EventDto = serde_json::from_str(
+            r#"{"run_id":"r","seq":3,"type":"tool_call","step":1,"call_id":"c1","name":"calculator","arguments":{"expression":"1+1"},"created_at":"2026-01-02T03:04:05Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.seq, 3);
+        assert!(matches!(e.kind, EventKind::ToolCall { ref name, .. } if name == "calculator"));
+        let u: EventDto = serde_json::from_str(r#"{"run_id":"r","seq":4,"type":"approval_requested","created_at":"x"}"#).unwrap();
+        assert_eq!(u.kind, EventKind::Unknown);
+        assert_eq!(short_time("2026-01-02T03:04:05.123Z"), "2026-01-02 03:04 UTC");
+    }
+}

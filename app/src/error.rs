@@ -1,0 +1,124 @@
+//! The error every server function returns, readable in the UI.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// A failure shown to the user: a stable `code` (as in the REST API), a readable
+/// `message`, and for validation errors the form `field` it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppError {
+    /// `validation_failed`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
+    /// `rate_limited`, `internal`, or `request` for transport problems.
+    pub code: String,
+    /// What went wrong, in words (for a field error: without the field's name).
+    pub message: String,
+    /// The offending field for `validation_failed` (core names, e.g. `limits.max_steps`).
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+impl AppError {
+    /// An error with a code and message.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        AppError { code: code.into(), message: message.into(), field: None }
+    }
+
+    /// A validation error on one form field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        AppError { code: "validation_failed".into(), message: message.into(), field: Some(field.into()) }
+    }
+
+    /// The session is missing or expired.
+    pub fn unauthenticated() -> Self {
+        AppError::new("unauthenticated", "Your session has ended. Please log in again.")
+    }
+
+    /// True when the user must log in again.
+    pub fn is_unauthenticated(&self) -> bool {
+        self.code == "unauthenticated"
+    }
+
+    /// The message for the field `name`, if this error concerns it.
+    pub fn for_field(&self, name: &str) -> Option<String> {
+        (self.field.as_deref() == Some(name)).then(|| self.message.clone())
+    }
+
+    /// One line for a banner: `"Max steps: must be 1 to 100"`.
+    pub fn headline(&self) -> String {
+        match &self.field {
+            Some(f) => format!("{}: {}", field_label(f), self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+/// Human label of a core field name.
+pub fn field_label(field: &str) -> String {
+    match field {
+        "email" => "E-mail".into(),
+        "password" => "Password".into(),
+        "name" => "Name".into(),
+        "org_name" => "Organization".into(),
+        "description" => "Description".into(),
+        "instructions" => "Instructions".into(),
+        "provider_id" | "model" => "Model".into(),
+        "tools" => "Tools".into(),
+        "http_allowlist" => "HTTP allowlist".into(),
+        "limits.max_steps" => "Max steps".into(),
+        "limits.max_output_tokens" => "Max output tokens".into(),
+        "limits.timeout_secs" => "Timeout".into(),
+        "base_url" => "Base URL".into(),
+        "models" => "Models".into(),
+        "role" => "Role".into(),
+        "input" => "Message".into(),
+        "thread_id" => "Conversation".into(),
+        other => other.replace(['_', '.'], " "),
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.headline())
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Request(e) => AppError::new("request", format!("Could not reach the server ({e}). Check your connection and try again.")),
+            ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => AppError::new("validation_failed", format!("The form was incomplete or malformed: {e}")),
+            ServerFnErrorErr::MiddlewareError(e) => AppError::new("forbidden", e),
+            other => AppError::new("internal", other.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<autonoma_core::Error> for AppError {
+    fn from(e: autonoma_core::Error) -> Self {
+        use autonoma_core::Error as E;
+        match e {
+            E::Validation { field, message } => AppError { code: "validation_failed".into(), message, field: Some(field) },
+            E::Unauthenticated => AppError::unauthenticated(),
+            E::Internal(detail) => {
+                tracing::error!(%detail, "internal error in a UI server function");
+                AppError::new("internal", "Something went wrong on the server. Please try again.")
+            }
+            other => {
+                let code = other.code();
+                let message = other.to_string();
+                let mut chars = message.chars();
+                let message = match chars.next() {
+                    Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+                    None => message,
+                };
+                AppError::new(code, message)
+            }
+        }
+    }
+}

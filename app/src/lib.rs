@@ -1,0 +1,35 @@
+//! Autonoma's web UI: Leptos 0.8 pages rendered on the server and hydrated in the browser.
+//!
+//! - Feature `ssr` (server): [`router`] serves the pages, the server functions under
+//!   `/sfn` and the built assets under `/pkg`; it needs an
+//!   [`autonoma_core::service::Service`].
+//! - Feature `hydrate` (browser, `wasm32-unknown-unknown`): [`hydrate`] attaches to the
+//!   server-rendered page. Build it with `cargo run -p xtask -- build-site`.
+//!
+//! The browser build does not link `autonoma-core`: the UI's data types are the serde
+//! mirrors in [`dto`].
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod app;
+pub mod dto;
+pub mod error;
+pub mod pages;
+pub mod transcript;
+
+#[cfg(feature = "ssr")]
+mod server;
+
+pub use app::{shell, App};
+pub use error::AppError;
+#[cfg(feature = "ssr")]
+pub use server::router;
+
+/// Entry point called by the generated JS once the wasm is loaded: hydrates `<body>`.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,354 @@
+//! The agent list and the agent editor.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::api::{get_agent, list_agents, list_providers, DeleteAgent, SaveAgent};
+use crate::app::{field_error, ErrorBox, Loading, PageHeader};
+use crate::dto::{short_time, AgentDto, LimitsDto, ProviderDto};
+use crate::pages::auth::FieldHint;
+
+/// Built-in tools: name, label, description.
+const TOOLS: [(&str, &str, &str); 3] = [
+    ("calculator", "Calculator", "Evaluates arithmetic expressions exactly."),
+    ("current_time", "Current time", "Tells the current date and time (UTC)."),
+    ("http_fetch", "HTTP fetch", "Fetches web pages from the allowlisted domains below."),
+];
+
+/// `/agents`: the organization's agents, with an invitation to create the first one.
+#[component]
+pub fn AgentsPage() -> impl IntoView {
+    let query = use_query_map();
+    let cursor = move || query.read().get("cursor").filter(|c| !c.is_empty());
+    let agents = Resource::new(cursor, list_agents);
+    view! {
+        <Title text="Agents"/>
+        <PageHeader title="Agents" subtitle="Each agent is a model with instructions, tools and limits.">
+            <a class="btn btn-primary" href="/agents/new">
+                "New agent"
+            </a>
+        </PageHeader>
+        <Suspense fallback=|| view! { <Loading what="agents"/> }>
+            {move || Suspend::new(async move {
+                match agents.await {
+                    Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                    Ok(page) if page.items.is_empty() && cursor().is_none() => {
+                        view! {
+                            <div class="empty-state card">
+                                <div class="empty-icon" aria-hidden="true">"✦"</div>
+                                <h2>"Create your first agent"</h2>
+                                <p class="muted">
+                                    "Pick a model, write its instructions, choose the tools it may use — then chat with it and watch every step."
+                                </p>
+                                <a class="btn btn-primary" href="/agents/new">
+                                    "Create an agent"
+                                </a>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(page) => {
+                        let next = page.next_cursor.clone();
+                        view! {
+                            <div class="card-grid">
+                                {page.items.into_iter().map(|a| view! { <AgentCard agent=a/> }).collect_view()}
+                            </div>
+                            <div class="pager">
+                                {cursor().map(|_| view! { <a class="btn btn-secondary btn-small" href="/agents">"First page"</a> })}
+                                {next.map(|c| view! { <a class="btn btn-secondary btn-small" href=format!("/agents?cursor={c}")>"Next page"</a> })}
+                            </div>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AgentCard(agent: AgentDto) -> impl IntoView {
+    let href = format!("/agents/{}", agent.id);
+    let edit = format!("/agents/{}/edit", agent.id);
+    let description = if agent.description.trim().is_empty() { None } else { Some(agent.description.clone()) };
+    view! {
+        <article class="card agent-card">
+            <div class="agent-card-head">
+                <a class="agent-name" href=href.clone()>
+                    {agent.name.clone()}
+                </a>
+                <span class="badge">{format!("v{}", agent.version)}</span>
+            </div>
+            <p class="muted agent-desc">{description.unwrap_or_else(|| "No description.".into())}</p>
+            <div class="chips">
+                <span class="chip chip-model">{agent.model.clone()}</span>
+                {agent.tools.iter().map(|t| view! { <span class="chip">{t.clone()}</span> }).collect_view()}
+            </div>
+            <div class="agent-card-foot">
+                <span class="muted small">{format!("Updated {}", short_time(&agent.updated_at))}</span>
+                <div class="actions">
+                    <a class="btn btn-secondary btn-small" href=edit>
+                        "Edit"
+                    </a>
+                    <a class="btn btn-primary btn-small" href=href>
+                        "Chat"
+                    </a>
+                </div>
+            </div>
+        </article>
+    }
+}
+
+/// `/agents/new` and `/agents/:id/edit`: the agent editor.
+#[component]
+pub fn AgentEditorPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id");
+    let providers = Resource::new(|| (), |_| list_providers());
+    let agent = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => get_agent(id).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    view! {
+        <Suspense fallback=|| view! { <Loading what="the editor"/> }>
+            {move || Suspend::new(async move {
+                let providers = providers.await;
+                let agent = agent.await;
+                match (providers, agent) {
+                    (Err(e), _) | (_, Err(e)) => view! { <ErrorBox err=e/> }.into_any(),
+                    (Ok(providers), Ok(agent)) => view! { <AgentForm providers agent/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AgentForm(providers: Vec<ProviderDto>, agent: Option<AgentDto>) -> impl IntoView {
+    let save = ServerAction::<SaveAgent>::new();
+    let delete = ServerAction::<DeleteAgent>::new();
+    let pending = save.pending();
+    let err = move |field: &'static str| move || field_error(save.value().get(), field);
+    let model_err = move || field_error(save.value().get(), "model").or_else(|| field_error(save.value().get(), "provider_id"));
+
+    let editing = agent.is_some();
+    let title = match &agent {
+        Some(a) => format!("Edit {}", a.name),
+        None => "New agent".to_string(),
+    };
+    let a = agent.clone();
+    let id = a.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+    let name = a.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+    let description = a.as_ref().map(|a| a.description.clone()).unwrap_or_default();
+    let instructions = a.as_ref().map(|a| a.instructions.clone()).unwrap_or_default();
+    let tools = a.as_ref().map(|a| a.tools.clone()).unwrap_or_default();
+    let allowlist = a.as_ref().map(|a| a.http_allowlist.join("\n")).unwrap_or_default();
+    let limits = a.as_ref().map(|a| a.limits.clone()).unwrap_or_default();
+    let LimitsDto { max_steps, max_output_tokens, timeout_secs } = limits;
+    let current_model = a.as_ref().map(|a| format!("{}/{}", a.provider_id, a.model));
+    let cancel_href = match &agent {
+        Some(a) => format!("/agents/{}", a.id),
+        None => "/agents".to_string(),
+    };
+    let no_providers = providers.is_empty();
+    let header_cancel_href = cancel_href.clone();
+    let delete_id = id.clone();
+    let version_note = agent.as_ref().map(|a| format!("Version {} · saving creates version {}", a.version, a.version + 1));
+
+    view! {
+        <Title text=title.clone()/>
+        <PageHeader title=title subtitle=version_note.unwrap_or_else(|| "Define what the agent is, what it may do, and its limits.".into())>
+            <a class="btn btn-secondary" href=header_cancel_href>
+                "Cancel"
+            </a>
+        </PageHeader>
+        {no_providers
+            .then(|| {
+                view! {
+                    <div class="alert alert-info">
+                        "An agent needs a model, and models come from provider connections. "
+                        <a href="/settings/providers">"Add a provider"</a>
+                        " (the built-in Local model needs no key), then come back."
+                    </div>
+                }
+            })}
+        {move || {
+            save.value()
+                .get()
+                .and_then(|r| r.err())
+                .map(|e| {
+                    view! {
+                        <div class="alert alert-error" role="alert">
+                            <strong>"Could not save. "</strong>
+                            {e.headline()}
+                        </div>
+                    }
+                })
+        }}
+        <div class="card form-card">
+            <ActionForm action=save>
+                <input type="hidden" name="id" value=id/>
+                <section class="form-section">
+                    <h2>"Identity"</h2>
+                    <div class="field">
+                        <label for="name">"Name"</label>
+                        <input id="name" type="text" name="name" required maxlength="100" value=name placeholder="Support assistant"/>
+                        <FieldHint err=err("name")/>
+                    </div>
+                    <div class="field">
+                        <label for="description">"Description" <span class="optional">"optional"</span></label>
+                        <input id="description" type="text" name="description" maxlength="2000" value=description placeholder="What this agent is for"/>
+                        <FieldHint err=err("description")/>
+                    </div>
+                </section>
+                <section class="form-section">
+                    <h2>"Model"</h2>
+                    <div class="field">
+                        <label for="model_ref">"Model"</label>
+                        <select id="model_ref" name="model_ref" required>
+                            <option value="" disabled selected=current_model.is_none()>
+                                "Choose a model…"
+                            </option>
+                            {providers
+                                .iter()
+                                .map(|p| {
+                                    let label = format!("{} ({})", p.name, kind_label(&p.kind));
+                                    let current_model = current_model.clone();
+                                    view! {
+                                        <optgroup label=label>
+                                            {p
+                                                .models
+                                                .iter()
+                                                .map(|m| {
+                                                    let value = format!("{}/{}", p.id, m);
+                                                    let selected = current_model.as_deref() == Some(value.as_str());
+                                                    view! {
+                                                        <option value=value selected=selected>
+                                                            {m.clone()}
+                                                        </option>
+                                                    }
+                                                })
+                                                .collect_view()}
+                                        </optgroup>
+                                    }
+                                })
+                                .collect_view()}
+                        </select>
+                        <p class="hint">"Models come from your " <a href="/settings/providers">"provider connections"</a> "."</p>
+                        <FieldHint err=model_err/>
+                    </div>
+                    <div class="field">
+                        <label for="instructions">"Instructions"</label>
+                        <textarea id="instructions" name="instructions" rows="8" maxlength="32768" placeholder="You are a helpful assistant. Answer briefly and cite your sources.">
+                            {instructions}
+                        </textarea>
+                        <p class="hint">"The system prompt: who the agent is and how it should behave."</p>
+                        <FieldHint err=err("instructions")/>
+                    </div>
+                </section>
+                <section class="form-section">
+                    <h2>"Tools"</h2>
+                    <div class="checkbox-list">
+                        {TOOLS
+                            .iter()
+                            .map(|(tool, label, desc)| {
+                                let checked = tools.iter().any(|t| t == tool);
+                                let field = format!("tool_{tool}");
+                                view! {
+                                    <label class="checkbox">
+                                        <input type="checkbox" name=field value="on" checked=checked/>
+                                        <span>
+                                            <strong>{*label}</strong>
+                                            <code class="tool-code">{*tool}</code>
+                                            <span class="hint block">{*desc}</span>
+                                        </span>
+                                    </label>
+                                }
+                            })
+                            .collect_view()}
+                    </div>
+                    <FieldHint err=err("tools")/>
+                    <div class="field">
+                        <label for="http_allowlist">"HTTP allowlist" <span class="optional">"for http_fetch"</span></label>
+                        <textarea id="http_allowlist" name="http_allowlist" rows="3" placeholder="example.com\ndocs.rs">
+                            {allowlist}
+                        </textarea>
+                        <p class="hint">"One domain per line; subdomains are included. Leave empty to allow nothing."</p>
+                        <FieldHint err=err("http_allowlist")/>
+                    </div>
+                </section>
+                <section class="form-section">
+                    <h2>"Limits"</h2>
+                    <div class="field-row">
+                        <div class="field">
+                            <label for="max_steps">"Max steps"</label>
+                            <input id="max_steps" type="number" name="max_steps" min="1" max="100" value=max_steps.to_string()/>
+                            <p class="hint">"LLM calls per run (1–100)."</p>
+                            <FieldHint err=err("limits.max_steps")/>
+                        </div>
+                        <div class="field">
+                            <label for="max_output_tokens">"Max output tokens"</label>
+                            <input id="max_output_tokens" type="number" name="max_output_tokens" min="1" max="32768" value=max_output_tokens.to_string()/>
+                            <p class="hint">"Per LLM call (1–32768)."</p>
+                            <FieldHint err=err("limits.max_output_tokens")/>
+                        </div>
+                        <div class="field">
+                            <label for="timeout_secs">"Timeout (seconds)"</label>
+                            <input id="timeout_secs" type="number" name="timeout_secs" min="1" max="3600" value=timeout_secs.to_string()/>
+                            <p class="hint">"Wall clock per run (1–3600)."</p>
+                            <FieldHint err=err("limits.timeout_secs")/>
+                        </div>
+                    </div>
+                </section>
+                <div class="form-actions">
+                    <button type="submit" class="btn btn-primary" disabled=move || pending.get()>
+                        {move || {
+                            if pending.get() {
+                                "Saving…"
+                            } else if editing {
+                                "Save changes"
+                            } else {
+                                "Create agent"
+                            }
+                        }}
+                    </button>
+                    <a class="btn btn-secondary" href=cancel_href>
+                        "Cancel"
+                    </a>
+                </div>
+            </ActionForm>
+        </div>
+        {editing
+            .then(|| {
+                view! {
+                    <div class="card danger-zone">
+                        <div>
+                            <h2>"Delete this agent"</h2>
+                            <p class="muted">"Its runs stay in the history. This cannot be undone from the UI."</p>
+                        </div>
+                        <ActionForm action=delete>
+                            <input type="hidden" name="id" value=delete_id/>
+                            <button type="submit" class="btn btn-danger">
+                                "Delete agent"
+                            </button>
+                        </ActionForm>
+                    </div>
+                    {move || {
+                        delete.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox err=e/> })
+                    }}
+                }
+            })}
+    }
+}
+
+/// "Local" or "OpenAI-compatible".
+pub fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "local" => "Local",
+        "openai_compatible" => "OpenAI-compatible",
+        _ => "Other",
+    }
+}

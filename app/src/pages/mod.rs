@@ -1,0 +1,7 @@
+//! One module per screen.
+
+pub mod agents;
+pub mod auth;
+pub mod chat;
+pub mod run;
+pub mod settings;

@@ -1,0 +1,94 @@
+//! Configuration: defaults, then `autonoma.toml` (or the file named by `--config` /
+//! `AUTONOMA_CONFIG`), then `AUTONOMA_*` environment variables (highest precedence).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting, with its default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `AUTONOMA_LISTEN` — address to serve on. Default `127.0.0.1:3000`.
+    pub listen: SocketAddr,
+    /// `AUTONOMA_DATA_DIR` — SQLite file, blobs and the secret key live here. Default `./data`.
+    pub data_dir: PathBuf,
+    /// `AUTONOMA_DATABASE_URL` — overrides the SQLite file (`sqlite://…`). Default `sqlite://<data_dir>/autonoma.db`.
+    pub database_url: Option<String>,
+    /// `AUTONOMA_SITE_DIR` — built UI assets (`pkg/` inside). Default `./site`.
+    pub site_dir: PathBuf,
+    /// `AUTONOMA_MODEL_PATH` — the SmolLM2 GGUF. Default: `autonoma_llm::local_model_path()`.
+    pub model_path: Option<PathBuf>,
+    /// `AUTONOMA_SECRET_KEY` — 64 hex chars (32 bytes) sealing provider keys at rest.
+    /// Default: generated once into `<data_dir>/secret.key` (mode 0600).
+    pub secret_key: Option<String>,
+    /// `AUTONOMA_SECURE_COOKIES` — always mark cookies `Secure` (set behind TLS). Default false
+    /// (cookies still get `Secure` when `X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    /// `AUTONOMA_EXECUTOR_CONCURRENCY` — runs executed at once by this process. Default 4.
+    pub executor_concurrency: usize,
+    /// `AUTONOMA_LOG` — `tracing` filter. Default `info`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:3000".parse().unwrap(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            site_dir: PathBuf::from("site"),
+            model_path: None,
+            secret_key: None,
+            secure_cookies: false,
+            executor_concurrency: 4,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults ← file (if it exists) ← `AUTONOMA_*` variables.
+    pub fn load(file: Option<PathBuf>) -> anyhow::Result<Config> {
+        use figment::providers::{Env, Format, Serialized, Toml};
+        let file = file.unwrap_or_else(|| PathBuf::from("autonoma.toml"));
+        let cfg = figment::Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("AUTONOMA_").ignore(&["CONFIG", "API_KEY", "SERVER", "MODEL_DIR"]))
+            .extract()?;
+        Ok(cfg)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("autonoma.db").display()))
+    }
+
+    /// The 32-byte secret key: from config, else from `<data_dir>/secret.key`, created if missing.
+    pub fn secret_key(&self) -> anyhow::Result<[u8; 32]> {
+        let hex_key = match &self.secret_key {
+            Some(k) => k.clone(),
+            None => {
+                let path = self.data_dir.join("secret.key");
+                if path.exists() {
+                    std::fs::read_to_string(&path)?.trim().to_string()
+                } else {
+                    use rand::RngCore;
+                    let mut k = [0u8; 32];
+                    rand::thread_rng().fill_bytes(&mut k);
+                    let h = hex::encode(k);
+                    std::fs::write(&path, &h)?;
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                    }
+                    h
+                }
+            }
+        };
+        let bytes = hex::decode(hex_key.trim()).map_err(|e| anyhow::anyhow!("secret key is not hex: {e}"))?;
+        bytes.try_into().map_err(|_| anyhow::anyhow!("secret key must be 32 bytes (64 hex characters)"))
+    }
+}

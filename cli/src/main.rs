@@ -1,0 +1,73 @@
+//! `autonoma` — one binary for the whole platform. See `autonoma --help`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "autonoma", about = "Autonoma: a self-hostable AI agent platform", version)]
+struct Cli {
+    /// Configuration file (TOML). Default `autonoma.toml` if it exists.
+    #[arg(long, env = "AUTONOMA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the UI and API, execute runs and GPU jobs, all in this process.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run an agent through a server's API and stream its answer to stdout.
+    Run(autonoma::run_cmd::RunArgs),
+    /// Print the version.
+    Version,
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("autonoma {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Migrate => {
+            let cfg = autonoma::Config::load(cli.config)?;
+            init_tracing(&cfg.log);
+            autonoma::open_store(&cfg).await?;
+            println!("migrations applied to {}", cfg.database_url());
+            Ok(())
+        }
+        Command::Serve => {
+            let cfg = autonoma::Config::load(cli.config)?;
+            init_tracing(&cfg.log);
+            let shutdown = CancellationToken::new();
+            let s = shutdown.clone();
+            tokio::spawn(async move {
+                let ctrl_c = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                }
+                #[cfg(not(unix))]
+                let _ = ctrl_c.await;
+                s.cancel();
+            });
+            autonoma::serve(cfg, shutdown).await
+        }
+        Command::Run(args) => {
+            init_tracing("warn");
+            autonoma::run_cmd::run(args).await
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Test harness: starts the real `autonoma serve` binary on a random port with a temporary
+//! SQLite file, and a small API client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// A running `autonoma serve` process; killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
+        cmd.arg("serve")
+            .env("AUTONOMA_LISTEN", "127.0.0.1:0")
+            .env("AUTONOMA_DATA_DIR", data_dir.path())
+            .env("AUTONOMA_SITE_DIR", workspace.join("site"))
+            .env("AUTONOMA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start autonoma serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
+        Server { child, base, data_dir }
+    }
+
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A signed-up user with a cookie session and an owner API key.
+pub struct User {
+    pub http: reqwest::Client,
+    pub cookie_http: reqwest::Client,
+    pub base: String,
+    pub api_key: String,
+    pub csrf: String,
+    pub org_id: String,
+}
+
+impl User {
+    /// Signs up `email` and creates an API key through the cookie session.
+    pub async fn sign_up(server: &Server, email: &str) -> User {
+        let cookie_http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let res = cookie_http
+            .post(server.url("/api/v1/auth/signup"))
+            .json(&json!({ "email": email, "password": "correct horse battery", "name": "Test" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "signup: {}", res.text().await.unwrap());
+        let me: Value = res.json().await.unwrap();
+        let csrf = me["csrf_token"].as_str().unwrap().to_string();
+        let res = cookie_http.post(server.url("/api/v1/api-keys")).header("x-csrf-token", &csrf).json(&json!({ "name": "tests" })).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        let key: Value = res.json().await.unwrap();
+        User {
+            http: reqwest::Client::new(),
+            cookie_http,
+            base: server.base.clone(),
+            api_key: key["secret"].as_str().unwrap().to_string(),
+            csrf,
+            org_id: me["org_id"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+    }
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+    }
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.put(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+    }
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+    }
+
+    /// Connects an OpenAI-compatible provider at `base_url` offering model `scripted`.
+    pub async fn scripted_provider(&self, base_url: &str) -> String {
+        let res = self
+            .post("/api/v1/providers")
+            .json(&json!({ "name": "Scripted", "kind": "openai_compatible", "base_url": base_url, "api_key": "sk-test-secret", "models": ["scripted"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an agent and returns its JSON.
+    pub async fn agent(&self, provider_id: &str, model: &str, tools: &[&str], limits: Value) -> Value {
+        let res = self
+            .post("/api/v1/agents")
+            .json(&json!({
+                "name": "Test agent", "description": "d", "provider_id": provider_id, "model": model,
+                "instructions": "You are helpful.", "tools": tools, "limits": limits
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        res.json().await.unwrap()
+    }
+
+    /// Starts a run; returns its JSON.
+    pub async fn start_run(&self, agent_id: &str, input: &str, thread: Option<&str>) -> Value {
+        let res = self.post(&format!("/api/v1/agents/{agent_id}/runs")).json(&json!({ "input": input, "thread_id": thread })).send().await.unwrap();
+        assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+        res.json().await.unwrap()
+    }
+
+    /// Reads the SSE stream of a run (from `last_event_id`, if given) until it ends;
+    /// returns (id, event, data JSON) triples.
+    pub async fn events(&self, run_id: &str, last_event_id: Option<i64>) -> Vec<(i64, String, Value)> {
+        let mut req = self.get(&format!("/api/v1/runs/{run_id}/events"));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let res = tokio::time::timeout(Duration::from_secs(120), req.send()).await.expect("events timeout").unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        let body = tokio::time::timeout(Duration::from_secs(180), res.text()).await.expect("stream did not end").unwrap();
+        parse_sse(&body)
+    }
+}
+
+/// Parses an SSE body into (id, event, data) triples, skipping comments.
+pub fn parse_sse(body: &str) -> Vec<(i64, String, Value)> {
+    let mut out = vec![];
+    for block in body.split("\n\n") {
+        let (mut id, mut event, mut data) = (0i64, String::new(), String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().parse().unwrap_or(0);
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if !event.is_empty() {
+            out.push((id, event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+        }
+    }
+    out
+}
+
+/// Asserts a problem+json response with the given status and code.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().ends_with(code));
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    body
+}
