@@ -8,6 +8,8 @@
 //! - [`Providers`]: the [`autonoma_core::llm::ProviderFactory`] that builds either from a
 //!   stored [`autonoma_core::model::ProviderConnection`].
 
+#![warn(missing_docs)]
+
 mod local;
 mod openai;
 

@@ -46,6 +46,8 @@
 //! assistant messages, each tool call's name and arguments); `completion_tokens` from
 //! the reply text, or the sum of the tool calls' names and argument strings.
 
+#![warn(missing_docs)]
+
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
