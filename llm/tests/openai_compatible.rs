@@ -222,3 +222,32 @@ async fn zero_latency_server_answers_repeatedly() {
     }
     assert_eq!(llm.request_count(), 10);
 }
+
+#[tokio::test]
+async fn a_stream_broken_midway_is_a_transport_error_and_is_not_retried() {
+    let llm = ScriptedLlm::start(vec![Rule::always().reply_text("partial answer here").disconnect_after(2)]);
+    let (tx, mut rx) = unbounded_channel();
+    let err = provider(&llm).chat(ask("x", vec![]), tx).await.unwrap_err();
+    assert!(matches!(err, LlmError::Transport(_)), "{err:?}");
+    assert_eq!(drain(&mut rx).concat(), "partial ", "the fragments before the break were forwarded");
+    assert_eq!(llm.request_count(), 1, "no retry once the stream has started");
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_stream_true_is_still_understood() {
+    let llm = ScriptedLlm::start(vec![
+        Rule::when_user_contains("calc").reply_tool_call("calculator", r#"{"expression":"2+2"}"#).non_streaming(),
+        Rule::always().reply_text("whole reply").non_streaming(),
+    ]);
+    let p = provider(&llm);
+    let (tx, mut rx) = unbounded_channel();
+    let resp = p.chat(ask("x", vec![]), tx).await.unwrap();
+    assert_eq!(resp.content, "whole reply");
+    assert_eq!(resp.finish_reason, FinishReason::Stop);
+    assert!(resp.usage.output_tokens > 0);
+    assert_eq!(drain(&mut rx).concat(), "whole reply");
+    let (tx, _rx) = unbounded_channel();
+    let resp = p.chat(ask("calc", vec![calculator()]), tx).await.unwrap();
+    assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(resp.tool_calls[0].arguments, json!({"expression": "2+2"}));
+}

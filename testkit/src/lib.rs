@@ -37,6 +37,9 @@
 //!    `choices: []` and `usage` (every earlier chunk then carries `usage: null`);
 //! 5. `data: [DONE]`.
 //!
+//! With [`Rule::disconnect_after`] the body fails after that many fragments instead
+//! (no finish chunk, usage or `[DONE]`), as a dropped connection would.
+//!
 //! Non-streaming replies are one `chat.completion` object.
 //!
 //! # Usage figures
@@ -48,7 +51,6 @@
 
 #![warn(missing_docs)]
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,6 +183,8 @@ pub struct Rule {
     chunk_delay: Duration,
     chunk_chars: usize,
     times: Option<usize>,
+    disconnect_after: Option<usize>,
+    non_streaming: bool,
 }
 
 /// A rule whose matcher is chosen but whose reply is not yet: finish it with one of the
@@ -218,7 +222,15 @@ impl Rule {
     /// A rule from a matcher and a reply, with no delay, [`DEFAULT_CHUNK_CHARS`] characters a
     /// fragment and no limit on how often it applies.
     pub fn new(when: When, reply: Reply) -> Rule {
-        Rule { when, reply, chunk_delay: Duration::ZERO, chunk_chars: DEFAULT_CHUNK_CHARS, times: None }
+        Rule {
+            when,
+            reply,
+            chunk_delay: Duration::ZERO,
+            chunk_chars: DEFAULT_CHUNK_CHARS,
+            times: None,
+            disconnect_after: None,
+            non_streaming: false,
+        }
     }
     /// Starts a rule with any matcher.
     pub fn when(when: When) -> RuleBuilder {
@@ -262,6 +274,19 @@ impl Rule {
     /// The rule applies to at most `n` requests, then is skipped (e.g. one 503, then text).
     pub fn times(mut self, n: usize) -> Rule {
         self.times = Some(n);
+        self
+    }
+    /// Breaks the connection after `n` content or tool-call fragments (streaming only): the
+    /// response body errors out, so the client sees a transport failure with no
+    /// `finish_reason`, usage chunk or `[DONE]`.
+    pub fn disconnect_after(mut self, n: usize) -> Rule {
+        self.disconnect_after = Some(n);
+        self
+    }
+    /// Answers with one `chat.completion` JSON object even when the request asked to
+    /// stream, as some servers and proxies do.
+    pub fn non_streaming(mut self) -> Rule {
+        self.non_streaming = true;
         self
     }
     /// The matcher.
@@ -490,7 +515,7 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
     });
     let call_id = |i: usize| format!("call_{n}_{i}");
 
-    if !body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
+    if rule.non_streaming || !body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
         let (message, finish) = match &rule.reply {
             Reply::Text(t) => (json!({"role": "assistant", "content": t, "refusal": null}), "stop"),
             Reply::ToolCalls(calls) => {
@@ -586,11 +611,20 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
     let mut lines: Vec<(bool, String)> =
         frames.into_iter().map(|(d, v)| (d, format!("data: {v}\n\n"))).collect();
     lines.push((false, "data: [DONE]\n\n".to_owned()));
-    let stream = futures::stream::iter(lines).then(move |(wait, line)| async move {
-        if wait && !delay.is_zero() {
+    let mut items: Vec<(bool, Result<String, std::io::Error>)> = lines.into_iter().map(|(d, l)| (d, Ok(l))).collect();
+    if let Some(n) = rule.disconnect_after {
+        // Keep the role chunk and `n` fragments, then fail the body.
+        items.truncate(1 + n);
+        items.push((false, Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "scripted disconnect"))));
+    }
+    let stream = futures::stream::iter(items).then(move |(wait, item)| async move {
+        if item.is_err() {
+            // Let the server flush what it wrote before the connection is torn down.
+            tokio::time::sleep(delay.max(Duration::from_millis(20))).await;
+        } else if wait && !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        Ok::<_, Infallible>(line)
+        item
     });
     Response::builder()
         .status(StatusCode::OK)

@@ -188,3 +188,30 @@ async fn set_rules_replaces_the_script_and_custom_matchers_work() {
     let resp: Value = post(&llm, user("x", false)).await.json().await.unwrap();
     assert_eq!(resp["choices"][0]["message"]["content"], "brief");
 }
+
+#[tokio::test]
+async fn disconnect_after_breaks_the_stream() {
+    let llm = ScriptedLlm::start(vec![Rule::always().reply_text("abcdefghijkl").disconnect_after(2)]);
+    let mut resp = post(&llm, user("x", true)).await;
+    assert_eq!(resp.status(), 200);
+    let mut received = String::new();
+    let outcome = loop {
+        match resp.chunk().await {
+            Ok(Some(bytes)) => received.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(outcome.is_err(), "the body fails instead of ending cleanly");
+    assert!(received.contains("\"content\":\"abcd\"") && received.contains("\"content\":\"efgh\""));
+    assert!(!received.contains("ijkl") && !received.contains("[DONE]"));
+}
+
+#[tokio::test]
+async fn non_streaming_rules_ignore_stream_true() {
+    let llm = ScriptedLlm::start(vec![Rule::always().reply_text("one piece").non_streaming()]);
+    let resp = post(&llm, user("x", true)).await;
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "one piece");
+}

@@ -296,22 +296,32 @@ impl Loaded {
     }
 
     /// The prompt tokens, truncated to leave `reserve` tokens for the answer.
-    fn prompt(&self, mut messages: Vec<TemplateMessage>, reserve: usize) -> Result<Vec<u32>, LlmError> {
-        let budget = self.context - reserve;
-        loop {
-            let ids = self.encode(&messages)?;
-            if ids.len() <= budget {
-                return Ok(ids);
+    fn prompt(&self, messages: Vec<TemplateMessage>, reserve: usize) -> Result<Vec<u32>, LlmError> {
+        fit_prompt(messages, self.context - reserve, |m| self.encode(m))
+    }
+}
+
+/// Encodes `messages`, dropping the oldest non-system message (never the last message)
+/// until the tokens fit in `budget`; if even that is not enough, keeps the last `budget`
+/// tokens.
+fn fit_prompt(
+    mut messages: Vec<TemplateMessage>,
+    budget: usize,
+    encode: impl Fn(&[TemplateMessage]) -> Result<Vec<u32>, LlmError>,
+) -> Result<Vec<u32>, LlmError> {
+    loop {
+        let ids = encode(&messages)?;
+        if ids.len() <= budget {
+            return Ok(ids);
+        }
+        let last = messages.len().saturating_sub(1);
+        match messages.iter().position(|m| m.role != "system") {
+            Some(i) if i < last => {
+                messages.remove(i);
             }
-            let last = messages.len().saturating_sub(1);
-            match messages.iter().position(|m| m.role != "system") {
-                Some(i) if i < last => {
-                    messages.remove(i);
-                }
-                _ => {
-                    tracing::warn!(tokens = ids.len(), budget, "prompt too long even with one message; keeping its end");
-                    return Ok(ids[ids.len() - budget..].to_vec());
-                }
+            _ => {
+                tracing::warn!(tokens = ids.len(), budget, "prompt too long even with one message; keeping its end");
+                return Ok(ids[ids.len() - budget..].to_vec());
             }
         }
     }
@@ -389,11 +399,16 @@ fn generate(
         }
         generated.push(next);
         history.push(next);
-        if let Some(fragment) = decoder.step(next).map_err(|e| LlmError::Model(format!("decoding failed: {e}")))? {
-            if let Some(show) = gate.push(&fragment) {
-                sent.push_str(&show);
-                let _ = deltas.send(show);
+        match decoder.step(next) {
+            Ok(Some(fragment)) => {
+                if let Some(show) = gate.push(&fragment) {
+                    sent.push_str(&show);
+                    let _ = deltas.send(show);
+                }
             }
+            Ok(None) => {}
+            // The full decode at the end still gets the text right; the rest is flushed then.
+            Err(e) => tracing::debug!(error = %e, "incremental decoding failed"),
         }
         if generated.len() >= max_new {
             break FinishReason::Length;
@@ -491,6 +506,69 @@ mod tests {
         assert!(msgs[2].content.starts_with("<tool_call>") && msgs[2].content.contains("17*23"));
         assert_eq!(msgs[3].role, "user");
         assert_eq!(msgs[3].content, "<tool_response>\n391\n</tool_response>");
+    }
+
+    #[test]
+    fn long_prompts_drop_the_oldest_non_system_messages_first() {
+        // One "token" per character of content.
+        let encode = |m: &[TemplateMessage]| -> Result<Vec<u32>, LlmError> {
+            Ok(m.iter().flat_map(|m| m.content.chars().map(|c| c as u32)).collect())
+        };
+        let msg = |role, content: &str| TemplateMessage { role, content: content.into() };
+        let conversation = vec![
+            msg("system", "SS"),
+            msg("user", "u1u1"),
+            msg("assistant", "a1a1"),
+            msg("user", "u2"),
+        ];
+        let ids = fit_prompt(conversation.clone(), 100, encode).unwrap();
+        assert_eq!(ids.len(), 12, "fits: unchanged");
+        let ids = fit_prompt(conversation.clone(), 8, encode).unwrap();
+        assert_eq!(String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())), "SSa1a1u2");
+        let ids = fit_prompt(conversation.clone(), 4, encode).unwrap();
+        assert_eq!(String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())), "SSu2");
+        // Only the system prompt and the last message left and still too long: keep the end.
+        let ids = fit_prompt(conversation, 3, encode).unwrap();
+        assert_eq!(String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())), "Su2");
+    }
+
+    /// Builds the tokenizer from the real GGUF's metadata (skipped when the file is absent).
+    #[test]
+    fn gguf_tokenizer_handles_specials_digits_and_utf8() {
+        let path = crate::local_model_path();
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            eprintln!("SKIPPED: {} is missing; run `bash scripts/setup.sh`", path.display());
+            return;
+        };
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let tok = tokenizer::from_gguf(&content).unwrap();
+        assert_eq!(tok.token_id("<|im_start|>"), Some(1));
+        assert_eq!(tok.eos_id, Some(2));
+        let ids = tok.tokenizer.encode("<|im_start|>user\nHi<|im_end|>", false).unwrap().get_ids().to_vec();
+        assert_eq!(ids.first(), Some(&1), "special tokens match whole: {ids:?}");
+        assert_eq!(ids.last(), Some(&2));
+        // SmolLM's pre-tokenizer splits digits one by one.
+        let digits = tok.tokenizer.encode("12345", false).unwrap();
+        assert_eq!(digits.get_ids().len(), 5);
+        // Byte-level BPE round-trips any text, and streaming decode yields whole characters.
+        let text = "Héllo wörld — 世界 🙂 x=17*23";
+        let ids = tok.tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+        assert_eq!(tok.tokenizer.decode(&ids, true).unwrap(), text);
+        let mut stream = tok.tokenizer.decode_stream(true);
+        let mut streamed = String::new();
+        for id in ids {
+            if let Some(piece) = stream.step(id).unwrap() {
+                assert!(!piece.contains('\u{FFFD}'));
+                streamed.push_str(&piece);
+            }
+        }
+        assert_eq!(streamed, text);
+        // The chat template in the file renders (SmolLM2's adds a default system prompt).
+        let source = content.metadata["tokenizer.chat_template"].to_string().unwrap().clone();
+        let t = ChatTemplate::new(Some(source), String::new(), String::new()).unwrap();
+        let out = t.render(&[TemplateMessage { role: "user", content: "Hi".into() }]).unwrap();
+        assert!(out.starts_with("<|im_start|>system\n"), "{out}");
+        assert!(out.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"), "{out}");
     }
 
     #[tokio::test]

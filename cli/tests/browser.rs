@@ -1,0 +1,36 @@
+//! Browser end to end: the real server, the scripted provider, and headless Chromium driven
+//! by Playwright (`tests/e2e/chat.mjs`). Screenshots go to `$AUTONOMA_TEST_OUTPUT/e2e`
+//! (default `<workspace>/test-output/e2e`).
+
+mod common;
+
+use std::process::Command;
+
+use autonoma_testkit::{Rule, ScriptedLlm};
+use common::Server;
+
+#[test]
+fn sign_up_create_agent_chat_and_see_tool_step() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let llm = ScriptedLlm::start(vec![
+        Rule::when_user_contains("17*23").reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
+        Rule::after_tool_result("391").reply_text("17 × 23 = 391"),
+    ]);
+    let server = Server::start();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let out = std::env::var("AUTONOMA_TEST_OUTPUT").map(std::path::PathBuf::from).unwrap_or_else(|_| workspace.join("test-output")).join("e2e");
+    let _ = std::fs::remove_dir_all(&out);
+    let e2e = workspace.join("tests/e2e");
+    assert!(e2e.join("node_modules/playwright-core").exists(), "run `npm ci` in tests/e2e (scripts/setup.sh does)");
+    let status = Command::new("node")
+        .arg("chat.mjs")
+        .current_dir(&e2e)
+        .env("BASE_URL", &server.base)
+        .env("SCRIPTED_URL", llm.base_url())
+        .env("OUT_DIR", &out)
+        .status()
+        .expect("run node");
+    assert!(status.success(), "browser test failed; screenshots in {}", out.display());
+    assert!(out.join("05-chat-answer.png").exists());
+}
