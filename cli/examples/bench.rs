@@ -235,7 +235,7 @@ async fn bench_local() -> anyhow::Result<()> {
     ttft.sort_by(|a, b| a.partial_cmp(b).unwrap());
     tps.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "local: SmolLM2-135M-Instruct Q4_1 on CPU, {} prompts (after one warm-up round), max 128 tokens: time to first token median {:.0} ms (max {:.0} ms); decode {:.1} tokens/s median (min {:.1})",
+        "local: SmolLM2-135M-Instruct (Q4_1 GGUF, weights dequantized to f32 at load) on CPU, {} prompts (after one warm-up round), max 128 tokens: time to first token median {:.0} ms (max {:.0} ms); decode {:.1} tokens/s median (min {:.1})",
         ttft.len(),
         percentile(&ttft, 0.5),
         ttft.last().unwrap(),

@@ -30,10 +30,7 @@ fn local_connection() -> ProviderConnection {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generates_a_short_answer_with_the_real_model() {
     let path = local_model_path();
-    if !path.exists() {
-        eprintln!("SKIPPED: {} is missing; run `bash scripts/setup.sh`", path.display());
-        return;
-    }
+    assert!(path.exists(), "{} is missing; run `bash scripts/setup.sh`", path.display());
     let providers = Providers::new(path);
     let provider = providers.build(&local_connection(), None).unwrap();
     // One instance per factory: both builds share the loaded model.
