@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::{cancel_run, CancelRun};
+use crate::api::CancelRun;
 use crate::dto::{is_terminal_status, EventDto, EventKind};
 
 /// One tool call and, once it arrived, its result.
@@ -159,7 +159,6 @@ pub fn RunTranscript(
     let live = RwSignal::new(!is_terminal_status(&status));
     let stream_error = RwSignal::new(None::<String>);
     let cancel = ServerAction::<CancelRun>::new();
-    let _ = cancel_run; // the action calls it
 
     #[cfg(feature = "hydrate")]
     {

@@ -1,7 +1,7 @@
 //! Autonoma's build tasks.
 //!
 //! ```text
-//! cargo run -p xtask -- build-site [--release] [--out-dir DIR] [--target-dir DIR]
+//! cargo run -p xtask -- build-site [--release] [--keep-names] [--out-dir DIR] [--target-dir DIR]
 //! ```
 //!
 //! `build-site` produces the web UI's static assets in `<out-dir>/pkg` (default
@@ -52,9 +52,10 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo run -p xtask -- build-site [--release] [--out-dir DIR] [--target-dir DIR]\n\n\
+    "usage: cargo run -p xtask -- build-site [--release] [--keep-names] [--out-dir DIR] [--target-dir DIR]\n\n\
      Builds the hydrate wasm of autonoma-app, runs wasm-bindgen (and wasm-opt -Oz with\n\
-     --release), and copies style/*.css into <out-dir>/pkg (default <workspace>/site)."
+     --release), and copies style/*.css into <out-dir>/pkg (default <workspace>/site).\n\
+     --keep-names keeps wasm function names for readable browser stack traces."
 }
 
 fn run() -> Result<()> {
@@ -65,10 +66,11 @@ fn run() -> Result<()> {
     };
     match task.as_str() {
         "build-site" => {
-            let mut opts = SiteOptions { release: false, out_dir: None, target_dir: None };
+            let mut opts = SiteOptions { release: false, keep_names: false, out_dir: None, target_dir: None };
             while let Some(a) = args.next() {
                 match a.as_str() {
                     "--release" | "-r" => opts.release = true,
+                    "--keep-names" => opts.keep_names = true,
                     "--out-dir" => opts.out_dir = Some(PathBuf::from(args.next().context("--out-dir needs a value")?)),
                     "--target-dir" => opts.target_dir = Some(PathBuf::from(args.next().context("--target-dir needs a value")?)),
                     "-h" | "--help" => {
@@ -90,12 +92,19 @@ fn run() -> Result<()> {
 
 struct SiteOptions {
     release: bool,
+    /// Keep the wasm `name` section (function names in browser stack traces; tens of MB
+    /// in debug builds).
+    keep_names: bool,
     out_dir: Option<PathBuf>,
     target_dir: Option<PathBuf>,
 }
 
+/// The workspace root: the parent of xtask's manifest directory (from the environment
+/// `cargo run` sets, so a binary shared between checkouts through one target directory
+/// still builds the checkout it was run from).
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn build_site(opts: &SiteOptions) -> Result<()> {
@@ -138,7 +147,7 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
 
     // 2./3. wasm-bindgen and wasm-opt, skipped when the wasm did not change
     let stamp_path = pkg_dir.join(".wasm-stamp");
-    let stamp = format!("{PIPELINE_VERSION} release={} wasm={}", opts.release, hash_hex(&wasm_bytes));
+    let stamp = format!("{PIPELINE_VERSION} release={} names={} wasm={}", opts.release, opts.keep_names, hash_hex(&wasm_bytes));
     let js_out = pkg_dir.join(format!("{OUTPUT_NAME}.js"));
     let wasm_out = pkg_dir.join(format!("{OUTPUT_NAME}_bg.wasm"));
     let up_to_date = fs::read_to_string(&stamp_path).map(|s| s == stamp).unwrap_or(false) && js_out.exists() && wasm_out.exists();
@@ -155,7 +164,7 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?
             .typescript(false)
             .debug(!opts.release)
-            .remove_name_section(opts.release)
+            .remove_name_section(!opts.keep_names)
             .remove_producers_section(opts.release)
             .generate(&staging)
             .map_err(|e| anyhow::anyhow!("wasm-bindgen: {e:#}"))?;
