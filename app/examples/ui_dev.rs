@@ -96,13 +96,18 @@ async fn seed_demo(service: &Service) -> Result<(), String> {
         Err(_) => service.log_in("demo@example.com", "demo-password-1", None).await.map_err(|e| e.to_string())?,
     };
     let actor: Actor = session.actor;
-    if !service.list_providers(&actor).await.map_err(|e| e.to_string())?.is_empty() {
+    if !service.list_agents(&actor, None, None).await.map_err(|e| e.to_string())?.items.is_empty() {
         return Ok(());
     }
-    let local = service
-        .create_provider(&actor, NewProvider { name: "Local model".into(), kind: ProviderKind::Local, base_url: None, api_key: None, models: vec![] })
-        .await
-        .map_err(|e| e.to_string())?;
+    // New organizations may already have the Local provider (the store can create it).
+    let providers = service.list_providers(&actor).await.map_err(|e| e.to_string())?;
+    let local = match providers.into_iter().find(|p| p.kind == ProviderKind::Local) {
+        Some(p) => p,
+        None => service
+            .create_provider(&actor, NewProvider { name: "Local model".into(), kind: ProviderKind::Local, base_url: None, api_key: None, models: vec![] })
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     for (name, description, tools) in [
         ("Research assistant", "Answers questions and does the math with the calculator.", vec!["calculator".to_string(), "current_time".to_string()]),
         ("Echo", "Repeats what you say. Handy for trying the UI.", vec![]),

@@ -144,7 +144,11 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
 
 /// Logs in with e-mail and password, sets the session cookie and goes to `next`.
 #[server(prefix = "/sfn", endpoint = "login")]
-pub async fn log_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn log_in(
+    #[doc = "E-mail address."] email: String,
+    #[doc = "Password."] password: String,
+    #[doc = "Local path to open afterwards."] next: Option<String>,
+) -> Result<(), AppError> {
     let svc = ssr::service()?;
     if email.trim().is_empty() {
         return Err(AppError::field("email", "enter your e-mail address"));
@@ -160,7 +164,12 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
 
 /// Creates an account with its own organization, logs in and goes to `/agents`.
 #[server(prefix = "/sfn", endpoint = "signup")]
-pub async fn sign_up(email: String, password: String, name: Option<String>, org_name: Option<String>) -> Result<(), AppError> {
+pub async fn sign_up(
+    #[doc = "E-mail address."] email: String,
+    #[doc = "Password, 10 to 256 characters."] password: String,
+    #[doc = "Display name (defaults to the e-mail's local part)."] name: Option<String>,
+    #[doc = "Organization name (defaults to \"<name>'s organization\")."] org_name: Option<String>,
+) -> Result<(), AppError> {
     let svc = ssr::service()?;
     let session = svc
         .sign_up(autonoma_core::service::SignUp {
@@ -191,7 +200,7 @@ pub async fn log_out() -> Result<(), AppError> {
 
 /// A page of agents, newest first.
 #[server(prefix = "/sfn", endpoint = "agents/list")]
-pub async fn list_agents(cursor: Option<String>) -> Result<PageDto<AgentDto>, AppError> {
+pub async fn list_agents(#[doc = "Cursor from the previous page."] cursor: Option<String>) -> Result<PageDto<AgentDto>, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let page = svc.list_agents(&actor, cursor.as_deref(), Some(50)).await?;
     ssr::mirror(&page)
@@ -199,7 +208,7 @@ pub async fn list_agents(cursor: Option<String>) -> Result<PageDto<AgentDto>, Ap
 
 /// One agent.
 #[server(prefix = "/sfn", endpoint = "agents/get")]
-pub async fn get_agent(id: String) -> Result<AgentDto, AppError> {
+pub async fn get_agent(#[doc = "Agent id."] id: String) -> Result<AgentDto, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let agent = svc.get_agent(&actor, ssr::uuid("id", &id)?).await?;
     ssr::mirror(&agent)
@@ -213,18 +222,18 @@ pub async fn get_agent(id: String) -> Result<AgentDto, AppError> {
 #[allow(clippy::too_many_arguments)]
 #[server(prefix = "/sfn", endpoint = "agents/save")]
 pub async fn save_agent(
-    id: Option<String>,
-    name: String,
-    description: Option<String>,
-    model_ref: Option<String>,
-    instructions: Option<String>,
-    tool_calculator: Option<String>,
-    tool_current_time: Option<String>,
-    tool_http_fetch: Option<String>,
-    http_allowlist: Option<String>,
-    max_steps: Option<String>,
-    max_output_tokens: Option<String>,
-    timeout_secs: Option<String>,
+    #[doc = "Agent id to update; empty creates an agent."] id: Option<String>,
+    #[doc = "Name."] name: String,
+    #[doc = "Description."] description: Option<String>,
+    #[doc = "`<provider id>/<model>`."] model_ref: Option<String>,
+    #[doc = "System prompt."] instructions: Option<String>,
+    #[doc = "Present when the calculator is enabled."] tool_calculator: Option<String>,
+    #[doc = "Present when current_time is enabled."] tool_current_time: Option<String>,
+    #[doc = "Present when http_fetch is enabled."] tool_http_fetch: Option<String>,
+    #[doc = "Domains, one per line."] http_allowlist: Option<String>,
+    #[doc = "Max LLM calls per run."] max_steps: Option<String>,
+    #[doc = "Max output tokens per call."] max_output_tokens: Option<String>,
+    #[doc = "Wall-clock limit in seconds."] timeout_secs: Option<String>,
 ) -> Result<AgentDto, AppError> {
     use autonoma_core::model::{AgentSpec, Limits};
     let (svc, actor) = ssr::actor().await?;
@@ -278,7 +287,7 @@ pub async fn save_agent(
 
 /// Deletes an agent and goes back to the list.
 #[server(prefix = "/sfn", endpoint = "agents/delete")]
-pub async fn delete_agent(id: String) -> Result<(), AppError> {
+pub async fn delete_agent(#[doc = "Agent id."] id: String) -> Result<(), AppError> {
     let (svc, actor) = ssr::actor().await?;
     svc.delete_agent(&actor, ssr::uuid("id", &id)?).await?;
     leptos_axum::redirect("/agents");
@@ -298,11 +307,11 @@ pub async fn list_providers() -> Result<Vec<ProviderDto>, AppError> {
 /// name per line (or comma-separated); the API key is write-only.
 #[server(prefix = "/sfn", endpoint = "providers/create")]
 pub async fn create_provider(
-    name: String,
-    kind: String,
-    base_url: Option<String>,
-    api_key: Option<String>,
-    models: Option<String>,
+    #[doc = "Display name."] name: String,
+    #[doc = "`local` or `openai_compatible`."] kind: String,
+    #[doc = "Endpoint of an OpenAI-compatible provider."] base_url: Option<String>,
+    #[doc = "API key (write-only)."] api_key: Option<String>,
+    #[doc = "Model names, one per line."] models: Option<String>,
 ) -> Result<ProviderDto, AppError> {
     use autonoma_core::model::ProviderKind;
     let (svc, actor) = ssr::actor().await?;
@@ -325,7 +334,7 @@ pub async fn create_provider(
 
 /// Deletes a provider connection.
 #[server(prefix = "/sfn", endpoint = "providers/delete")]
-pub async fn delete_provider(id: String) -> Result<(), AppError> {
+pub async fn delete_provider(#[doc = "Connection id."] id: String) -> Result<(), AppError> {
     let (svc, actor) = ssr::actor().await?;
     svc.delete_provider(&actor, ssr::uuid("id", &id)?).await?;
     Ok(())
@@ -343,7 +352,10 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyDto>, AppError> {
 /// Creates an API key; the secret is in the answer (and, for a form posted without
 /// JavaScript, handed to the next page load through a short-lived HttpOnly cookie).
 #[server(prefix = "/sfn", endpoint = "keys/create")]
-pub async fn create_api_key(name: String, role: Option<String>) -> Result<CreatedKeyDto, AppError> {
+pub async fn create_api_key(
+    #[doc = "Label of the key."] name: String,
+    #[doc = "Role it acts with (`admin`, `member`, `viewer`); empty for the caller's."] role: Option<String>,
+) -> Result<CreatedKeyDto, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let role = match role.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -368,7 +380,7 @@ pub async fn take_new_key() -> Result<Option<CreatedKeyDto>, AppError> {
 
 /// Revokes an API key.
 #[server(prefix = "/sfn", endpoint = "keys/revoke")]
-pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
+pub async fn revoke_api_key(#[doc = "Key id."] id: String) -> Result<(), AppError> {
     let (svc, actor) = ssr::actor().await?;
     svc.revoke_api_key(&actor, ssr::uuid("id", &id)?).await?;
     Ok(())
@@ -379,7 +391,11 @@ pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
 /// Sends a chat message: starts a run of the agent, continuing `thread_id` when given.
 /// A plain form post is redirected to the chat page of that thread.
 #[server(prefix = "/sfn", endpoint = "runs/start")]
-pub async fn send_message(agent_id: String, input: String, thread_id: Option<String>) -> Result<RunDto, AppError> {
+pub async fn send_message(
+    #[doc = "Agent id."] agent_id: String,
+    #[doc = "The user's message."] input: String,
+    #[doc = "Conversation to continue; empty starts a new one."] thread_id: Option<String>,
+) -> Result<RunDto, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let agent_id = ssr::uuid("agent_id", &agent_id)?;
     let thread_id = match thread_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -395,7 +411,7 @@ pub async fn send_message(agent_id: String, input: String, thread_id: Option<Str
 
 /// Asks a run to stop.
 #[server(prefix = "/sfn", endpoint = "runs/cancel")]
-pub async fn cancel_run(id: String) -> Result<RunDto, AppError> {
+pub async fn cancel_run(#[doc = "Run id."] id: String) -> Result<RunDto, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let run = svc.cancel_run(&actor, ssr::uuid("id", &id)?).await?;
     ssr::mirror(&run)
@@ -403,7 +419,7 @@ pub async fn cancel_run(id: String) -> Result<RunDto, AppError> {
 
 /// A run and all its events so far.
 #[server(prefix = "/sfn", endpoint = "runs/get")]
-pub async fn get_run(id: String) -> Result<TurnDto, AppError> {
+pub async fn get_run(#[doc = "Run id."] id: String) -> Result<TurnDto, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let id = ssr::uuid("id", &id)?;
     let run = svc.get_run(&actor, id).await?;
@@ -413,7 +429,7 @@ pub async fn get_run(id: String) -> Result<TurnDto, AppError> {
 
 /// A page of runs of one agent, newest first.
 #[server(prefix = "/sfn", endpoint = "runs/list")]
-pub async fn list_runs(agent_id: String, cursor: Option<String>) -> Result<PageDto<RunDto>, AppError> {
+pub async fn list_runs(#[doc = "Agent id."] agent_id: String, #[doc = "Cursor from the previous page."] cursor: Option<String>) -> Result<PageDto<RunDto>, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let page = svc.list_runs(&actor, Some(ssr::uuid("agent_id", &agent_id)?), cursor.as_deref(), Some(20)).await?;
     ssr::mirror(&page)
@@ -421,7 +437,7 @@ pub async fn list_runs(agent_id: String, cursor: Option<String>) -> Result<PageD
 
 /// The runs of a conversation, oldest first, each with its events.
 #[server(prefix = "/sfn", endpoint = "runs/thread")]
-pub async fn get_thread(thread_id: String) -> Result<Vec<TurnDto>, AppError> {
+pub async fn get_thread(#[doc = "Conversation id (a run's `thread_id`)."] thread_id: String) -> Result<Vec<TurnDto>, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let runs = svc.thread(&actor, ssr::uuid("thread_id", &thread_id)?).await?;
     let mut turns = Vec::with_capacity(runs.len());

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::api::{current_user, LogOut};
 use crate::error::AppError;
@@ -30,6 +30,9 @@ impl Default for Assets {
     }
 }
 
+/// The logo as an inline SVG icon (no extra request).
+const FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Cdefs%3E%3ClinearGradient id='g' x1='0' y1='0' x2='1' y2='1'%3E%3Cstop offset='0' stop-color='%236366f1'/%3E%3Cstop offset='.55' stop-color='%238b5cf6'/%3E%3Cstop offset='1' stop-color='%23ec4899'/%3E%3C/linearGradient%3E%3C/defs%3E%3Crect width='32' height='32' rx='8' fill='url(%23g)'/%3E%3C/svg%3E";
+
 /// The HTML document around [`App`], rendered on the server only.
 ///
 /// Reads the [`Assets`] from context (the router provides them) to link the stylesheet and
@@ -49,6 +52,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
+                <link rel="icon" href=FAVICON/>
                 <link rel="stylesheet" href=format!("/pkg/{}", assets.css)/>
                 <link rel="modulepreload" href=format!("/pkg/{}", assets.js)/>
                 <link rel="preload" href=format!("/pkg/{}", assets.wasm) r#as="fetch" r#type="application/wasm" crossorigin=""/>
@@ -63,6 +67,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The root component: routes of every page.
+///
+/// Pages render with in-order streaming: the HTML arrives complete and in order, so
+/// every page and form works without JavaScript (out-of-order streaming would need a
+/// script to move resolved `<Suspense>` content into place).
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -70,17 +78,17 @@ pub fn App() -> impl IntoView {
         <Title formatter=|t: String| if t.is_empty() { "Autonoma".to_string() } else { format!("{t} · Autonoma") }/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view=LoginPage/>
-                <Route path=path!("/signup") view=SignupPage/>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/signup") view=SignupPage ssr=SsrMode::InOrder/>
                 <Route path=path!("/") view=|| view! { <Redirect path="/agents"/> }/>
-                <ParentRoute path=path!("") view=AppLayout>
-                    <Route path=path!("/agents") view=AgentsPage/>
-                    <Route path=path!("/agents/new") view=AgentEditorPage/>
-                    <Route path=path!("/agents/:id/edit") view=AgentEditorPage/>
-                    <Route path=path!("/agents/:id") view=ChatPage/>
-                    <Route path=path!("/runs/:id") view=RunPage/>
-                    <Route path=path!("/settings/api-keys") view=ApiKeysPage/>
-                    <Route path=path!("/settings/providers") view=ProvidersPage/>
+                <ParentRoute path=path!("") view=AppLayout ssr=SsrMode::InOrder>
+                    <Route path=path!("/agents") view=AgentsPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/agents/new") view=AgentEditorPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/agents/:id/edit") view=AgentEditorPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/agents/:id") view=ChatPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/runs/:id") view=RunPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/settings/api-keys") view=ApiKeysPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/settings/providers") view=ProvidersPage ssr=SsrMode::InOrder/>
                 </ParentRoute>
             </Routes>
         </Router>

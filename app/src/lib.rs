@@ -10,6 +10,7 @@
 //! mirrors in [`dto`].
 
 #![recursion_limit = "256"]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod app;
@@ -26,10 +27,14 @@ pub use error::AppError;
 #[cfg(feature = "ssr")]
 pub use server::router;
 
-/// Entry point called by the generated JS once the wasm is loaded: hydrates `<body>`.
+/// Entry point called by the generated JS once the wasm is loaded: hydrates `<body>`,
+/// then marks `<html data-hydrated>` (for tests and for CSS that needs interactivity).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    if let Some(html) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+        let _ = html.set_attribute("data-hydrated", "");
+    }
 }

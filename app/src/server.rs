@@ -26,7 +26,6 @@ use crate::app::{shell, App, Assets};
 struct AppState {
     leptos_options: LeptosOptions,
     service: Arc<Service>,
-    site_dir: PathBuf,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -55,7 +54,7 @@ pub fn router(service: Arc<Service>, site_dir: PathBuf) -> Router {
         .site_root(site_dir.to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let state = AppState { leptos_options, service: service.clone(), site_dir: site_dir.clone() };
+    let state = AppState { leptos_options, service: service.clone() };
     let routes = generate_route_list(App);
 
     let context = {
@@ -124,7 +123,7 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
                 return (StatusCode::FORBIDDEN, format!("Forbidden: {why}")).into_response();
             }
         }
-        return next.run(req).await;
+        return with_error_status(next.run(req).await).await;
     }
 
     if path.starts_with("/pkg/") {
@@ -177,8 +176,34 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         res.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         res.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     }
-    let _ = &state.site_dir;
     res
+}
+
+/// Server functions answer every error with 500; give API-style statuses instead
+/// (400 validation, 401, 403, 404, 409, 429, 502), read from the [`crate::AppError`] JSON.
+async fn with_error_status(res: Response) -> Response {
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "error body too large").into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<crate::AppError>(&bytes) {
+        parts.status = match err.code.as_str() {
+            "validation_failed" | "request" => StatusCode::BAD_REQUEST,
+            "unauthenticated" => StatusCode::UNAUTHORIZED,
+            "forbidden" => StatusCode::FORBIDDEN,
+            "not_found" => StatusCode::NOT_FOUND,
+            "conflict" => StatusCode::CONFLICT,
+            "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+            "provider_error" => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 fn cookie_of(req: &Request<Body>, name: &str) -> Option<String> {

@@ -379,7 +379,11 @@ fn follow_run(
             match serde_json::from_str::<EventDto>(&data) {
                 Ok(e) => {
                     let terminal = e.kind.is_terminal();
+                    let stick = near_bottom();
                     transcript.update(|t| t.apply(&e));
+                    if stick {
+                        request_animation_frame(scroll_to_bottom);
+                    }
                     stream_error.set(None);
                     if terminal {
                         finish();
@@ -409,6 +413,25 @@ fn follow_run(
         let (es, _on_event, _on_error) = holder.take();
         es.close();
     });
+}
+
+/// Whether the window is scrolled (nearly) to the end of the page.
+#[cfg(feature = "hydrate")]
+pub(crate) fn near_bottom() -> bool {
+    let Some(w) = web_sys::window() else { return false };
+    let Some(root) = w.document().and_then(|d| d.document_element()) else { return false };
+    let y = w.scroll_y().unwrap_or(0.0);
+    let h = w.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    y + h >= root.scroll_height() as f64 - 160.0
+}
+
+/// Scrolls the window to the end of the page (the newest message).
+#[cfg(feature = "hydrate")]
+pub(crate) fn scroll_to_bottom() {
+    if let Some(w) = web_sys::window() {
+        let h = w.document().and_then(|d| d.document_element()).map(|e| e.scroll_height()).unwrap_or(0);
+        w.scroll_to_with_x_and_y(0.0, h as f64);
+    }
 }
 
 #[cfg(test)]

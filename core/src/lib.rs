@@ -3,6 +3,7 @@
 //! The domain of Autonoma, free of HTTP and of any storage engine:
 //!
 //! * [`model`] — tenants, users, agents (versioned), runs and run events;
+//! * [`embedding`] — the [`embedding::Embedder`] trait knowledge bases embed chunks with;
 //! * [`llm`] — the [`llm::LlmProvider`] trait every model backend implements;
 //! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
 //! * [`store`] — the [`store::Store`] and [`store::JobQueue`] traits storage backends implement;
@@ -11,6 +12,7 @@
 //!   shared by the REST handlers and the web UI's server functions;
 //! * [`error`] — [`error::Error`], whose stable codes surface as RFC 9457 problem types.
 
+pub mod embedding;
 pub mod error;
 pub mod llm;
 pub mod model;

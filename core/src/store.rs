@@ -77,7 +77,8 @@ pub trait Store: Send + Sync {
     async fn list_api_keys(&self, org_id: Uuid) -> Result<Vec<ApiKey>>;
     /// Sets `revoked_at`. Errors: [`Error::NotFound`].
     async fn revoke_api_key(&self, org_id: Uuid, id: Uuid) -> Result<()>;
-    /// An unrevoked key by hash; records `last_used_at`.
+    /// An unrevoked key by hash; records `last_used_at` (implementations may skip the write
+    /// when the recorded time is under a minute old, so reads stay reads).
     async fn use_api_key(&self, key_hash: &[u8]) -> Result<Option<ApiKey>>;
 
     // ---- provider connections

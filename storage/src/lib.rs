@@ -22,6 +22,9 @@ use uuid::Uuid;
 /// Migrations embedded at compile time from `migrations/sqlite`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// How stale an API key's `last_used_at` may get before a request rewrites it (60 s).
+pub const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// The SQLite store and queue.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -335,13 +338,25 @@ impl Store for SqliteStore {
     }
 
     async fn use_api_key(&self, key_hash: &[u8]) -> Result<Option<ApiKey>> {
-        let row = sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE key_hash = ? AND revoked_at IS NULL RETURNING *")
-            .bind(Utc::now())
+        // A read on every request; the write only when the recorded time is older than
+        // LAST_USED_GRANULARITY, so authenticated reads do not serialize on SQLite's writer.
+        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")
             .bind(key_hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        row.as_ref().map(Self::api_key_from_row).transpose()
+        let Some(mut key) = row.as_ref().map(Self::api_key_from_row).transpose()? else { return Ok(None) };
+        let now = Utc::now();
+        if key.last_used_at.is_none_or(|t| now - t > LAST_USED_GRANULARITY) {
+            sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(key.id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            key.last_used_at = Some(now);
+        }
+        Ok(Some(key))
     }
 
     async fn create_provider(&self, c: &ProviderConnection, sealed: Option<&[u8]>) -> Result<()> {

@@ -10,10 +10,13 @@
 //! 1. builds `autonoma-app` with the `hydrate` feature for `wasm32-unknown-unknown`;
 //! 2. runs wasm-bindgen on it (the `wasm-bindgen-cli-support` crate, pinned to the exact
 //!    `wasm-bindgen` version of `Cargo.lock`, so no separate CLI install is needed);
-//! 3. with `--release`, runs `wasm-opt -Oz` when binaryen is on `PATH`;
+//! 3. with `--release`, runs `wasm-opt -Oz` (`$WASM_OPT`, else `wasm-opt` on `PATH`;
+//!    `WASM_OPT=off` skips it) when it is binaryen >= 116 — older ones, like Debian
+//!    bookworm's 108, corrupt wasm-bindgen's externref table, so they are skipped;
 //! 4. copies `style/*.css` next to them;
 //! 5. writes content-hashed copies of the JS, wasm and CSS plus `manifest.json`, which
-//!    the server (`autonoma_app::router`) reads to emit cache-busting URLs.
+//!    the server (`autonoma_app::router`) reads to emit cache-busting URLs, and a
+//!    gzip-compressed `.gz` next to each (served as `Content-Encoding: gzip`).
 //!
 //! Toolchain: when `rustup target list --installed` lists `wasm32-unknown-unknown`, the
 //! normal `cargo` is used. Otherwise (machines where `rustup target add` cannot download)
@@ -41,8 +44,11 @@ use anyhow::{bail, Context, Result};
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Base name of the generated files (`autonoma.js`, `autonoma_bg.wasm`).
 const OUTPUT_NAME: &str = "autonoma";
+/// Oldest binaryen whose `wasm-opt` keeps wasm-bindgen's externref table intact
+/// (108, Debian bookworm's, breaks hydration; 116, 119 and 132 were verified).
+const MIN_BINARYEN: u32 = 116;
 /// Bumped when the post-processing below changes, to invalidate old stamps.
-const PIPELINE_VERSION: &str = "xtask-build-site-2";
+const PIPELINE_VERSION: &str = "xtask-build-site-5";
 
 fn main() {
     if let Err(e) = run() {
@@ -147,7 +153,14 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
 
     // 2./3. wasm-bindgen and wasm-opt, skipped when the wasm did not change
     let stamp_path = pkg_dir.join(".wasm-stamp");
-    let stamp = format!("{PIPELINE_VERSION} release={} names={} wasm={}", opts.release, opts.keep_names, hash_hex(&wasm_bytes));
+    let optimizer = if opts.release { find_wasm_opt() } else { None };
+    let stamp = format!(
+        "{PIPELINE_VERSION} release={} names={} opt={} wasm={}",
+        opts.release,
+        opts.keep_names,
+        optimizer.as_ref().map(|(bin, v)| format!("{bin}@{v}")).unwrap_or_else(|| "none".into()),
+        hash_hex(&wasm_bytes)
+    );
     let js_out = pkg_dir.join(format!("{OUTPUT_NAME}.js"));
     let wasm_out = pkg_dir.join(format!("{OUTPUT_NAME}_bg.wasm"));
     let up_to_date = fs::read_to_string(&stamp_path).map(|s| s == stamp).unwrap_or(false) && js_out.exists() && wasm_out.exists();
@@ -170,8 +183,8 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("wasm-bindgen: {e:#}"))?;
         eprintln!("[build-site] wasm-bindgen: {:.1}s", t.elapsed().as_secs_f64());
         let staged_wasm = staging.join(format!("{OUTPUT_NAME}_bg.wasm"));
-        if opts.release {
-            wasm_opt(&staged_wasm)?;
+        if let Some((bin, _)) = &optimizer {
+            wasm_opt(bin, &staged_wasm)?;
         }
         // Move into place: snippets first, then the wasm, then the JS that loads it.
         let snippets = staging.join("snippets");
@@ -231,6 +244,24 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
     );
     write_if_changed(&pkg_dir.join("manifest.json"), manifest_json.as_bytes())?;
 
+    // 6. precompressed copies, refreshed when older than their source
+    for entry in fs::read_dir(&pkg_dir)? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "js" | "wasm" | "css") {
+            gzip_if_stale(&path)?;
+        }
+    }
+    for entry in fs::read_dir(&pkg_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if let Some(src) = name.strip_suffix(".gz") {
+            if !pkg_dir.join(src).exists() {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
     let size = fs::metadata(&wasm_out).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "[build-site] done in {:.1}s: {} (wasm {:.0} KiB)",
@@ -257,6 +288,22 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes `<file>.gz` unless it is newer than `file`.
+fn gzip_if_stale(file: &Path) -> Result<()> {
+    use std::io::Write;
+    let gz = PathBuf::from(format!("{}.gz", file.display()));
+    let src_time = fs::metadata(file)?.modified()?;
+    if fs::metadata(&gz).and_then(|m| m.modified()).map(|t| t >= src_time).unwrap_or(false) {
+        return Ok(());
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&fs::read(file)?)?;
+    let tmp = gz.with_extension("gz.tmp~");
+    fs::write(&tmp, enc.finish()?)?;
+    fs::rename(&tmp, &gz)?;
+    Ok(())
+}
+
 /// 64-bit FNV-1a, as hex: stable across runs and platforms (unlike `DefaultHasher`).
 fn hash_hex(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -267,18 +314,40 @@ fn hash_hex(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-fn wasm_opt(wasm: &Path) -> Result<()> {
-    let Ok(out) = Command::new("wasm-opt").arg("--version").output() else {
-        eprintln!("[build-site] wasm-opt not found on PATH (Debian: apt-get install binaryen); skipping -Oz");
-        return Ok(());
+/// The `wasm-opt` to use for release builds: `(binary, binaryen version)`, or `None`
+/// (with the reason printed) when there is no usable one.
+fn find_wasm_opt() -> Option<(String, u32)> {
+    let bin = env::var("WASM_OPT").unwrap_or_else(|_| "wasm-opt".into());
+    if bin == "off" || bin == "0" {
+        eprintln!("[build-site] WASM_OPT=off; skipping wasm-opt");
+        return None;
+    }
+    let Ok(out) = Command::new(&bin).arg("--version").output() else {
+        eprintln!("[build-site] wasm-opt not found (binaryen >= {MIN_BINARYEN}: `npm install -g binaryen`, or WASM_OPT=/path/to/wasm-opt); skipping -Oz");
+        return None;
     };
     if !out.status.success() {
-        eprintln!("[build-site] wasm-opt does not run; skipping -Oz");
-        return Ok(());
+        eprintln!("[build-site] {bin} does not run; skipping -Oz");
+        return None;
     }
+    // "wasm-opt version 116 (version_116)"
+    let version = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(2).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    if version < MIN_BINARYEN {
+        eprintln!(
+            "[build-site] {bin} is binaryen {version}; versions before {MIN_BINARYEN} corrupt wasm-bindgen's externref table \
+             (Debian bookworm ships 108). Skipping -Oz; for a smaller wasm install a newer binaryen \
+             (`npm install -g binaryen`) or point WASM_OPT at one."
+        );
+        return None;
+    }
+    Some((bin, version))
+}
+
+/// Runs `wasm-opt -Oz` in place; keeps the input if it fails.
+fn wasm_opt(bin: &str, wasm: &Path) -> Result<()> {
     let t = Instant::now();
     let optimized = wasm.with_extension("opt.wasm");
-    let status = Command::new("wasm-opt")
+    let status = Command::new(bin)
         .arg("-Oz")
         // Features rustc enables by default for wasm32-unknown-unknown.
         .args([

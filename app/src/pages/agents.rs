@@ -159,6 +159,7 @@ fn AgentForm(providers: Vec<ProviderDto>, agent: Option<AgentDto>) -> impl IntoV
     let version_note = agent.as_ref().map(|a| format!("Version {} · saving creates version {}", a.version, a.version + 1));
 
     view! {
+        <div class="narrow">
         <Title text=title.clone()/>
         <PageHeader title=title subtitle=version_note.unwrap_or_else(|| "Define what the agent is, what it may do, and its limits.".into())>
             <a class="btn btn-secondary" href=header_cancel_href>
@@ -341,6 +342,7 @@ fn AgentForm(providers: Vec<ProviderDto>, agent: Option<AgentDto>) -> impl IntoV
                     }}
                 }
             })}
+        </div>
     }
 }
 

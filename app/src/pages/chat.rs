@@ -133,6 +133,8 @@ fn ChatThread(agent: AgentDto, turns: Vec<TurnDto>, runs_version: RwSignal<u32>,
                 remember_thread(&run);
                 turns.update(|ts| ts.push(TurnDto { run, events: Vec::new() }));
                 runs_version.update(|v| *v += 1);
+                #[cfg(feature = "hydrate")]
+                request_animation_frame(crate::transcript::scroll_to_bottom);
             }
         }
     });
@@ -161,7 +163,15 @@ fn ChatThread(agent: AgentDto, turns: Vec<TurnDto>, runs_version: RwSignal<u32>,
         <div class="chat-thread" aria-live="polite">
             <Show when=move || turns.with(|t| t.is_empty())>
                 <div class="chat-empty">
-                    <div class="empty-icon" aria-hidden="true">"💬"</div>
+                    <svg class="empty-svg" viewBox="0 0 24 24" width="36" height="36" aria-hidden="true">
+                        <path
+                            d="M4 5.5A2.5 2.5 0 0 1 6.5 3h11A2.5 2.5 0 0 1 20 5.5v8a2.5 2.5 0 0 1-2.5 2.5H10l-4.2 3.6c-.5.4-1.3.1-1.3-.6V16A2.5 2.5 0 0 1 4 13.5z"
+                            fill="none"
+                            stroke="currentColor"
+                            stroke-width="1.6"
+                            stroke-linejoin="round"
+                        ></path>
+                    </svg>
                     <p>{format!("Start a conversation with {name}.")}</p>
                     <p class="muted small">"Answers stream in as they are written; tool calls appear as steps you can expand."</p>
                 </div>
@@ -212,7 +222,7 @@ fn ChatThread(agent: AgentDto, turns: Vec<TurnDto>, runs_version: RwSignal<u32>,
                     placeholder=placeholder
                     prop:value=move || input.get()
                     on:input=move |ev| input.set(event_target_value(&ev))
-                    on:keydown=move |ev| submit_on_enter(ev)
+                    on:keydown=submit_on_enter
                 ></textarea>
                 <div class="composer-actions">
                     <span class="hint">"Enter to send · Shift+Enter for a new line"</span>
