@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds the web UI, then the whole workspace's
 # tests (unit, API integration on a real server with temporary SQLite, the real SmolLM2
-# model, and the browser end-to-end test in headless Chromium).
+# model, the GPU worker's shaders on lavapipe, and the browser end-to-end tests in headless
+# Chromium), then the static checks of infra/ (HCL parse + checkov).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,4 +12,8 @@ $CARGO run --quiet -p xtask -- build-site
 echo "==> running tests"
 export AUTONOMA_TEST_OUTPUT="${AUTONOMA_TEST_OUTPUT:-$PWD/test-output}"
 mkdir -p "$AUTONOMA_TEST_OUTPUT"
-$CARGO test --workspace --no-fail-fast -- --test-threads=2
+status=0
+$CARGO test --workspace --no-fail-fast -- --test-threads=2 || status=$?
+echo "==> checking infra/ (HCL parse + checkov)"
+bash infra/check.sh || status=$?
+exit $status
