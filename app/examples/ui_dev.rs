@@ -1,7 +1,9 @@
 //! A development server for the web UI, standing in for `autonoma serve`:
 //! `autonoma_app::router` on a SQLite store, the real agent loop with a *scripted* model
-//! (no LLM needed), a minimal `GET /api/v1/runs/{id}/events` SSE endpoint, and an
-//! in-process run worker.
+//! (no LLM needed), a minimal `GET /api/v1/runs/{id}/events` SSE endpoint, an in-process
+//! run worker, and knowledge bases: uploads are embedded by an in-process GPU worker with
+//! the real all-MiniLM-L6-v2 on wgpu (lavapipe on CPU-only machines) when the model is in
+//! `~/.cache/autonoma/models` (else, or with `--hash-embedder`, by a word-hashing stand-in).
 //!
 //! ```text
 //! cargo run -p xtask -- build-site          # the wasm + CSS under site/pkg
@@ -11,11 +13,13 @@
 //!
 //! Options: `--addr HOST:PORT` (127.0.0.1:3000), `--db PATH` (a fresh temp file),
 //! `--site DIR` (`<workspace>/site`), `--seed` (demo user, a Local provider, two agents,
-//! one of them with no runs).
+//! one of them with no runs, and a knowledge base "Autonoma docs" holding the repository's
+//! ARCHITECTURE.md, attached to a third agent, "Docs expert"), `--hash-embedder`.
 //!
 //! The scripted model: a message with arithmetic (`what is 12*7?`) makes it call the
 //! `calculator` tool; `fail` makes the provider fail; `slow` streams slowly (to try
-//! Cancel); anything else is echoed back word by word.
+//! Cancel); a question (ending in `?`) to an agent with knowledge bases makes it call
+//! `knowledge_search` and quote the best passage; anything else is echoed back word by word.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -30,14 +34,21 @@ use autonoma_core::model::{Actor, AgentSpec, Limits, ProviderConnection, Provide
 use autonoma_core::runtime::RunEnv;
 use autonoma_core::service::{NewProvider, SecretBox, Service, SignUp, RUNS_QUEUE, SESSION_COOKIE};
 use autonoma_core::store::{JobQueue, Store};
+use autonoma_core::embedding::{Embedder, EMBEDDING_DIM};
+use autonoma_core::knowledge::blob::BlobStore;
+use autonoma_core::knowledge::embed_job::{fail_dead_lettered, run_embed_job, EMBED_CHUNKS_KIND};
+use autonoma_core::knowledge::tokens::{default_embedding_model_dir, TokenCounter, WordPieceCounter};
+use autonoma_core::knowledge::tool::KnowledgeSearchTool;
+use autonoma_core::knowledge::{Knowledge, KnowledgeConfig, LazyEmbedder, NewKnowledgeBase, Upload};
 use autonoma_core::tool::{Tool, ToolContext, ToolError, ToolRegistry};
+use autonoma_core::worker::WorkerConfig;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use autonoma_storage::SqliteStore;
+use autonoma_storage::{LocalBlobStore, SqliteStore};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -49,9 +60,11 @@ async fn main() -> Result<(), String> {
     let mut db: Option<PathBuf> = None;
     let mut site = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../site");
     let mut seed = false;
+    let mut hash_embedder = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--hash-embedder" => hash_embedder = true,
             "--addr" => addr = args.next().expect("--addr HOST:PORT").parse().expect("bad --addr"),
             "--db" => db = Some(args.next().expect("--db PATH").into()),
             "--site" => site = args.next().expect("--site DIR").into(),
@@ -63,14 +76,43 @@ async fn main() -> Result<(), String> {
     let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
     let store = Arc::new(store);
-    let service = Arc::new(Service::new(store.clone() as Arc<dyn Store>, store.clone() as Arc<dyn JobQueue>, SecretBox::new(&[7u8; 32])));
+    let knowledge = knowledge_engine(store.clone(), &db, hash_embedder);
+    let service = Arc::new(
+        Service::new(store.clone() as Arc<dyn Store>, store.clone() as Arc<dyn JobQueue>, SecretBox::new(&[7u8; 32])).with_knowledge(knowledge.clone()),
+    );
 
     if seed {
         seed_demo(&service).await?;
     }
 
+    // The GPU worker: embeds uploaded documents, marks dead-lettered ones failed.
+    let mut handlers = autonoma_gpu_worker::Handlers::default();
+    {
+        let knowledge = knowledge.clone();
+        handlers.register(
+            EMBED_CHUNKS_KIND,
+            Arc::new(move |payload| {
+                let knowledge = knowledge.clone();
+                Box::pin(async move { run_embed_job(knowledge.store.as_ref(), knowledge.embedder.as_ref(), &payload).await })
+            }),
+        );
+    }
+    tokio::spawn(autonoma_gpu_worker::run(store.clone(), handlers, WorkerConfig::default(), CancellationToken::new()));
+    {
+        let (knowledge, store) = (knowledge.clone(), store.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Err(e) = fail_dead_lettered(knowledge.store.as_ref(), store.as_ref()).await {
+                    tracing::error!(error = %e, "could not check dead-lettered embedding jobs");
+                }
+            }
+        });
+    }
+
     let mut tools = ToolRegistry::default();
     tools.register(Arc::new(Calculator));
+    tools.register(Arc::new(KnowledgeSearchTool::new(knowledge.clone())));
     let env = RunEnv { service: service.clone(), providers: Arc::new(Scripted), tools };
     tokio::spawn(worker(env, store.clone()));
 
@@ -80,6 +122,76 @@ async fn main() -> Result<(), String> {
     tracing::info!(%addr, db = %db.display(), site = %site.display(), "UI dev server listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The knowledge engine: blobs beside the database; the real tokenizer and embedder when
+/// the model files exist (loaded on first use), else word-hashing stand-ins.
+fn knowledge_engine(store: Arc<SqliteStore>, db: &std::path::Path, hash_embedder: bool) -> Arc<Knowledge> {
+    let model_dir = default_embedding_model_dir();
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(db.with_extension("blobs")));
+    let real = !hash_embedder && model_dir.join("model.safetensors").is_file();
+    let (tokens, embedder): (Arc<dyn TokenCounter>, Arc<dyn Embedder>) = match (real, WordPieceCounter::from_model_dir(&model_dir)) {
+        (true, Ok(counter)) => {
+            let tokens: Arc<dyn TokenCounter> = Arc::new(counter);
+            let dir = model_dir.clone();
+            let embedder = LazyEmbedder::new(autonoma_gpu_worker::embed::MODEL_ID, EMBEDDING_DIM, tokens.clone(), move || {
+                let dir = dir.clone();
+                async move {
+                    let loaded = tokio::task::spawn_blocking(move || autonoma_gpu_worker::embed::GpuEmbedder::load(&dir, Default::default()))
+                        .await
+                        .map_err(|e| autonoma_core::Error::internal(format!("loading the embedder: {e}")))??;
+                    tracing::info!(adapter = %loaded.adapter_info(), "embedding model loaded");
+                    Ok(Arc::new(loaded) as Arc<dyn Embedder>)
+                }
+            });
+            tracing::info!(model = %model_dir.display(), "knowledge bases embed with all-MiniLM-L6-v2 (wgpu)");
+            (tokens, Arc::new(embedder))
+        }
+        _ => {
+            tracing::warn!(model = %model_dir.display(), "knowledge bases embed with a word-hashing stand-in (no model, or --hash-embedder)");
+            (Arc::new(HashEmbedder), Arc::new(HashEmbedder))
+        }
+    };
+    Arc::new(Knowledge::new(store.clone(), store, blobs, tokens, embedder, KnowledgeConfig::default()))
+}
+
+/// Lower-cased words hashed into 384 dimensions, L2-normalised (texts sharing words are
+/// close); word pieces are approximated by words.
+struct HashEmbedder;
+
+impl TokenCounter for HashEmbedder {
+    fn count_tokens(&self, text: &str) -> autonoma_core::Result<usize> {
+        Ok(text.split_whitespace().count() + 2)
+    }
+}
+
+#[async_trait]
+impl Embedder for HashEmbedder {
+    fn model_id(&self) -> &str {
+        "word-hash"
+    }
+    fn dim(&self) -> usize {
+        EMBEDDING_DIM
+    }
+    fn count_tokens(&self, text: &str) -> autonoma_core::Result<usize> {
+        TokenCounter::count_tokens(self, text)
+    }
+    async fn embed(&self, texts: &[String]) -> autonoma_core::Result<Vec<Vec<f32>>> {
+        // Slow enough to watch the progress bar move.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0f32; EMBEDDING_DIM];
+                for w in t.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 2) {
+                    let h = w.to_lowercase().bytes().fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+                    v[h as usize % EMBEDDING_DIM] += 1.0;
+                }
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect())
+    }
 }
 
 async fn seed_demo(service: &Service) -> Result<(), String> {
@@ -123,12 +235,40 @@ async fn seed_demo(service: &Service) -> Result<(), String> {
                     instructions: "You are a helpful assistant.".into(),
                     tools,
                     http_allowlist: vec![],
+                    knowledge_base_ids: vec![],
                     limits: Limits::default(),
                 },
             )
             .await
             .map_err(|e| e.to_string())?;
     }
+    // A knowledge base with the repository's architecture notes, and an agent that uses it.
+    let kb = service
+        .create_knowledge_base(&actor, NewKnowledgeBase { name: "Autonoma docs".into(), description: "How the platform is built: crates, invariants, limits.".into() })
+        .await
+        .map_err(|e| e.to_string())?;
+    let architecture = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ARCHITECTURE.md")).map_err(|e| e.to_string())?;
+    service
+        .upload_document(&actor, kb.id, Upload { name: "ARCHITECTURE.md".into(), media_type: Some("text/markdown".into()), bytes: architecture })
+        .await
+        .map_err(|e| e.to_string())?;
+    service
+        .create_agent(
+            &actor,
+            AgentSpec {
+                name: "Docs expert".into(),
+                description: "Answers questions about Autonoma from its architecture notes, with citations.".into(),
+                provider_id: local.id,
+                model: local.models[0].clone(),
+                instructions: "Answer from the knowledge base and cite passages by number.".into(),
+                tools: vec![],
+                http_allowlist: vec![],
+                knowledge_base_ids: vec![kb.id],
+                limits: Limits::default(),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     println!("seeded: log in as demo@example.com / demo-password-1");
     Ok(())
 }
@@ -262,7 +402,42 @@ impl LlmProvider for Scripted {
             }
         };
         let has_calc = request.tools.iter().any(|t| t.name == "calculator");
+        let has_knowledge = request.tools.iter().any(|t| t.name == "knowledge_search");
+        // Which tool answered, from the assistant message that called it.
+        let answered = last.as_ref().and_then(|m| m.tool_call_id.clone()).and_then(|id| {
+            request.messages.iter().flat_map(|m| m.tool_calls.iter()).find(|c| c.id == id).map(|c| c.name.clone())
+        });
         match last {
+            Some(m) if m.role == ChatRole::Tool && answered.as_deref() == Some("knowledge_search") => {
+                // Quote the first whole sentence of the best passage, citing it as [1].
+                let best: String = m.content.lines().skip_while(|l| !l.starts_with("[1] ")).skip(1).take_while(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ");
+                let best = best.split_whitespace().collect::<Vec<_>>().join(" ");
+                let sentence = best
+                    .split_inclusive(". ")
+                    .map(str::trim)
+                    .find(|s| s.chars().next().is_some_and(|c| c.is_uppercase() || c == '*') && s.split_whitespace().count() >= 5)
+                    .unwrap_or(best.as_str());
+                let text = if sentence.is_empty() {
+                    "I searched the knowledge base but found nothing relevant.".to_string()
+                } else {
+                    format!("According to the knowledge base: “{sentence}” [1]")
+                };
+                let (text, n) = stream(text).await;
+                Ok(ChatResponse { content: text, tool_calls: vec![], usage: Usage { input_tokens, output_tokens: n }, finish_reason: FinishReason::Stop })
+            }
+            _ if has_knowledge && user.trim_end().ends_with('?') && find_expression(&user).is_none() => {
+                let (text, n) = stream("Let me look that up in the knowledge base.".to_string()).await;
+                Ok(ChatResponse {
+                    content: text,
+                    tool_calls: vec![ToolCall {
+                        id: format!("call_{}", Uuid::new_v4().simple()),
+                        name: "knowledge_search".into(),
+                        arguments: serde_json::json!({ "query": user.trim(), "k": 3 }),
+                    }],
+                    usage: Usage { input_tokens, output_tokens: n },
+                    finish_reason: FinishReason::ToolCalls,
+                })
+            }
             Some(m) if m.role == ChatRole::Tool => {
                 let (text, n) = stream(format!("The calculator says {}. Anything else I can work out for you?", m.content.trim())).await;
                 Ok(ChatResponse { content: text, tool_calls: vec![], usage: Usage { input_tokens, output_tokens: n }, finish_reason: FinishReason::Stop })

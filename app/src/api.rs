@@ -9,6 +9,7 @@ use leptos::prelude::*;
 
 use crate::dto::*;
 use crate::error::AppError;
+use server_fn::codec::{MultipartData, MultipartFormData};
 
 /// URL prefix of every server function (kept out of `/api`, which the REST API owns).
 pub const SERVER_FN_PREFIX: &str = "/sfn";
@@ -115,6 +116,33 @@ pub(crate) mod ssr {
         }
     }
 
+    /// The authenticated caller, when this server has knowledge bases enabled. Errors with
+    /// `unavailable` when it has none.
+    pub async fn knowledge_actor() -> Result<(Arc<Service>, Actor), AppError> {
+        let (svc, actor) = actor().await?;
+        if svc.knowledge_engine().is_none() {
+            return Err(AppError::new("unavailable", "Knowledge bases are not enabled on this server."));
+        }
+        Ok((svc, actor))
+    }
+
+    /// Largest accepted upload of this server, in bytes.
+    pub fn max_upload_bytes(svc: &Service) -> usize {
+        svc.knowledge_engine().map(|k| k.config.max_upload_bytes).unwrap_or(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES)
+    }
+
+    /// The readable message of a refused upload of the file `name`: validation problems and
+    /// the size limit concern the file; anything else is returned as is (`Err`).
+    pub fn upload_error(name: &str, e: autonoma_core::Error) -> Result<AppError, AppError> {
+        use autonoma_core::Error as E;
+        match e {
+            E::Validation { field, message } if field == "file" => Ok(AppError::new("validation_failed", format!("{name} {message}"))),
+            E::Validation { message, .. } => Ok(AppError::new("validation_failed", format!("{name}: {message}"))),
+            E::TooLarge(message) => Ok(AppError::new("payload_too_large", format!("{name} is too large: {message}"))),
+            other => Err(other.into()),
+        }
+    }
+
     /// The client address, when the server was started with connect info.
     pub fn client_ip() -> Option<std::net::IpAddr> {
         parts().ok()?.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
@@ -218,7 +246,8 @@ pub async fn get_agent(#[doc = "Agent id."] id: String) -> Result<AgentDto, AppE
 ///
 /// `model_ref` is `<provider id>/<model name>`; `tool_*` are checkboxes (present when
 /// ticked); `http_allowlist` is one domain per line (or comma-separated); the limits are
-/// the raw text of the number inputs.
+/// the raw text of the number inputs; `knowledge_base_ids[]` is repeated once per attached
+/// knowledge base (attaching any enables the `knowledge_search` tool).
 #[allow(clippy::too_many_arguments)]
 #[server(prefix = "/sfn", endpoint = "agents/save")]
 pub async fn save_agent(
@@ -234,6 +263,7 @@ pub async fn save_agent(
     #[doc = "Max LLM calls per run."] max_steps: Option<String>,
     #[doc = "Max output tokens per call."] max_output_tokens: Option<String>,
     #[doc = "Wall-clock limit in seconds."] timeout_secs: Option<String>,
+    #[doc = "Ids of the knowledge bases to search (`knowledge_base_ids[]`, one per ticked box)."] knowledge_base_ids: Option<Vec<String>>,
 ) -> Result<AgentDto, AppError> {
     use autonoma_core::model::{AgentSpec, Limits};
     let (svc, actor) = ssr::actor().await?;
@@ -267,6 +297,11 @@ pub async fn save_agent(
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
+    let knowledge_base_ids = knowledge_base_ids
+        .unwrap_or_default()
+        .iter()
+        .map(|id| ssr::uuid("knowledge_base_ids", id))
+        .collect::<Result<Vec<_>, _>>()?;
     let spec = AgentSpec {
         name,
         description: description.unwrap_or_default(),
@@ -275,6 +310,7 @@ pub async fn save_agent(
         instructions: instructions.unwrap_or_default(),
         tools,
         http_allowlist,
+        knowledge_base_ids,
         limits,
     };
     let agent = match id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -292,6 +328,199 @@ pub async fn delete_agent(#[doc = "Agent id."] id: String) -> Result<(), AppErro
     svc.delete_agent(&actor, ssr::uuid("id", &id)?).await?;
     leptos_axum::redirect("/agents");
     Ok(())
+}
+
+// ---------------------------------------------------------------------------- knowledge
+
+/// Most documents listed on a knowledge base's page (and counted in the list of bases).
+pub const DOCUMENTS_PAGE: u32 = 100;
+
+/// A page of the organization's knowledge bases, newest first, with their document counts.
+#[server(prefix = "/sfn", endpoint = "knowledge/list")]
+pub async fn list_knowledge_bases(#[doc = "Cursor from the previous page."] cursor: Option<String>) -> Result<PageDto<KnowledgeBaseSummaryDto>, AppError> {
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    let page = svc.list_knowledge_bases(&actor, cursor.as_deref().filter(|c| !c.is_empty()), Some(50)).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for kb in &page.items {
+        let docs = svc.list_documents(&actor, kb.id, None, Some(DOCUMENTS_PAGE)).await?;
+        items.push(KnowledgeBaseSummaryDto { base: ssr::mirror(kb)?, documents: docs.items.len() as u32, more: docs.next_cursor.is_some() });
+    }
+    Ok(PageDto { items, next_cursor: page.next_cursor })
+}
+
+/// The organization's knowledge bases for the agent editor (newest 100), or `None` when this
+/// server has knowledge bases disabled.
+#[server(prefix = "/sfn", endpoint = "knowledge/choices")]
+pub async fn knowledge_base_choices() -> Result<Option<Vec<KnowledgeBaseDto>>, AppError> {
+    let (svc, actor) = ssr::actor().await?;
+    if svc.knowledge_engine().is_none() {
+        return Ok(None);
+    }
+    let page = svc.list_knowledge_bases(&actor, None, Some(100)).await?;
+    ssr::mirror(&page.items).map(Some)
+}
+
+/// Creates a knowledge base, then opens it.
+#[server(prefix = "/sfn", endpoint = "knowledge/create")]
+pub async fn create_knowledge_base(
+    #[doc = "Name, 1 to 100 characters."] name: String,
+    #[doc = "Description, up to 2000 characters."] description: Option<String>,
+) -> Result<KnowledgeBaseDto, AppError> {
+    use autonoma_core::knowledge::NewKnowledgeBase;
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    let description = description.unwrap_or_default().trim().to_string();
+    let kb = svc.create_knowledge_base(&actor, NewKnowledgeBase { name, description }).await?;
+    leptos_axum::redirect(&format!("/knowledge/{}", kb.id));
+    ssr::mirror(&kb)
+}
+
+/// One knowledge base, with this server's upload limit. An id that is not a UUID is
+/// reported like a missing base (`not_found`).
+#[server(prefix = "/sfn", endpoint = "knowledge/get")]
+pub async fn get_knowledge_base(#[doc = "Knowledge base id."] id: String) -> Result<KnowledgeBaseDto, AppError> {
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    let id = ssr::uuid("id", &id).map_err(|_| AppError::new("not_found", "Knowledge base not found."))?;
+    let kb = svc.get_knowledge_base(&actor, id).await?;
+    let mut dto: KnowledgeBaseDto = ssr::mirror(&kb)?;
+    dto.max_upload_bytes = ssr::max_upload_bytes(&svc) as u64;
+    Ok(dto)
+}
+
+/// Deletes a knowledge base with all its documents and goes back to the list.
+#[server(prefix = "/sfn", endpoint = "knowledge/delete")]
+pub async fn delete_knowledge_base(#[doc = "Knowledge base id."] id: String) -> Result<(), AppError> {
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    svc.delete_knowledge_base(&actor, ssr::uuid("id", &id)?).await?;
+    leptos_axum::redirect("/knowledge");
+    Ok(())
+}
+
+/// The newest [`DOCUMENTS_PAGE`] documents of a base with their ingestion progress.
+#[server(prefix = "/sfn", endpoint = "knowledge/documents")]
+pub async fn list_documents(#[doc = "Knowledge base id."] kb_id: String) -> Result<PageDto<DocumentDto>, AppError> {
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    let page = svc.list_documents(&actor, ssr::uuid("kb_id", &kb_id)?, None, Some(DOCUMENTS_PAGE)).await?;
+    ssr::mirror(&page)
+}
+
+/// Deletes one document (its chunks and vectors go with it).
+#[server(prefix = "/sfn", endpoint = "knowledge/documents/delete")]
+pub async fn delete_document(#[doc = "Knowledge base id."] kb_id: String, #[doc = "Document id."] id: String) -> Result<(), AppError> {
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    svc.delete_document(&actor, ssr::uuid("kb_id", &kb_id)?, ssr::uuid("id", &id)?).await?;
+    Ok(())
+}
+
+/// Uploads files into a knowledge base: a `multipart/form-data` post with a `kb_id` field
+/// followed by one or more `file` fields (the upload form works without JavaScript; the
+/// hydrated page sends one file per call to report on each).
+///
+/// Every file is validated, chunked and queued for embedding by the core service. A file
+/// the server refuses (empty, binary posing as text, corrupt PDF, unsupported type, over the
+/// size limit) does not stop the others; the call then fails with one readable line per
+/// refused file (`validation_failed`, or `payload_too_large` when size was the only
+/// problem). A file already in the base is not stored again: the answer has
+/// `created: false`, and a plain form post reports it as "already uploaded".
+#[server(prefix = "/sfn", endpoint = "knowledge/upload", input = MultipartFormData)]
+pub async fn upload_documents(#[doc = "The multipart form: `kb_id`, then `file` parts."] data: MultipartData) -> Result<Vec<UploadedDto>, AppError> {
+    use autonoma_core::knowledge::Upload;
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    let max = ssr::max_upload_bytes(&svc);
+    // What one request may carry in all (files over the limit are read to the end so that
+    // the browser gets the answer, up to this much).
+    let cap = max.saturating_mul(4).saturating_add(1 << 20);
+    let plain = ssr::is_plain_form_post();
+    let mut form = data.into_inner().ok_or_else(|| AppError::new("request", "Expected a multipart form."))?;
+    let read_error = |e: &dyn std::fmt::Display| AppError::new("request", format!("The upload was interrupted or malformed ({e}). Please try again."));
+    let too_much = || AppError::new("payload_too_large", format!("The upload is too large: at most {} per request, {} per file.", human_size(cap as u64), human_size(max as u64)));
+
+    let mut kb_id = None;
+    let mut total = 0usize;
+    let mut outcomes: Vec<(String, Result<UploadedDto, AppError>)> = Vec::new();
+    while let Some(mut field) = form.next_field().await.map_err(|e| read_error(&e))? {
+        match field.name().unwrap_or_default() {
+            "kb_id" => {
+                let text = field.text().await.map_err(|e| read_error(&e))?;
+                kb_id = Some(ssr::uuid("kb_id", &text)?);
+            }
+            "file" => {
+                let name = field.file_name().unwrap_or_default().to_string();
+                let media_type = field.content_type().map(|m| m.to_string());
+                let kb = kb_id.ok_or_else(|| AppError::field("kb_id", "must come before the files in the form"))?;
+                let mut bytes = Vec::new();
+                let mut size = 0usize;
+                while let Some(chunk) = field.chunk().await.map_err(|e| read_error(&e))? {
+                    size += chunk.len();
+                    total += chunk.len();
+                    if total > cap {
+                        return Err(too_much());
+                    }
+                    if size <= max {
+                        bytes.extend_from_slice(&chunk);
+                    }
+                }
+                if name.is_empty() && size == 0 {
+                    // A file input left empty still sends an unnamed, empty part.
+                    continue;
+                }
+                let outcome = if size > max {
+                    Err(AppError::new(
+                        "payload_too_large",
+                        format!("{} is too large: {} — the limit is {} per file", if name.is_empty() { "The file" } else { &name }, human_size(size as u64), human_size(max as u64)),
+                    ))
+                } else {
+                    match svc.upload_document(&actor, kb, Upload { name: name.clone(), media_type, bytes }).await {
+                        Ok((doc, created)) => Ok(UploadedDto { document: ssr::mirror(&doc)?, created }),
+                        Err(e) => Err(ssr::upload_error(&name, e)?),
+                    }
+                };
+                outcomes.push((name, outcome));
+            }
+            _ => {}
+        }
+    }
+    if outcomes.is_empty() {
+        return Err(AppError::field("file", "choose at least one file to upload"));
+    }
+
+    // One line per refused file (and, for a plain form post, per file already there).
+    let mut problems: Vec<(&str, String)> = Vec::new();
+    for (name, outcome) in &outcomes {
+        match outcome {
+            Err(e) => problems.push((if e.code == "payload_too_large" { "payload_too_large" } else { "validation_failed" }, e.message.clone())),
+            Ok(u) if !u.created && plain => problems.push(("conflict", format!("{name}: already uploaded (same content as “{}”)", u.document.name))),
+            Ok(_) => {}
+        }
+    }
+    if let Some((first, _)) = problems.first() {
+        let code = if problems.iter().all(|(c, _)| c == first) { *first } else { "validation_failed" };
+        let lines: Vec<String> = problems.iter().map(|(_, m)| m.clone()).collect();
+        let stored = outcomes.iter().filter(|(_, o)| matches!(o, Ok(u) if u.created)).count();
+        let message = if stored > 0 {
+            format!("Uploaded {stored} of {} files. {}", outcomes.len(), lines.join(" · "))
+        } else {
+            lines.join(" · ")
+        };
+        return Err(AppError::new(code, message));
+    }
+    Ok(outcomes.into_iter().filter_map(|(_, o)| o.ok()).collect())
+}
+
+/// The `k` passages of a base closest to `query`, best first.
+#[server(prefix = "/sfn", endpoint = "knowledge/search")]
+pub async fn search_knowledge_base(
+    #[doc = "Knowledge base id."] kb_id: String,
+    #[doc = "What to look for."] query: String,
+    #[doc = "Number of results, 1 to 50 (default 5)."] k: Option<String>,
+) -> Result<Vec<SearchHitDto>, AppError> {
+    use autonoma_core::knowledge::SearchRequest;
+    let (svc, actor) = ssr::knowledge_actor().await?;
+    let k = match k.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<u32>().map_err(|_| AppError::field("k", "must be a whole number"))?),
+    };
+    let hits = svc.search_knowledge_base(&actor, ssr::uuid("kb_id", &kb_id)?, SearchRequest { query, k }).await?;
+    ssr::mirror(&hits)
 }
 
 // ---------------------------------------------------------------------------- providers

@@ -10,6 +10,7 @@ use crate::error::AppError;
 use crate::pages::agents::{AgentEditorPage, AgentsPage};
 use crate::pages::auth::{LoginPage, SignupPage};
 use crate::pages::chat::ChatPage;
+use crate::pages::knowledge::{KnowledgeBasePage, KnowledgeListPage};
 use crate::pages::run::RunPage;
 use crate::pages::settings::{ApiKeysPage, ProvidersPage};
 
@@ -87,6 +88,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/agents/:id/edit") view=AgentEditorPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/agents/:id") view=ChatPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/runs/:id") view=RunPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/knowledge") view=KnowledgeListPage ssr=SsrMode::InOrder/>
+                    // Async: the whole page is rendered before the status is sent, so another
+                    // organization's base can answer 404.
+                    <Route path=path!("/knowledge/:id") view=KnowledgeBasePage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys") view=ApiKeysPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/settings/providers") view=ProvidersPage ssr=SsrMode::InOrder/>
                 </ParentRoute>
@@ -130,6 +135,7 @@ fn AppLayout() -> impl IntoView {
                     </Transition>
                     <nav class="nav-links" aria-label="Main">
                         <A href="/agents">"Agents"</A>
+                        <A href="/knowledge">"Knowledge"</A>
                         <A href="/settings/providers">"Providers"</A>
                         <A href="/settings/api-keys">"API keys"</A>
                     </nav>
@@ -153,9 +159,10 @@ fn AppLayout() -> impl IntoView {
     }
 }
 
-/// The page for unknown paths (status 404 on the server).
+/// The page for unknown paths (status 404 on the server); pages also show it for a
+/// record that does not exist (or belongs to another organization).
 #[component]
-fn NotFound() -> impl IntoView {
+pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(axum::http::StatusCode::NOT_FOUND);

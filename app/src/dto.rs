@@ -59,6 +59,9 @@ pub struct AgentDto {
     /// Domains `http_fetch` may reach.
     #[serde(default)]
     pub http_allowlist: Vec<String>,
+    /// Knowledge bases (UUIDs) the agent searches with `knowledge_search`.
+    #[serde(default)]
+    pub knowledge_base_ids: Vec<String>,
     /// Run limits.
     #[serde(default)]
     pub limits: LimitsDto,
@@ -289,6 +292,119 @@ impl EventKind {
     }
 }
 
+/// A knowledge base (mirror of `autonoma_core::knowledge::KnowledgeBase`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnowledgeBaseDto {
+    /// Base id (UUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free-text description.
+    #[serde(default)]
+    pub description: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Largest accepted upload in bytes (set by the server for the base's page; 0 when
+    /// unknown).
+    #[serde(default)]
+    pub max_upload_bytes: u64,
+}
+
+/// A knowledge base in the list, with how many documents it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnowledgeBaseSummaryDto {
+    /// The base.
+    pub base: KnowledgeBaseDto,
+    /// Documents counted (at most one page of them).
+    pub documents: u32,
+    /// True when there are more documents than `documents`.
+    pub more: bool,
+}
+
+/// An uploaded document and its ingestion progress (mirror of
+/// `autonoma_core::knowledge::Document`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentDto {
+    /// Document id (UUID).
+    pub id: String,
+    /// The base it belongs to.
+    pub kb_id: String,
+    /// File name as uploaded.
+    pub name: String,
+    /// `text/plain`, `text/markdown`, `text/html` or `application/pdf`.
+    pub media_type: String,
+    /// Size of the file in bytes.
+    pub size_bytes: i64,
+    /// `queued`, `extracting`, `embedding`, `ready` or `failed`.
+    pub status: String,
+    /// Chunks the text was split into.
+    #[serde(default)]
+    pub chunks_total: i64,
+    /// Chunks embedded so far.
+    #[serde(default)]
+    pub chunks_embedded: i64,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Upload time (RFC 3339).
+    pub created_at: String,
+}
+
+impl DocumentDto {
+    /// Ready or failed: nothing more will happen to it.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.status.as_str(), "ready" | "failed")
+    }
+}
+
+/// The outcome of one uploaded file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadedDto {
+    /// The new document, or the existing one with the same content.
+    pub document: DocumentDto,
+    /// False when the same file was already in the base (nothing new was stored).
+    pub created: bool,
+}
+
+/// One search result (mirror of `autonoma_core::knowledge::SearchHit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHitDto {
+    /// Chunk id (UUID).
+    pub chunk_id: String,
+    /// Document id (UUID).
+    pub document_id: String,
+    /// Name of the document.
+    pub document_name: String,
+    /// Chunk number within the document, from 0.
+    pub ordinal: i64,
+    /// Heading path of the chunk, e.g. `Guide > Install` (may be empty).
+    #[serde(default)]
+    pub heading: String,
+    /// Page number (PDF only).
+    #[serde(default)]
+    pub page: Option<i64>,
+    /// The passage.
+    pub text: String,
+    /// Cosine similarity with the query (higher is closer).
+    pub score: f32,
+    /// `<document> § <heading> (chunk n)`.
+    #[serde(default)]
+    pub citation: String,
+}
+
+/// A byte count for people: `812 B`, `14.2 KiB`, `3.0 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes} B")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    }
+}
+
 /// Formats an RFC 3339 timestamp as `YYYY-MM-DD HH:MM UTC` (the same on server and
 /// browser, so hydration sees identical text).
 pub fn short_time(ts: &str) -> String {
@@ -314,5 +430,8 @@ mod tests {
         let u: EventDto = serde_json::from_str(r#"{"run_id":"r","seq":4,"type":"approval_requested","created_at":"x"}"#).unwrap();
         assert_eq!(u.kind, EventKind::Unknown);
         assert_eq!(short_time("2026-01-02T03:04:05.123Z"), "2026-01-02 03:04 UTC");
+        assert_eq!(human_size(812), "812 B");
+        assert_eq!(human_size(14_540), "14.2 KiB");
+        assert_eq!(human_size(10 * 1024 * 1024), "10.0 MiB");
     }
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppError {
     /// `validation_failed`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
-    /// `rate_limited`, `internal`, or `request` for transport problems.
+    /// `payload_too_large`, `rate_limited`, `unavailable` (a feature this server does not
+    /// run), `internal`, or `request` for transport problems.
     pub code: String,
     /// What went wrong, in words (for a field error: without the field's name).
     pub message: String,
@@ -73,6 +74,11 @@ pub fn field_label(field: &str) -> String {
         "role" => "Role".into(),
         "input" => "Message".into(),
         "thread_id" => "Conversation".into(),
+        "knowledge_base_ids" => "Knowledge bases".into(),
+        "file" => "File".into(),
+        "media_type" => "File type".into(),
+        "query" => "Query".into(),
+        "k" => "Number of results".into(),
         other => other.replace(['_', '.'], " "),
     }
 }

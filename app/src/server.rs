@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::services::ServeDir;
 
@@ -42,6 +43,10 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 ///   `/agents` or `/login`.
 /// - Server-function POSTs pass an origin check: 403 when `Origin` names another host
 ///   than `Host` (or `X-Forwarded-Host`), or when `Sec-Fetch-Site: cross-site`.
+/// - Server-function bodies are limited to [`MAX_SERVER_FN_BODY_BYTES`] (413 above it);
+///   the document upload (`/sfn/knowledge/upload`, `multipart/form-data` only, else 415)
+///   to 4 × the knowledge engine's per-file limit + 1 MiB (41 MiB by default), and it enforces the knowledge engine's per-file limit
+///   itself while it streams the parts.
 /// - `/pkg/*` files named with a content hash are `immutable` for a year; the others
 ///   (`autonoma.css`, …) are revalidated (`no-cache`).
 /// - Unknown paths render the "not found" page with status 404 (this router has a
@@ -104,6 +109,10 @@ fn load_assets(site_dir: &Path) -> Assets {
     }
 }
 
+/// Largest body of a server-function call other than the upload: 1 MiB, the REST API's
+/// limit too (forms and JSON arguments are far smaller).
+pub const MAX_SERVER_FN_BODY_BYTES: usize = 1 << 20;
+
 /// Paths a visitor without a session may load.
 fn is_public(path: &str) -> bool {
     matches!(path, "/login" | "/signup" | "/favicon.ico")
@@ -123,6 +132,26 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
                 return (StatusCode::FORBIDDEN, format!("Forbidden: {why}")).into_response();
             }
         }
+        if method == Method::POST && path == crate::api::UploadDocuments::PATH && !is_multipart(&req) {
+            // The multipart decoder needs a boundary; refuse anything else readably.
+            let err = crate::AppError::new("request", "Uploads must be sent as multipart/form-data (a form with enctype=\"multipart/form-data\").");
+            let body = serde_json::to_string(&err).unwrap_or_default();
+            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+        let limit = if path == crate::api::UploadDocuments::PATH {
+            crate::api::ssr::max_upload_bytes(&state.service).saturating_mul(4).saturating_add(1 << 20)
+        } else {
+            MAX_SERVER_FN_BODY_BYTES
+        };
+        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            let err = crate::AppError::new("payload_too_large", format!("The request is larger than the {} MiB this form accepts.", limit >> 20));
+            let body = serde_json::to_string(&err).unwrap_or_default();
+            return (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+        // Bodies without a Content-Length (chunked) are cut off at the same limit.
+        let (parts, body) = req.into_parts();
+        let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));
         return with_error_status(next.run(req).await).await;
     }
 
@@ -180,7 +209,7 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
 }
 
 /// Server functions answer every error with 500; give API-style statuses instead
-/// (400 validation, 401, 403, 404, 409, 429, 502), read from the [`crate::AppError`] JSON.
+/// (400 validation, 401, 403, 404, 409, 413, 429, 502, 503), read from the [`crate::AppError`] JSON.
 async fn with_error_status(res: Response) -> Response {
     if res.status() != StatusCode::INTERNAL_SERVER_ERROR
         || !res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
@@ -198,12 +227,22 @@ async fn with_error_status(res: Response) -> Response {
             "forbidden" => StatusCode::FORBIDDEN,
             "not_found" => StatusCode::NOT_FOUND,
             "conflict" => StatusCode::CONFLICT,
+            "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
             "provider_error" => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A `multipart/form-data` body with a boundary.
+fn is_multipart(req: &Request<Body>) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data") && v.contains("boundary="))
 }
 
 fn cookie_of(req: &Request<Body>, name: &str) -> Option<String> {

@@ -298,6 +298,9 @@ fn StepView(step: Step, streaming: bool) -> impl IntoView {
             .tools
             .into_iter()
             .map(|tool| {
+                if tool.name == KNOWLEDGE_SEARCH {
+                    return view! { <KnowledgeStep tool/> }.into_any();
+                }
                 let state = match &tool.result {
                     None => "running",
                     Some((_, true)) => "error",
@@ -330,8 +333,118 @@ fn StepView(step: Step, streaming: bool) -> impl IntoView {
                         </div>
                     </details>
                 }
+                    .into_any()
             })
             .collect_view()}
+    }
+}
+
+/// Name of the knowledge-base search tool (its steps get their own rendering).
+pub const KNOWLEDGE_SEARCH: &str = "knowledge_search";
+
+/// One passage of a `knowledge_search` result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Passage {
+    /// The number the model cites it by (`[n]`).
+    pub number: usize,
+    /// `<document> § <heading> (chunk n)`.
+    pub citation: String,
+    /// The passage text.
+    pub text: String,
+}
+
+/// Splits a `knowledge_search` result (`"<summary line>\n\n[1] <citation>\n<text>\n\n[2] …"`)
+/// into its summary line and passages. A passage marker follows an empty line and counts up
+/// from 1, so a line of a passage that happens to start with `[2] ` is kept as text. `None` when the output has no
+/// passages (e.g. "No passages found …").
+pub fn parse_knowledge_results(output: &str) -> Option<(String, Vec<Passage>)> {
+    let mut lines = output.lines();
+    let summary = lines.next()?.trim().to_string();
+    let mut passages: Vec<Passage> = Vec::new();
+    let mut after_blank = false;
+    for line in lines {
+        let next = passages.len() + 1;
+        let marker = format!("[{next}] ");
+        let blank = line.trim().is_empty();
+        if let Some(citation) = line.strip_prefix(&marker).filter(|_| after_blank) {
+            passages.push(Passage { number: next, citation: citation.trim().to_string(), text: String::new() });
+        } else if let Some(p) = passages.last_mut() {
+            if !p.text.is_empty() {
+                p.text.push('\n');
+            }
+            p.text.push_str(line);
+        }
+        after_blank = blank;
+    }
+    for p in &mut passages {
+        p.text = p.text.trim().to_string();
+    }
+    (!passages.is_empty()).then_some((summary, passages))
+}
+
+/// A `knowledge_search` step: the query in the summary line; the passages with their
+/// citations once it answered (raw output when it failed or found nothing).
+#[component]
+fn KnowledgeStep(tool: ToolStep) -> impl IntoView {
+    let args: serde_json::Value = serde_json::from_str(&tool.arguments).unwrap_or_default();
+    let query = args.get("query").and_then(|q| q.as_str()).unwrap_or("").to_string();
+    let state = match &tool.result {
+        None => "running",
+        Some((_, true)) => "error",
+        Some((_, false)) => "ok",
+    };
+    let parsed = match &tool.result {
+        Some((out, false)) => parse_knowledge_results(out),
+        _ => None,
+    };
+    let label = match (state, &parsed) {
+        ("running", _) => "searching…".to_string(),
+        ("error", _) => "error".to_string(),
+        (_, Some((_, p))) => format!("{} passage{}", p.len(), if p.len() == 1 { "" } else { "s" }),
+        _ => "no passages".to_string(),
+    };
+    view! {
+        <details class=format!("tool-step tool-{state} tool-knowledge") open=state == "error">
+            <summary>
+                <span class="tool-icon" aria-hidden="true">"⌕"</span>
+                <span class="tool-name">"knowledge_search"</span>
+                {(!query.is_empty()).then(|| view! { <span class="tool-query">{format!("“{query}”")}</span> })}
+                <span class=format!("badge badge-{state}")>{label}</span>
+            </summary>
+            <div class="tool-body">
+                {match (parsed, tool.result.clone()) {
+                    (Some((_, passages)), _) => {
+                        view! {
+                            <ol class="passages">
+                                {passages
+                                    .into_iter()
+                                    .map(|p| {
+                                        view! {
+                                            <li class="passage">
+                                                <div class="passage-cite">
+                                                    <span class="passage-num">{format!("[{}]", p.number)}</span>
+                                                    {p.citation}
+                                                </div>
+                                                <div class="passage-text">{crate::pages::knowledge::passage(&p.text)}</div>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ol>
+                        }
+                            .into_any()
+                    }
+                    (None, Some((out, _))) => view! { <pre class="code">{out}</pre> }.into_any(),
+                    (None, None) => {
+                        view! {
+                            <div class="tool-label">"Arguments"</div>
+                            <pre class="code">{tool.arguments.clone()}</pre>
+                        }
+                            .into_any()
+                    }
+                }}
+            </div>
+        </details>
     }
 }
 
@@ -464,5 +577,18 @@ mod tests {
         assert_eq!(t.usage, (10, 3));
         assert_eq!(t.outcome, Some(Outcome::Completed("It is 4.".into())));
         assert_eq!(t.extra_output(), None);
+    }
+
+    #[test]
+    fn knowledge_results_are_split_into_passages() {
+        let out = "2 passages for \"retries\". Cite them by number, e.g. [1].\n\n[1] ARCHITECTURE.md § Architecture > Invariants (chunk 4)\nJobs are at-least-once.\n[2] is not a marker here\n\n[2] notes.txt (chunk 0)\nBackoff doubles.\n";
+        let (summary, passages) = parse_knowledge_results(out).unwrap();
+        assert!(summary.starts_with("2 passages"));
+        assert_eq!(passages.len(), 2);
+        assert_eq!(passages[0].citation, "ARCHITECTURE.md § Architecture > Invariants (chunk 4)");
+        assert_eq!(passages[0].text, "Jobs are at-least-once.\n[2] is not a marker here");
+        assert_eq!(passages[1].number, 2);
+        assert_eq!(passages[1].text, "Backoff doubles.");
+        assert_eq!(parse_knowledge_results("No passages found for \"x\"."), None);
     }
 }

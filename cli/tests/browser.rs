@@ -34,3 +34,27 @@ fn sign_up_create_agent_chat_and_see_tool_step() {
     assert!(status.success(), "browser test failed; screenshots in {}", out.display());
     assert!(out.join("05-chat-answer.png").exists());
 }
+
+/// Knowledge bases in the browser (`tests/e2e/knowledge.mjs`): create a base, drag and drop
+/// ARCHITECTURE.md, watch the progress bar until "ready" (real all-MiniLM-L6-v2 on the
+/// in-process GPU worker; lavapipe in CI), refused files, a plain-form upload, search, and
+/// attaching the base to an agent. Screenshots in `$AUTONOMA_TEST_OUTPUT/e2e-knowledge`.
+#[test]
+fn knowledge_base_upload_progress_and_search() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let server = Server::start();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let out = std::env::var("AUTONOMA_TEST_OUTPUT").map(std::path::PathBuf::from).unwrap_or_else(|_| workspace.join("test-output")).join("e2e-knowledge");
+    let _ = std::fs::remove_dir_all(&out);
+    let status = Command::new("node")
+        .arg("knowledge.mjs")
+        .current_dir(workspace.join("tests/e2e"))
+        .env("BASE_URL", &server.base)
+        .env("OUT_DIR", &out)
+        .env("DOC_PATH", workspace.join("ARCHITECTURE.md"))
+        .status()
+        .expect("run node");
+    assert!(status.success(), "browser test failed; screenshots in {}", out.display());
+    assert!(out.join("06-ready.png").exists() && out.join("08-search.png").exists());
+}

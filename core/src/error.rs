@@ -24,6 +24,9 @@ pub enum Error {
     /// The operation conflicts with current state (duplicate e-mail, finished run…).
     #[error("{0}")]
     Conflict(String),
+    /// The request or upload is larger than allowed; the message gives the size and limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// Too many attempts; retry after the given number of seconds.
     #[error("too many requests, retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -44,6 +47,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::Validation { .. } => "validation_failed",
             Error::Conflict(_) => "conflict",
+            Error::TooLarge(_) => "payload_too_large",
             Error::RateLimited { .. } => "rate_limited",
             Error::Provider(_) => "provider_error",
             Error::Internal(_) => "internal",

@@ -4,6 +4,8 @@
 //!
 //! * [`model`] — tenants, users, agents (versioned), runs and run events;
 //! * [`embedding`] — the [`embedding::Embedder`] trait knowledge bases embed chunks with;
+//! * [`knowledge`] — knowledge bases: extraction, chunking, the embed job, search, the
+//!   `knowledge_search` tool, and the [`knowledge::blob::BlobStore`] trait;
 //! * [`llm`] — the [`llm::LlmProvider`] trait every model backend implements;
 //! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
 //! * [`store`] — the [`store::Store`] and [`store::JobQueue`] traits storage backends implement;
@@ -14,6 +16,7 @@
 
 pub mod embedding;
 pub mod error;
+pub mod knowledge;
 pub mod llm;
 pub mod model;
 pub mod runtime;

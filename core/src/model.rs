@@ -166,12 +166,16 @@ pub struct AgentSpec {
     /// System prompt, up to 32 KiB.
     #[serde(default)]
     pub instructions: String,
-    /// Names of built-in tools: `calculator`, `current_time`, `http_fetch`.
+    /// Names of built-in tools: `calculator`, `current_time`, `http_fetch`, `knowledge_search`.
     #[serde(default)]
     pub tools: Vec<String>,
     /// Domains `http_fetch` may reach (exact host or any subdomain of it).
     #[serde(default)]
     pub http_allowlist: Vec<String>,
+    /// Knowledge bases (of the same organization) the agent searches with the
+    /// `knowledge_search` tool, which attaching any enables; at most 20.
+    #[serde(default)]
+    pub knowledge_base_ids: Vec<Uuid>,
     #[serde(default)]
     pub limits: Limits,
 }

@@ -100,8 +100,10 @@ impl RunEnv {
             }
             Err(e) => return Err(e),
         };
-        self.emit(run_id, last).await?;
+        // Status first, then the terminal event: a client that sees `completed` on the event
+        // stream and then reads the run finds it terminal too.
         store.update_run(run_id, &RunUpdate { status, output, error, usage, steps }).await?;
+        self.emit(run_id, last).await?;
         self.service.notifier.notify(run_id);
         self.service.notifier.forget(run_id);
         Ok(status)
@@ -141,7 +143,7 @@ impl RunEnv {
 
         let tools: Vec<_> = spec.tools.iter().filter_map(|n| self.tools.get(n)).collect();
         let tool_defs: Vec<_> = tools.iter().map(|t| t.definition()).collect();
-        let tool_ctx = ToolContext { http_allowlist: spec.http_allowlist.clone() };
+        let tool_ctx = ToolContext { http_allowlist: spec.http_allowlist.clone(), org_id: run.org_id, knowledge_base_ids: spec.knowledge_base_ids.clone() };
 
         for step in 1..=spec.limits.max_steps {
             steps = step as i64;

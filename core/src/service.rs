@@ -37,7 +37,8 @@ pub const RUN_MAX_ATTEMPTS: u32 = 3;
 /// Largest page size for list endpoints.
 pub const MAX_PAGE: u32 = 100;
 /// Names of the built-in tools an agent may enable.
-pub const BUILTIN_TOOLS: [&str; 3] = ["calculator", "current_time", "http_fetch"];
+/// (`knowledge_search` is added automatically when an agent attaches knowledge bases.)
+pub const BUILTIN_TOOLS: [&str; 4] = ["calculator", "current_time", "http_fetch", "knowledge_search"];
 /// Model name of the embedded local provider.
 pub const LOCAL_MODEL: &str = "smollm2-135m-instruct";
 
@@ -164,9 +165,10 @@ pub struct Service {
     pub notifier: RunNotifier,
     login_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     login_by_email: DefaultKeyedRateLimiter<String>,
+    knowledge: Option<Arc<crate::knowledge::Knowledge>>,
 }
 
-fn require(actor: &Actor, min: Role, what: &'static str) -> Result<()> {
+pub(crate) fn require(actor: &Actor, min: Role, what: &'static str) -> Result<()> {
     if actor.role >= min {
         Ok(())
     } else {
@@ -174,7 +176,7 @@ fn require(actor: &Actor, min: Role, what: &'static str) -> Result<()> {
     }
 }
 
-fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
+pub(crate) fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
     let n = value.chars().count();
     if n < min || n > max {
         return Err(Error::validation(field, format!("must be {min} to {max} characters, got {n}")));
@@ -193,7 +195,20 @@ impl Service {
             notifier: RunNotifier::default(),
             login_by_ip: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).unwrap())),
             login_by_email: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(5).unwrap())),
+            knowledge: None,
         }
+    }
+
+    /// Enables knowledge bases (documents, search, agents' `knowledge_base_ids`) with this
+    /// engine; without it those operations fail with [`Error::Internal`].
+    pub fn with_knowledge(mut self, knowledge: Arc<crate::knowledge::Knowledge>) -> Self {
+        self.knowledge = Some(knowledge);
+        self
+    }
+
+    /// The knowledge engine, if enabled.
+    pub fn knowledge_engine(&self) -> Option<&Arc<crate::knowledge::Knowledge>> {
+        self.knowledge.as_ref()
     }
 
     // ------------------------------------------------------------------ accounts
@@ -434,10 +449,32 @@ impl Service {
         if !conn.models.iter().any(|m| m == &spec.model) {
             return Err(Error::validation("model", format!("provider '{}' offers: {}", conn.name, conn.models.join(", "))));
         }
+        spec.knowledge_base_ids.sort();
+        spec.knowledge_base_ids.dedup();
+        if spec.knowledge_base_ids.len() > crate::knowledge::MAX_AGENT_KNOWLEDGE_BASES {
+            return Err(Error::validation("knowledge_base_ids", format!("at most {} knowledge bases", crate::knowledge::MAX_AGENT_KNOWLEDGE_BASES)));
+        }
+        if !spec.knowledge_base_ids.is_empty() {
+            let Some(k) = self.knowledge.as_ref() else {
+                return Err(Error::validation("knowledge_base_ids", "knowledge bases are not available on this server"));
+            };
+            for id in &spec.knowledge_base_ids {
+                match k.store.get_knowledge_base(actor.org_id, *id).await {
+                    Ok(_) => {}
+                    Err(Error::NotFound(_)) => return Err(Error::validation("knowledge_base_ids", format!("no knowledge base {id} in this organization"))),
+                    Err(e) => return Err(e),
+                }
+            }
+            // Attaching knowledge is what enables searching it.
+            spec.tools.push(crate::knowledge::tool::KNOWLEDGE_SEARCH.to_string());
+        }
         spec.tools.sort();
         spec.tools.dedup();
         if let Some(t) = spec.tools.iter().find(|t| !BUILTIN_TOOLS.contains(&t.as_str())) {
             return Err(Error::validation("tools", format!("unknown tool '{t}'; available: {}", BUILTIN_TOOLS.join(", "))));
+        }
+        if spec.tools.iter().any(|t| t == crate::knowledge::tool::KNOWLEDGE_SEARCH) && spec.knowledge_base_ids.is_empty() {
+            return Err(Error::validation("tools", "knowledge_search needs at least one knowledge base in knowledge_base_ids"));
         }
         for d in spec.http_allowlist.iter_mut() {
             *d = d.trim().trim_start_matches("*.").to_lowercase();
@@ -595,7 +632,7 @@ impl Service {
     }
 }
 
-fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>> {
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>> {
     match cursor {
         None | Some("") => Ok(None),
         Some(c) => Uuid::parse_str(c).map(Some).map_err(|_| Error::validation("cursor", "malformed cursor")),

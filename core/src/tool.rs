@@ -12,6 +12,10 @@ use crate::llm::ToolDefinition;
 pub struct ToolContext {
     /// Domains `http_fetch` may reach (from the agent spec).
     pub http_allowlist: Vec<String>,
+    /// The organization the run belongs to (tools that read tenant data are scoped to it).
+    pub org_id: uuid::Uuid,
+    /// Knowledge bases `knowledge_search` searches (from the agent spec).
+    pub knowledge_base_ids: Vec<uuid::Uuid>,
 }
 
 /// A failed tool call; the message is returned to the model as the tool result

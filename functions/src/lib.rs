@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod handlers;
+pub mod knowledge;
 pub mod problem;
 
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub struct ApiState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Autonoma API", version = "1", description = "Agents, runs and their events. Errors are RFC 9457 problem+json with a stable `code`."),
+    info(title = "Autonoma API", version = "1", description = "Agents, runs and their events, knowledge bases. Errors are RFC 9457 problem+json with a stable `code`."),
     components(schemas(problem::Problem)),
     modifiers(&SecurityAddon)
 )]
@@ -48,20 +49,30 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// The OpenAPI 3.1 document and the routes it describes.
-fn split() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(handlers::routes()).split_for_parts();
+/// The OpenAPI 3.1 document and the routes it describes; uploads accept files of up to
+/// `max_upload_bytes`.
+fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(handlers::routes())
+        .merge(knowledge::routes(max_upload_bytes))
+        .split_for_parts();
     (router, doc)
 }
 
 /// The OpenAPI 3.1 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    split().1
+    split(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES).1
 }
 
-/// The API router (all paths under `/api`), with the body limit and a problem+json 404.
+/// The API router (all paths under `/api`), with the body limits (1 MiB; the upload route:
+/// the service's upload limit) and a problem+json 404.
 pub fn router(state: ApiState) -> Router {
-    let (routes, doc) = split();
+    let max_upload = state
+        .service
+        .knowledge_engine()
+        .map(|k| k.config.max_upload_bytes)
+        .unwrap_or(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES);
+    let (routes, doc) = split(max_upload);
     let doc = Arc::new(doc);
     Router::new()
         .merge(routes)

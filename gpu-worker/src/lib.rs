@@ -7,6 +7,11 @@
 //! The walking skeleton registers no GPU job kinds yet: the embedding job (all-MiniLM-L6-v2
 //! on wgpu) arrives with knowledge bases. A job of an unknown kind fails with a clear error
 //! and ends in the dead-letter list after its attempts, so nothing is silently dropped.
+//!
+//! [`embed`] holds the all-MiniLM-L6-v2 forward pass in WGSL compute shaders
+//! ([`embed::GpuEmbedder`], an [`autonoma_core::embedding::Embedder`]).
+
+pub mod embed;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,8 +1,9 @@
 //! # autonoma-storage
 //!
-//! [`SqliteStore`]: the embedded backend of [`Store`] and [`JobQueue`] on one SQLite file
+//! [`SqliteStore`]: the embedded backend of [`Store`], [`JobQueue`] and
+//! [`KnowledgeStore`](autonoma_core::knowledge::store::KnowledgeStore) on one SQLite file
 //! (WAL mode, `busy_timeout` 5 s, foreign keys on), migrations from `migrations/sqlite`
-//! applied by [`SqliteStore::migrate`].
+//! applied by [`SqliteStore::migrate`]; [`LocalBlobStore`]: blobs in a local folder.
 //!
 //! Tenant scoping: every tenant query has `org_id = ?` in its `WHERE` clause; rows of other
 //! organizations are indistinguishable from missing ones.
@@ -18,6 +19,11 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
+
+pub mod blob;
+mod knowledge;
+
+pub use blob::LocalBlobStore;
 
 /// Migrations embedded at compile time from `migrations/sqlite`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -4,9 +4,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{get_agent, list_agents, list_providers, DeleteAgent, SaveAgent};
+use crate::api::{get_agent, knowledge_base_choices, list_agents, list_providers, DeleteAgent, SaveAgent};
 use crate::app::{field_error, ErrorBox, Loading, PageHeader};
-use crate::dto::{short_time, AgentDto, LimitsDto, ProviderDto};
+use crate::dto::{short_time, AgentDto, KnowledgeBaseDto, LimitsDto, ProviderDto};
 use crate::pages::auth::FieldHint;
 
 /// Built-in tools: name, label, description.
@@ -106,6 +106,7 @@ pub fn AgentEditorPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id");
     let providers = Resource::new(|| (), |_| list_providers());
+    let knowledge = Resource::new(|| (), |_| knowledge_base_choices());
     let agent = Resource::new(id, |id| async move {
         match id {
             Some(id) => get_agent(id).await.map(Some),
@@ -116,18 +117,20 @@ pub fn AgentEditorPage() -> impl IntoView {
         <Suspense fallback=|| view! { <Loading what="the editor"/> }>
             {move || Suspend::new(async move {
                 let providers = providers.await;
+                let knowledge = knowledge.await;
                 let agent = agent.await;
-                match (providers, agent) {
-                    (Err(e), _) | (_, Err(e)) => view! { <ErrorBox err=e/> }.into_any(),
-                    (Ok(providers), Ok(agent)) => view! { <AgentForm providers agent/> }.into_any(),
+                match (providers, knowledge, agent) {
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! { <ErrorBox err=e/> }.into_any(),
+                    (Ok(providers), Ok(knowledge), Ok(agent)) => view! { <AgentForm providers knowledge agent/> }.into_any(),
                 }
             })}
         </Suspense>
     }
 }
 
+/// The editor form. `knowledge` is `None` when the server has knowledge bases disabled.
 #[component]
-fn AgentForm(providers: Vec<ProviderDto>, agent: Option<AgentDto>) -> impl IntoView {
+fn AgentForm(providers: Vec<ProviderDto>, knowledge: Option<Vec<KnowledgeBaseDto>>, agent: Option<AgentDto>) -> impl IntoView {
     let save = ServerAction::<SaveAgent>::new();
     let delete = ServerAction::<DeleteAgent>::new();
     let pending = save.pending();
@@ -146,6 +149,7 @@ fn AgentForm(providers: Vec<ProviderDto>, agent: Option<AgentDto>) -> impl IntoV
     let instructions = a.as_ref().map(|a| a.instructions.clone()).unwrap_or_default();
     let tools = a.as_ref().map(|a| a.tools.clone()).unwrap_or_default();
     let allowlist = a.as_ref().map(|a| a.http_allowlist.join("\n")).unwrap_or_default();
+    let attached = a.as_ref().map(|a| a.knowledge_base_ids.clone()).unwrap_or_default();
     let limits = a.as_ref().map(|a| a.limits.clone()).unwrap_or_default();
     let LimitsDto { max_steps, max_output_tokens, timeout_secs } = limits;
     let current_model = a.as_ref().map(|a| format!("{}/{}", a.provider_id, a.model));
@@ -281,6 +285,7 @@ fn AgentForm(providers: Vec<ProviderDto>, agent: Option<AgentDto>) -> impl IntoV
                         <FieldHint err=err("http_allowlist")/>
                     </div>
                 </section>
+                {knowledge.map(|bases| view! { <KnowledgeSection bases attached err=err("knowledge_base_ids")/> })}
                 <section class="form-section">
                     <h2>"Limits"</h2>
                     <div class="field-row">
@@ -343,6 +348,51 @@ fn AgentForm(providers: Vec<ProviderDto>, agent: Option<AgentDto>) -> impl IntoV
                 }
             })}
         </div>
+    }
+}
+
+/// Checkboxes of the organization's knowledge bases (`knowledge_base_ids[]`, repeated).
+#[component]
+fn KnowledgeSection<F>(bases: Vec<KnowledgeBaseDto>, attached: Vec<String>, err: F) -> impl IntoView
+where
+    F: Fn() -> Option<String> + Send + Sync + 'static,
+{
+    let empty = bases.is_empty();
+    view! {
+        <section class="form-section">
+            <h2>"Knowledge"</h2>
+            <p class="hint kb-hint">
+                "The agent searches the bases you tick with the " <code>"knowledge_search"</code>
+                " tool (enabled by attaching any) and cites the passages it uses."
+            </p>
+            {empty
+                .then(|| {
+                    view! {
+                        <p class="muted small">
+                            "No knowledge bases yet. " <a href="/knowledge">"Create one"</a> " and upload documents, then attach it here."
+                        </p>
+                    }
+                })}
+            <div class="checkbox-list">
+                {bases
+                    .into_iter()
+                    .map(|kb| {
+                        let checked = attached.iter().any(|id| id == &kb.id);
+                        let description = if kb.description.trim().is_empty() { None } else { Some(kb.description.clone()) };
+                        view! {
+                            <label class="checkbox">
+                                <input type="checkbox" name="knowledge_base_ids[]" value=kb.id.clone() checked=checked/>
+                                <span>
+                                    <strong>{kb.name.clone()}</strong>
+                                    {description.map(|d| view! { <span class="hint block">{d}</span> })}
+                                </span>
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+            <FieldHint err/>
+        </section>
     }
 }
 

