@@ -113,7 +113,7 @@ async fn matches_cpu_reference_on_the_fixed_set() {
         }
         assert!(c >= 0.999, "cosine {c} < 0.999 for {t:?}");
     }
-    eprintln!("worst cosine {:.6} for {:?}", worst.0, worst.1);
+    eprintln!("worst cosine {:.7} for {:?}", worst.0, worst.1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,6 +176,14 @@ fn semantic_sanity() {
         .embed_blocking(&["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell sharply today."])
         .unwrap();
     assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2);
+}
+
+#[test]
+fn no_matching_adapter_is_a_clear_error() {
+    let opts = EmbedOptions { adapter_name: Some("no-such-adapter-xyz".into()), ..EmbedOptions::default() };
+    let err = GpuEmbedder::load(&model_dir(), opts).unwrap_err();
+    assert!(matches!(err, autonoma_gpu_worker::embed::EmbedError::NoAdapter { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-adapter-xyz"), "{err}");
 }
 
 #[test]

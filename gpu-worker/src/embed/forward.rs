@@ -21,9 +21,10 @@ const LARGE_TILE: u32 = 128;
 /// Both variants' K steps divide this.
 const MATMUL_TK: usize = 16;
 /// With [`MatmulTiling::Auto`] on a GPU, the 128×128 variant is used once it yields at
-/// least this many workgroups (enough to occupy a large GPU); below, the 64×64 variant
-/// gives 4× more workgroups for the same work. CPU adapters always take 128×128 (measured
-/// faster on lavapipe at every size).
+/// least this many workgroups (about two per compute unit of a large GPU); below, the
+/// 64×64 variant gives 4× more workgroups for the same work. A heuristic: not yet measured
+/// on GPU hardware. CPU adapters always take 128×128 (measured 1.5–1.8× faster on
+/// lavapipe at 128 and 4096 rows).
 const LARGE_TILE_MIN_WORKGROUPS: u32 = 256;
 /// Query rows per attention workgroup, see attention.wgsl.
 const ATTN_ROWS: u32 = 128;
@@ -376,27 +377,20 @@ impl Engine {
             pass.set_pipeline(&p.embeddings);
             pass.set_bind_group(0, &self.emb_group, &[]);
             pass.dispatch_workgroups(rows, 1, 1);
-            let skip = std::env::var("XX_SKIP").unwrap_or_default(); // TEMP-PROFILE
             for g in &self.layers {
-                if !skip.contains("mm") { matmul(&mut pass, &p.qkv, &g.qkv); }
-                if !skip.contains("attn") {
+                matmul(&mut pass, &p.qkv, &g.qkv);
                 pass.set_pipeline(&p.attention);
                 pass.set_bind_group(0, &self.attn_group, &[]);
                 pass.dispatch_workgroups((l as u32).div_ceil(ATTN_ROWS), HEADS as u32, b as u32);
-                }
-                if !skip.contains("mm") { matmul(&mut pass, &p.attn_out, &g.attn_out); }
-                if !skip.contains("ln") {
+                matmul(&mut pass, &p.attn_out, &g.attn_out);
                 pass.set_pipeline(&p.layernorm);
                 pass.set_bind_group(0, &g.ln1, &[]);
                 pass.dispatch_workgroups(rows, 1, 1);
-                }
-                if !skip.contains("mm") { matmul(&mut pass, &p.ffn_in, &g.ffn_in);
-                matmul(&mut pass, &p.ffn_out, &g.ffn_out); }
-                if !skip.contains("ln") {
+                matmul(&mut pass, &p.ffn_in, &g.ffn_in);
+                matmul(&mut pass, &p.ffn_out, &g.ffn_out);
                 pass.set_pipeline(&p.layernorm);
                 pass.set_bind_group(0, &g.ln2, &[]);
                 pass.dispatch_workgroups(rows, 1, 1);
-                }
             }
             pass.set_pipeline(&p.pool);
             pass.set_bind_group(0, &self.pool_group, &[]);
@@ -434,11 +428,11 @@ impl Engine {
         Ok(out)
     }
 
-    /// Times the FFN up-projection kernel alone ([rows, 384]·[384, 1536] + bias, GELU) on
-    /// the resident buffers of layer 0: `iterations` dispatches in one submission, measured
+    /// Times the FFN up-projection kernel alone ([rows, 384]·[384, 1536] + bias, GELU) with
+    /// the given tile variant on the resident buffers of layer 0: `iterations` dispatches in one submission, measured
     /// by wall clock from submit to completion (so it includes submission overhead).
     /// Returns (seconds per dispatch, GFLOP/s counting 2·rows·384·1536 FLOP per dispatch).
-    pub fn profile_matmul(&self, rows: usize, iterations: u32) -> Result<(f64, f64), EmbedError> {
+    pub fn profile_matmul(&self, rows: usize, iterations: u32, tiling: MatmulTiling) -> Result<(f64, f64), EmbedError> {
         assert!(rows > 0 && rows <= self.max_tokens && iterations > 0);
         let dims = Dims { tokens: rows as u32, batch: 1, seq: rows as u32, _pad: 0 };
         self.queue.write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
@@ -446,7 +440,7 @@ impl Engine {
             let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile_matmul") });
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                let (pipeline, gx, gy) = self.pipelines.ffn_in.pick(rows as u32, self.tiling, self.cpu);
+                let (pipeline, gx, gy) = self.pipelines.ffn_in.pick(rows as u32, tiling, self.cpu);
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, &self.layers[0].ffn_in, &[]);
                 for _ in 0..n {

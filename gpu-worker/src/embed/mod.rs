@@ -15,6 +15,8 @@
 //!
 //! [`GpuEmbedder`] implements [`autonoma_core::embedding::Embedder`].
 
+#![warn(missing_docs)]
+
 mod forward;
 mod gpu;
 mod plan;
@@ -116,11 +118,12 @@ pub enum MatmulTiling {
 pub struct EmbedOptions {
     /// Token budget of one forward pass: a batch of B sequences padded to length L is
     /// formed only while B·L <= this. It also sizes the resident activation buffers:
-    /// about 19 KiB of device memory per token (hidden ×4, QKV, FFN = 4 992 floats).
-    /// Clamped to [256, the adapter's storage-buffer limit / (1536·4 B)] and to 65 535
-    /// (the per-dimension dispatch limit). Default 8192 (≈ 160 MiB).
+    /// 15 KiB of device memory per token (3 hidden-state buffers of 384 floats, QKV 1152,
+    /// FFN 1536 = 3 840 floats). Clamped to [256, the adapter's storage-buffer binding
+    /// limit / (1536 · 4 B)] (21 845 on lavapipe's 128 MiB) and to 65 535 (the
+    /// per-dimension dispatch limit). Default 8192 (120 MiB).
     pub max_batch_tokens: usize,
-    /// Most sequences per forward pass (default 1024).
+    /// Most sequences per forward pass (default 1024; clamped to [1, the token budget]).
     pub max_batch_sequences: usize,
     /// Use only adapters whose name contains this (case-insensitive), e.g. `"llvmpipe"`
     /// or `"NVIDIA"`; `None` (default) takes the best by kind: discrete GPU > integrated
@@ -224,8 +227,8 @@ impl GpuEmbedder {
     /// [`EmbedError::Device`] / [`EmbedError::Gpu`] when the device or a kernel fails.
     pub fn load(model_dir: &Path, opts: EmbedOptions) -> Result<Self, EmbedError> {
         let (tokenizer, counter) = load_tokenizer(model_dir)?;
-        let host = weights::load(model_dir)?;
         let (adapter, seen) = gpu::pick_adapter(opts.adapter_name.as_deref())?;
+        let host = weights::load(model_dir)?;
         let info = gpu::summary(&adapter.get_info());
         tracing::info!(adapter = %info, candidates = ?seen.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "embedding on wgpu adapter");
         let (device, queue) = gpu::open_device(&adapter)?;
@@ -318,16 +321,18 @@ impl GpuEmbedder {
     }
 
     /// Measures the matmul kernel alone on the FFN up-projection shape
-    /// [rows, 384]·[384, 1536] (+ bias, GELU): `iterations` back-to-back dispatches in one
-    /// submission, timed by wall clock. Returns (seconds per matmul, achieved GFLOP/s with
-    /// 2·rows·384·1536 FLOP per matmul). For benchmarks; `rows` is clamped to
-    /// [1, [`GpuEmbedder::max_batch_tokens`]].
+    /// [rows, 384]·[384, 1536] (+ bias, GELU) with tile variant `tiling`: one warm-up
+    /// dispatch, then `iterations` back-to-back dispatches in one submission, timed by wall
+    /// clock from submit to completion. Returns (seconds per matmul, achieved GFLOP/s
+    /// counting 2·rows·384·1536 FLOP per matmul). For benchmarks; `rows` is clamped to
+    /// [1, [`GpuEmbedder::max_batch_tokens`]]. Overwrites the activation buffers (harmless:
+    /// every batch rewrites them).
     ///
     /// # Errors
     /// [`EmbedError::Gpu`] when the device fails.
-    pub fn profile_matmul(&self, rows: usize, iterations: u32) -> Result<(f64, f64), EmbedError> {
+    pub fn profile_matmul(&self, rows: usize, iterations: u32, tiling: MatmulTiling) -> Result<(f64, f64), EmbedError> {
         let engine = self.inner.engine.lock().unwrap_or_else(|p| p.into_inner());
-        engine.profile_matmul(rows.clamp(1, self.inner.max_tokens), iterations.max(1))
+        engine.profile_matmul(rows.clamp(1, self.inner.max_tokens), iterations.max(1), tiling)
     }
 }
 
