@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PKGS=(build-essential pkg-config python3 python3-pip rustc-web cargo-web rust-web-src lld-19 chromium chromium-driver sqlite3 mesa-vulkan-drivers libvulkan1)
+PKGS=(build-essential pkg-config python3 python3-pip rustc-web cargo-web rust-web-src lld-19 chromium chromium-driver sqlite3 postgresql mesa-vulkan-drivers libvulkan1)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

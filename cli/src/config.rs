@@ -14,8 +14,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `AUTONOMA_DATA_DIR` — SQLite file, blobs and the secret key live here. Default `./data`.
     pub data_dir: PathBuf,
-    /// `AUTONOMA_DATABASE_URL` — overrides the SQLite file (`sqlite://…`). Default `sqlite://<data_dir>/autonoma.db`.
+    /// `AUTONOMA_DATABASE_URL` — `sqlite://…` or `postgres://…` (a non-owner role). Default `sqlite://<data_dir>/autonoma.db`.
     pub database_url: Option<String>,
+    /// `AUTONOMA_DATABASE_OWNER_URL` — PostgreSQL only: the URL of the role that owns the tables, used to apply migrations
+    /// (`database_url` should then name a non-owner role so row-level security applies).
+    /// Default: `database_url`.
+    pub database_owner_url: Option<String>,
     /// `AUTONOMA_SITE_DIR` — built UI assets (`pkg/` inside). Default `./site`.
     pub site_dir: PathBuf,
     /// `AUTONOMA_MODEL_PATH` — the SmolLM2 GGUF. Default: `autonoma_llm::local_model_path()`.
@@ -53,6 +57,7 @@ impl Default for Config {
             listen: "127.0.0.1:3000".parse().unwrap(),
             data_dir: PathBuf::from("data"),
             database_url: None,
+            database_owner_url: None,
             site_dir: PathBuf::from("site"),
             model_path: None,
             secret_key: None,

@@ -21,17 +21,35 @@ use autonoma_core::worker::{run_executor, WorkerConfig};
 use autonoma_functions::ApiState;
 use autonoma_gpu_worker::embed::{EmbedOptions, GpuEmbedder, MODEL_ID};
 use autonoma_gpu_worker::Handlers;
-use autonoma_storage::{LocalBlobStore, SqliteStore};
+use autonoma_core::knowledge::store::KnowledgeStore;
+use autonoma_core::store::{JobQueue, Store};
+use autonoma_storage::{LocalBlobStore, PgStore, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
-/// Opens the database and applies migrations.
-pub async fn open_store(cfg: &Config) -> anyhow::Result<SqliteStore> {
+/// Everything a database backend provides: relational storage, the job queue and the
+/// knowledge tables. Implemented by [`SqliteStore`] and [`PgStore`].
+pub trait Backend: Store + JobQueue + KnowledgeStore {}
+impl<T: Store + JobQueue + KnowledgeStore> Backend for T {}
+
+/// Opens the configured database and applies migrations: SQLite for `sqlite://` URLs
+/// (the default file under `data_dir`), PostgreSQL for `postgres://` / `postgresql://`
+/// URLs — migrated as `database_owner_url` (the table owner), then used as `database_url`
+/// (a non-owner role, so row-level security applies).
+/// Errors: the database cannot be reached or a migration fails.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    let url = cfg.database_url();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let owner = cfg.database_owner_url.clone().unwrap_or_else(|| url.clone());
+        PgStore::migrate(&owner).await.context("applying PostgreSQL migrations")?;
+        let store = PgStore::connect(&url).await.context("opening PostgreSQL")?;
+        return Ok(Arc::new(store));
+    }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-    let store = SqliteStore::connect(&cfg.database_url()).await.context("opening database")?;
+    let store = SqliteStore::connect(&url).await.context("opening database")?;
     store.migrate().await.context("applying migrations")?;
-    Ok(store)
+    Ok(Arc::new(store))
 }
 
 /// Loads all-MiniLM-L6-v2 on the best wgpu adapter (blocking work on tokio's blocking pool).
@@ -45,7 +63,7 @@ pub async fn load_gpu_embedder(model_dir: PathBuf) -> autonoma_core::Result<Arc<
 }
 
 /// The GPU worker's handlers: `embed_chunks` ([`run_embed_job`]) with `embedder`.
-pub fn gpu_handlers(store: Arc<SqliteStore>, embedder: Arc<dyn Embedder>) -> Handlers {
+pub fn gpu_handlers(store: Arc<dyn Backend>, embedder: Arc<dyn Embedder>) -> Handlers {
     let mut handlers = Handlers::default();
     handlers.register(
         EMBED_CHUNKS_KIND,
@@ -63,7 +81,7 @@ pub const DEAD_LETTER_SWEEP: Duration = Duration::from_secs(2);
 /// Consumes the GPU queue with [`gpu_handlers`] until `shutdown`, and marks the documents
 /// of dead-lettered embedding jobs `failed` ([`fail_dead_lettered`]) every
 /// [`DEAD_LETTER_SWEEP`].
-pub async fn run_gpu_worker(store: Arc<SqliteStore>, embedder: Arc<dyn Embedder>, cfg: WorkerConfig, shutdown: CancellationToken) {
+pub async fn run_gpu_worker(store: Arc<dyn Backend>, embedder: Arc<dyn Embedder>, cfg: WorkerConfig, shutdown: CancellationToken) {
     let sweeper = {
         let (store, shutdown) = (store.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -75,7 +93,7 @@ pub async fn run_gpu_worker(store: Arc<SqliteStore>, embedder: Arc<dyn Embedder>
             }
         })
     };
-    autonoma_gpu_worker::run(store.clone(), gpu_handlers(store, embedder), cfg, shutdown).await;
+    autonoma_gpu_worker::run(store.clone() as Arc<dyn JobQueue>, gpu_handlers(store, embedder), cfg, shutdown).await;
     let _ = sweeper.await;
 }
 
@@ -83,7 +101,7 @@ pub async fn run_gpu_worker(store: Arc<SqliteStore>, embedder: Arc<dyn Embedder>
 /// the embedding model at start (so a missing model or GPU fails now, not on the first
 /// job), prints `gpu worker ready` on stdout, and runs until `shutdown`.
 pub async fn gpu_worker(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = Arc::new(open_store(&cfg).await?);
+    let store = open_store(&cfg).await?;
     let dir = cfg.embedding_model_dir();
     let embedder = load_gpu_embedder(dir.clone()).await.with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
     println!("gpu worker ready");
@@ -95,7 +113,7 @@ pub async fn gpu_worker(cfg: Config, shutdown: CancellationToken) -> anyhow::Res
 /// The knowledge engine of `autonoma serve`: the tokenizer loaded now (chunking needs no
 /// GPU), the GPU embedder loaded on first use (query embedding, embed jobs). `None` (with a
 /// warning) when the model's tokenizer is missing: knowledge bases are then unavailable.
-fn knowledge_engine(cfg: &Config, store: &Arc<SqliteStore>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
+fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
     let dir = cfg.embedding_model_dir();
     let tokens: Arc<dyn TokenCounter> = match WordPieceCounter::from_model_dir(&dir) {
         Ok(t) => Arc::new(t),
@@ -106,8 +124,8 @@ fn knowledge_engine(cfg: &Config, store: &Arc<SqliteStore>) -> Option<(Arc<Knowl
     };
     let embedder: Arc<dyn Embedder> = Arc::new(LazyEmbedder::new(MODEL_ID, EMBEDDING_DIM, tokens.clone(), move || load_gpu_embedder(dir.clone())));
     let knowledge = Arc::new(Knowledge::new(
-        store.clone(),
-        store.clone(),
+        store.clone() as Arc<dyn KnowledgeStore>,
+        store.clone() as Arc<dyn JobQueue>,
         Arc::new(LocalBlobStore::new(cfg.blob_dir())),
         tokens,
         embedder.clone(),
@@ -120,10 +138,10 @@ fn knowledge_engine(cfg: &Config, store: &Arc<SqliteStore>) -> Option<(Arc<Knowl
 /// `listening on http://ADDR` on stdout once the socket is bound (tests read it). With
 /// `gpu_worker = false` the GPU queue is left to `autonoma gpu-worker` processes.
 pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = Arc::new(open_store(&cfg).await?);
+    let store = open_store(&cfg).await?;
     let secrets = SecretBox::new(&cfg.secret_key()?);
     let knowledge = knowledge_engine(&cfg, &store);
-    let mut service = Service::new(store.clone(), store.clone(), secrets);
+    let mut service = Service::new(store.clone() as Arc<dyn Store>, store.clone() as Arc<dyn JobQueue>, secrets);
     let mut tools = autonoma_tools::builtin_registry();
     if let Some((k, _)) = &knowledge {
         service = service.with_knowledge(k.clone());
@@ -152,7 +170,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     ));
     let gpu = match (&knowledge, cfg.gpu_worker) {
         (Some((_, embedder)), true) => Some(tokio::spawn(run_gpu_worker(store.clone(), embedder.clone(), cfg.gpu_worker_config(), shutdown.clone()))),
-        (None, true) => Some(tokio::spawn(autonoma_gpu_worker::run(store.clone(), Handlers::default(), cfg.gpu_worker_config(), shutdown.clone()))),
+        (None, true) => Some(tokio::spawn(autonoma_gpu_worker::run(store.clone() as Arc<dyn JobQueue>, Handlers::default(), cfg.gpu_worker_config(), shutdown.clone()))),
         (_, false) => None,
     };
 

@@ -205,10 +205,16 @@ async fn accounts_sessions_and_secrets() {
     assert!(!text.contains("sk-very-secret-value"));
     let list = u.get("/api/v1/providers").send().await.unwrap().text().await.unwrap();
     assert!(!list.contains("sk-very-secret-value") && list.contains("\"has_api_key\":true"));
-    let db = std::fs::read(server.data_dir.path().join("autonoma.db")).unwrap();
-    let wal = std::fs::read(server.data_dir.path().join("autonoma.db-wal")).unwrap_or_default();
     let needle = b"sk-very-secret-value";
-    assert!(!db.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle), "provider key stored in plaintext");
+    if let Some(pg) = &server.postgres {
+        let stored = pg.psql("SELECT encode(api_key_sealed, 'hex') FROM provider_connections WHERE api_key_sealed IS NOT NULL");
+        let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!stored.trim().is_empty() && !stored.contains(&hex), "provider key stored in plaintext");
+    } else {
+        let db = std::fs::read(server.data_dir.path().join("autonoma.db")).unwrap();
+        let wal = std::fs::read(server.data_dir.path().join("autonoma.db-wal")).unwrap_or_default();
+        assert!(!db.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle), "provider key stored in plaintext");
+    }
     let res = u.post("/api/v1/providers").json(&json!({"name": "bad", "kind": "openai_compatible", "base_url": "ftp://x", "models": ["m"]})).send().await.unwrap();
     assert_problem(res, 422, "validation_failed").await;
 

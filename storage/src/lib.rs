@@ -22,8 +22,10 @@ use uuid::Uuid;
 
 pub mod blob;
 mod knowledge;
+pub mod postgres;
 
 pub use blob::LocalBlobStore;
+pub use postgres::PgStore;
 
 /// Migrations embedded at compile time from `migrations/sqlite`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -1,4 +1,4 @@
-//! Test doubles for Autonoma.
+//! Test doubles and test servers for Autonoma.
 //!
 //! [`ScriptedLlm`] is a real HTTP server on `127.0.0.1` that speaks the OpenAI Chat
 //! Completions wire protocol (`POST /v1/chat/completions`, streaming and non-streaming,
@@ -49,7 +49,11 @@
 //! assistant messages, each tool call's name and arguments); `completion_tokens` from
 //! the reply text, or the sum of the tool calls' names and argument strings.
 
+
 #![warn(missing_docs)]
+
+/// A throwaway PostgreSQL 15 cluster for tests ([`postgres::PgServer`]).
+pub mod postgres;
 
 use std::fmt;
 use std::net::SocketAddr;

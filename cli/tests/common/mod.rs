@@ -1,5 +1,7 @@
 //! Test harness: starts the real `autonoma serve` binary on a random port with a temporary
-//! SQLite file, and a small API client.
+//! SQLite file — or, with `AUTONOMA_TEST_BACKEND=postgres`, a throwaway PostgreSQL 15
+//! cluster (migrated as the owner role, used as a non-owner role under row-level security)
+//! — and a small API client.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -13,6 +15,13 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub data_dir: tempfile::TempDir,
+    /// The PostgreSQL cluster when the suite runs on Postgres (dropped after the server).
+    pub postgres: Option<autonoma_testkit::postgres::PgServer>,
+}
+
+/// True when `AUTONOMA_TEST_BACKEND=postgres`: servers then use a fresh PostgreSQL cluster.
+pub fn on_postgres() -> bool {
+    std::env::var("AUTONOMA_TEST_BACKEND").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
 }
 
 impl Server {
@@ -28,6 +37,10 @@ impl Server {
             .env("AUTONOMA_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        let postgres = (on_postgres() && !env.iter().any(|(k, _)| *k == "AUTONOMA_DATABASE_URL")).then(autonoma_testkit::postgres::PgServer::start);
+        if let Some(pg) = &postgres {
+            cmd.env("AUTONOMA_DATABASE_URL", pg.app_url()).env("AUTONOMA_DATABASE_OWNER_URL", pg.owner_url());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -36,7 +49,7 @@ impl Server {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read listening line");
         let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
-        Server { child, base, data_dir }
+        Server { child, base, data_dir, postgres }
     }
 
     pub fn start() -> Server {

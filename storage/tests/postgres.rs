@@ -1,0 +1,505 @@
+//! [`PgStore`] against a real PostgreSQL 15 (Debian's `postgresql` package), one throwaway
+//! cluster per test: store round-trips, the job queue, knowledge bases, and row-level
+//! security (the application role sees nothing without a tenant, and only its tenant's rows
+//! with one, even through raw SQL).
+
+use std::time::Duration;
+
+use autonoma_core::knowledge::embed_job::{fail_dead_lettered, EmbedChunksJob, GPU_QUEUE};
+use autonoma_core::knowledge::store::{Inserted, KnowledgeStore};
+use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
+use autonoma_core::model::*;
+use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
+use autonoma_core::Error;
+use autonoma_storage::PgStore;
+use chrono::{TimeDelta, Utc};
+use sqlx::{Connection, PgConnection, Row};
+use uuid::Uuid;
+
+use autonoma_testkit::postgres::PgServer;
+
+/// A running cluster with the roles `autonoma_owner` (owns the schema, runs migrations) and
+/// `autonoma_web` (the application's login, a member of `autonoma_app`), the database
+/// `autonoma` migrated, and a [`PgStore`] connected as `autonoma_web`.
+struct Harness {
+    server: PgServer,
+    store: PgStore,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let server = PgServer::start();
+        PgStore::migrate(&server.url("autonoma_owner")).await.unwrap();
+        // Idempotent.
+        PgStore::migrate(&server.url("autonoma_owner")).await.unwrap();
+        let store = PgStore::connect(&server.url("autonoma_web")).await.unwrap();
+        Harness { server, store }
+    }
+
+    /// A raw connection as the application role.
+    async fn app_conn(&self) -> PgConnection {
+        PgConnection::connect(&self.server.url("autonoma_web")).await.unwrap()
+    }
+}
+
+async fn org(s: &PgStore, email: &str) -> Uuid {
+    s.create_user_with_org(email, "n", "hash", "org").await.unwrap().1.id
+}
+
+fn spec(provider_id: Uuid, name: &str) -> AgentSpec {
+    AgentSpec {
+        name: name.into(),
+        description: String::new(),
+        provider_id,
+        model: "m".into(),
+        instructions: "be brief".into(),
+        tools: vec!["calculator".into()],
+        http_allowlist: vec![],
+        knowledge_base_ids: vec![],
+        limits: Limits::default(),
+    }
+}
+
+async fn provider(s: &PgStore, org_id: Uuid) -> ProviderConnection {
+    let p = ProviderConnection {
+        id: Uuid::now_v7(),
+        org_id,
+        name: "p".into(),
+        kind: ProviderKind::OpenaiCompatible,
+        base_url: Some("http://x".into()),
+        models: vec!["m".into()],
+        has_api_key: true,
+        created_at: Utc::now(),
+    };
+    s.create_provider(&p, Some(b"sealed")).await.unwrap();
+    p
+}
+
+#[tokio::test]
+async fn users_memberships_sessions_and_api_keys_round_trip() {
+    let h = Harness::new().await;
+    let s = &h.store;
+    let (user, o) = s.create_user_with_org("Ann@x.io", "Ann", "phc", "Acme").await.unwrap();
+    assert!(matches!(s.create_user_with_org("ann@X.io", "A", "p", "o").await, Err(Error::Conflict(_))));
+    let (found, hash) = s.find_user_by_email("ANN@x.io").await.unwrap().unwrap();
+    assert_eq!((found.id, hash.as_str()), (user.id, "phc"));
+    let ms = s.memberships(user.id).await.unwrap();
+    assert_eq!((ms.len(), ms[0].org_id, ms[0].role, ms[0].org_name.as_str()), (1, o.id, Role::Owner, "Acme"));
+    assert_eq!(s.role_of(o.id, user.id).await.unwrap(), Some(Role::Owner));
+
+    let (bob, other) = s.create_user_with_org("bob@x.io", "Bob", "phc", "Bobco").await.unwrap();
+    assert!(matches!(s.upsert_member(o.id, "nobody@x.io", Role::Member).await, Err(Error::NotFound(_))));
+    assert_eq!(s.upsert_member(o.id, "bob@x.io", Role::Viewer).await.unwrap().role, Role::Viewer);
+    assert_eq!(s.upsert_member(o.id, "bob@x.io", Role::Admin).await.unwrap().role, Role::Admin);
+    assert_eq!(s.list_members(o.id).await.unwrap().len(), 2);
+    assert_eq!(s.memberships(bob.id).await.unwrap().len(), 2);
+    assert_eq!(s.role_of(other.id, user.id).await.unwrap(), None);
+
+    let session = Session { user_id: user.id, org_id: o.id, csrf_token: "csrf".into(), expires_at: Utc::now() + TimeDelta::hours(1) };
+    s.create_session(b"tok", &session).await.unwrap();
+    assert_eq!(s.get_session(b"tok").await.unwrap().unwrap().csrf_token, "csrf");
+    s.delete_session(b"tok").await.unwrap();
+    assert!(s.get_session(b"tok").await.unwrap().is_none());
+    let expired = Session { expires_at: Utc::now() - TimeDelta::seconds(1), ..session };
+    s.create_session(b"old", &expired).await.unwrap();
+    assert!(s.get_session(b"old").await.unwrap().is_none());
+
+    let key = ApiKey {
+        id: Uuid::now_v7(),
+        org_id: o.id,
+        user_id: user.id,
+        name: "ci".into(),
+        prefix: "ak_1".into(),
+        role: Role::Member,
+        created_at: Utc::now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    s.create_api_key(&key, b"keyhash").await.unwrap();
+    let used = s.use_api_key(b"keyhash").await.unwrap().unwrap();
+    assert!(used.last_used_at.is_some());
+    assert_eq!(s.list_api_keys(o.id).await.unwrap()[0].last_used_at.map(|t| t.timestamp_micros()), used.last_used_at.map(|t| t.timestamp_micros()));
+    assert!(s.list_api_keys(other.id).await.unwrap().is_empty());
+    assert!(matches!(s.revoke_api_key(other.id, key.id).await, Err(Error::NotFound(_))));
+    s.revoke_api_key(o.id, key.id).await.unwrap();
+    assert!(s.use_api_key(b"keyhash").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn providers_agents_runs_and_events_round_trip() {
+    let h = Harness::new().await;
+    let s = &h.store;
+    let org_a = org(s, "a@x.io").await;
+    let org_b = org(s, "b@x.io").await;
+    let p = provider(s, org_a).await;
+    let (got, sealed) = s.get_provider(org_a, p.id).await.unwrap();
+    assert_eq!((got.models, got.has_api_key, sealed), (vec!["m".to_string()], true, Some(b"sealed".to_vec())));
+    assert!(matches!(s.get_provider(org_b, p.id).await, Err(Error::NotFound(_))));
+
+    let agent_id = Uuid::now_v7();
+    s.create_agent(org_a, agent_id, &spec(p.id, "one")).await.unwrap();
+    assert!(matches!(s.delete_provider(org_a, p.id).await, Err(Error::Conflict(_))));
+    let updated = s.update_agent(org_a, agent_id, &spec(p.id, "two")).await.unwrap();
+    assert_eq!((updated.version, updated.spec.name.as_str()), (2, "two"));
+    assert_eq!(s.get_agent_version(org_a, agent_id, 1).await.unwrap().spec.name, "one");
+    assert_eq!(s.list_agent_versions(org_a, agent_id).await.unwrap().len(), 2);
+    assert_eq!(s.list_agents(org_a, None, 10).await.unwrap().len(), 1);
+    assert!(s.list_agents(org_a, Some(agent_id), 10).await.unwrap().is_empty());
+    assert!(matches!(s.get_agent(org_b, agent_id).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.update_agent(org_b, agent_id, &spec(p.id, "x")).await, Err(Error::NotFound(_))));
+
+    let user = s.find_user_by_email("a@x.io").await.unwrap().unwrap().0.id;
+    let new_run = NewRun { id: Uuid::now_v7(), org_id: org_a, agent_id, agent_version: 2, thread_id: Uuid::now_v7(), input: "hi".into(), created_by: user };
+    let (run, created) = s.create_run(&new_run, Some("idem")).await.unwrap();
+    assert!(created);
+    assert_eq!(run.status, RunStatus::Queued);
+    let (again, created) = s.create_run(&NewRun { id: Uuid::now_v7(), ..new_run.clone() }, Some("idem")).await.unwrap();
+    assert_eq!((again.id, created), (run.id, false));
+    assert!(matches!(s.create_run(&NewRun { id: Uuid::now_v7(), input: "other".into(), ..new_run.clone() }, Some("idem")).await, Err(Error::Conflict(_))));
+    assert_eq!(s.list_runs(org_a, Some(agent_id), None, 10).await.unwrap().len(), 1);
+    assert_eq!(s.list_thread_runs(org_a, new_run.thread_id).await.unwrap().len(), 1);
+    assert!(s.list_runs(org_b, None, None, 10).await.unwrap().is_empty());
+    assert!(matches!(s.get_run(org_b, run.id).await, Err(Error::NotFound(_))));
+
+    assert_eq!(s.get_run_unscoped(run.id).await.unwrap().org_id, org_a);
+    assert!(matches!(s.get_run_unscoped(Uuid::now_v7()).await, Err(Error::NotFound(_))));
+    assert!(s.start_run(run.id).await.unwrap());
+    assert!(s.get_run(org_a, run.id).await.unwrap().started_at.is_some());
+    for i in 0..3 {
+        let e = s.append_event(run.id, &RunEventKind::TokenDelta { step: 1, text: format!("t{i}") }).await.unwrap();
+        assert_eq!(e.seq, i + 1);
+    }
+    let events = s.list_events(run.id, 1, 10).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+    assert!(matches!(&events[0].kind, RunEventKind::TokenDelta { text, .. } if text == "t1"));
+    assert!(matches!(s.request_cancel(org_b, run.id).await, Err(Error::NotFound(_))));
+    s.request_cancel(org_a, run.id).await.unwrap();
+    assert!(s.cancel_requested(run.id).await.unwrap());
+    s.update_run(run.id, &RunUpdate { status: RunStatus::Cancelled, output: None, error: None, usage: Usage { input_tokens: 5, output_tokens: 7 }, steps: 1 })
+        .await
+        .unwrap();
+    let done = s.get_run(org_a, run.id).await.unwrap();
+    assert_eq!((done.status, done.usage.output_tokens, done.finished_at.is_some()), (RunStatus::Cancelled, 7, true));
+    assert!(!s.start_run(run.id).await.unwrap());
+    assert!(matches!(s.request_cancel(org_a, run.id).await, Err(Error::Conflict(_))));
+
+    s.delete_agent(org_a, agent_id).await.unwrap();
+    assert!(matches!(s.delete_agent(org_a, agent_id).await, Err(Error::NotFound(_))));
+    s.delete_provider(org_a, p.id).await.unwrap();
+    assert!(s.list_providers(org_a).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn queue_leases_skip_locked_retries_and_dead_letters() {
+    let h = Harness::new().await;
+    let s = &h.store;
+    let a = s.enqueue("q", &serde_json::json!({"n": 1}), 2, Duration::ZERO).await.unwrap();
+    let b = s.enqueue("q", &serde_json::json!({"n": 2}), 1, Duration::ZERO).await.unwrap();
+    s.enqueue("q", &serde_json::json!({"n": 3}), 1, Duration::from_secs(3600)).await.unwrap();
+    assert!(s.lease("other", Duration::from_secs(30)).await.unwrap().is_none());
+
+    // Two consumers get two different jobs; the delayed one is not visible.
+    let j1 = s.lease("q", Duration::from_secs(30)).await.unwrap().unwrap();
+    let j2 = s.lease("q", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert_eq!((j1.id, j1.attempt, j1.max_attempts), (a, 1, 2));
+    assert_eq!(j1.payload, serde_json::json!({"n": 1}));
+    assert_eq!(j2.id, b);
+    assert!(s.lease("q", Duration::from_secs(30)).await.unwrap().is_none());
+    assert!(j1.lease_expires_at > Utc::now());
+    assert!(s.heartbeat(j1.id, j1.lease_token, Duration::from_secs(60)).await.unwrap());
+    assert!(!s.heartbeat(j1.id, Uuid::new_v4(), Duration::from_secs(60)).await.unwrap());
+
+    // A failure with attempts left comes back (attempt 2); on its last attempt it is dead.
+    s.fail(j1.id, j1.lease_token, "boom", Duration::ZERO).await.unwrap();
+    let again = s.lease("q", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempt), (a, 2));
+    assert!(!s.heartbeat(a, j1.lease_token, Duration::from_secs(1)).await.unwrap(), "old lease is lost");
+    s.fail(again.id, again.lease_token, "boom twice", Duration::ZERO).await.unwrap();
+
+    // A lease that expires is delivered again; expired on the last attempt, dead-lettered.
+    let c = s.enqueue("r", &serde_json::json!("c"), 2, Duration::ZERO).await.unwrap();
+    let l1 = s.lease("r", Duration::ZERO).await.unwrap().unwrap();
+    let l2 = s.lease("r", Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!((l1.id, l2.id, l2.attempt), (c, c, 2));
+    assert!(!s.heartbeat(c, l1.lease_token, Duration::from_secs(1)).await.unwrap());
+    assert!(s.lease("r", Duration::from_secs(30)).await.unwrap().is_none());
+    let dead_r = s.dead_letters("r").await.unwrap();
+    assert_eq!((dead_r.len(), dead_r[0].2.as_str()), (1, "lease expired"));
+
+    // Completing removes the job; a stale token does nothing.
+    s.complete(j2.id, Uuid::new_v4()).await.unwrap();
+    s.complete(j2.id, j2.lease_token).await.unwrap();
+    let dead = s.dead_letters("q").await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].0, dead[0].2.as_str()), (a, "boom twice"));
+}
+
+#[tokio::test]
+async fn queue_delivers_each_job_once_to_concurrent_consumers() {
+    let h = Harness::new().await;
+    let s = h.store.clone();
+    for n in 0..20 {
+        s.enqueue("c", &serde_json::json!(n), 1, Duration::ZERO).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(j) = s.lease("c", Duration::from_secs(60)).await.unwrap() {
+                got.push(j.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let n = all.len();
+    all.dedup();
+    assert_eq!((n, all.len()), (20, 20));
+}
+
+fn unit(i: usize) -> Vec<f32> {
+    let mut v = vec![0.0; 4];
+    v[i % 4] = 1.0;
+    v
+}
+
+async fn kb(s: &PgStore, org_id: Uuid) -> KnowledgeBase {
+    let kb = KnowledgeBase { id: Uuid::now_v7(), org_id, name: "kb".into(), description: String::new(), created_at: Utc::now() };
+    s.create_knowledge_base(&kb).await.unwrap();
+    kb
+}
+
+fn doc(kb: &KnowledgeBase, sha: &str, n: usize) -> (Document, Vec<Chunk>) {
+    let id = Uuid::now_v7();
+    let d = Document {
+        id,
+        kb_id: kb.id,
+        org_id: kb.org_id,
+        name: "a.md".into(),
+        media_type: "text/markdown".into(),
+        size_bytes: 10,
+        sha256: sha.into(),
+        status: DocumentStatus::Queued,
+        chunks_total: n as i64,
+        chunks_embedded: 0,
+        error: None,
+        created_at: Utc::now(),
+    };
+    let chunks = (0..n)
+        .map(|i| Chunk {
+            id: Uuid::now_v7(),
+            document_id: id,
+            ordinal: i as i64,
+            text: format!("chunk {i}"),
+            heading: "H".into(),
+            page: Some(1),
+            start_char: i as i64 * 10,
+            end_char: i as i64 * 10 + 7,
+            token_count: 5,
+        })
+        .collect();
+    (d, chunks)
+}
+
+#[tokio::test]
+async fn knowledge_dedupes_stores_vectors_idempotently_isolates_and_cascades() {
+    let h = Harness::new().await;
+    let s = &h.store;
+    let org_a = org(s, "a@x.io").await;
+    let org_b = org(s, "b@x.io").await;
+    let base = kb(s, org_a).await;
+    let (d, chunks) = doc(&base, "abc", 3);
+    assert!(matches!(s.insert_document(&d, "org/k/1", &chunks).await.unwrap(), Inserted::Created(_)));
+    let (d2, chunks2) = doc(&base, "abc", 2);
+    match s.insert_document(&d2, "x", &chunks2).await.unwrap() {
+        Inserted::Existing(e) => assert_eq!(e.id, d.id),
+        other => panic!("{other:?}"),
+    }
+    // A document of org B cannot be put into org A's base.
+    let (mut foreign, fchunks) = doc(&base, "zzz", 1);
+    foreign.org_id = org_b;
+    assert!(matches!(s.insert_document(&foreign, "y", &fchunks).await, Err(Error::NotFound(_))));
+    assert_eq!(s.list_documents(org_a, base.id, None, 10).await.unwrap().len(), 1);
+    assert_eq!(s.get_document_by_id(org_a, d.id).await.unwrap().sha256, "abc");
+    let v0 = s.knowledge_base_version(org_a, base.id).await.unwrap();
+
+    let ids: Vec<Uuid> = chunks.iter().map(|c| c.id).collect();
+    assert_eq!(s.chunks_without_vectors(org_a, d.id, &ids).await.unwrap().len(), 3);
+    assert!(s.set_document_status(org_a, d.id, DocumentStatus::Embedding, None).await.unwrap());
+    let after = s.store_vectors(org_a, d.id, "m", &[(ids[0], unit(0)), (ids[1], unit(1))]).await.unwrap();
+    assert_eq!((after.chunks_embedded, after.status), (2, DocumentStatus::Embedding));
+    let again = s.store_vectors(org_a, d.id, "m", &[(ids[0], unit(3)), (ids[1], unit(3))]).await.unwrap();
+    assert_eq!(again.chunks_embedded, 2);
+    assert_eq!(s.count_vectors(org_a, d.id).await.unwrap(), 2);
+    let todo = s.chunks_without_vectors(org_a, d.id, &ids).await.unwrap();
+    assert_eq!(todo.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[2]]);
+    let done = s.store_vectors(org_a, d.id, "m", &[(ids[2], unit(2))]).await.unwrap();
+    assert_eq!((done.chunks_embedded, done.status), (3, DocumentStatus::Ready));
+    assert!(s.knowledge_base_version(org_a, base.id).await.unwrap() > v0);
+    let snap = s.load_vectors(org_a, base.id).await.unwrap();
+    assert_eq!((snap.ids.len(), snap.dim, snap.matrix.len()), (3, 4, 12));
+    let i = snap.ids.iter().position(|x| *x == ids[0]).unwrap();
+    assert_eq!(&snap.matrix[i * 4..i * 4 + 4], &unit(0)[..], "the first vector stored wins");
+    let got = s.get_chunks(org_a, &ids).await.unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|c| c.document_name == "a.md" && c.kb_id == base.id && c.chunk.page == Some(1)));
+    assert!(!s.set_document_status(org_a, d.id, DocumentStatus::Failed, Some("x")).await.unwrap());
+
+    // Another organization sees nothing.
+    assert!(matches!(s.get_knowledge_base(org_b, base.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.get_document(org_b, base.id, d.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.delete_document(org_b, base.id, d.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.delete_knowledge_base(org_b, base.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.load_vectors(org_b, base.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.store_vectors(org_b, d.id, "m", &[(ids[0], unit(0))]).await, Err(Error::NotFound(_))));
+    assert!(s.get_chunks(org_b, &ids).await.unwrap().is_empty());
+    assert!(s.list_knowledge_bases(org_b, None, 10).await.unwrap().is_empty());
+    assert_eq!(s.count_vectors(org_b, d.id).await.unwrap(), 0);
+
+    // Deletes cascade and bump the version.
+    let v = s.knowledge_base_version(org_a, base.id).await.unwrap();
+    assert_eq!(s.delete_document(org_a, base.id, d.id).await.unwrap(), "org/k/1");
+    assert!(s.knowledge_base_version(org_a, base.id).await.unwrap() > v);
+    assert!(s.load_vectors(org_a, base.id).await.unwrap().ids.is_empty());
+    assert!(s.get_chunks(org_a, &ids).await.unwrap().is_empty());
+    let (d3, c3) = doc(&base, "def", 1);
+    s.insert_document(&d3, "org/k/2", &c3).await.unwrap();
+    assert_eq!(s.delete_knowledge_base(org_a, base.id).await.unwrap(), vec!["org/k/2".to_string()]);
+    let mut owner = PgConnection::connect(&h.server.url("autonoma_owner")).await.unwrap();
+    // The owner is under FORCEd RLS as well: count through its tenant setting for org A.
+    let mut tx = owner.begin().await.unwrap();
+    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_a.to_string()).execute(&mut *tx).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM documents) + (SELECT COUNT(*) FROM chunks) + (SELECT COUNT(*) FROM chunk_vectors)")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn dead_lettered_embed_jobs_fail_their_document_with_the_reason() {
+    let h = Harness::new().await;
+    let s = &h.store;
+    let org_a = org(s, "a@x.io").await;
+    let base = kb(s, org_a).await;
+    let (d, chunks) = doc(&base, "abc", 1);
+    s.insert_document(&d, "k", &chunks).await.unwrap();
+    let job = EmbedChunksJob::new(org_a, d.id, vec![chunks[0].id]);
+    s.enqueue(GPU_QUEUE, &serde_json::to_value(&job).unwrap(), 1, Duration::ZERO).await.unwrap();
+    let leased = s.lease(GPU_QUEUE, Duration::from_secs(30)).await.unwrap().unwrap();
+    s.fail(leased.id, leased.lease_token, "GPU: device lost", Duration::ZERO).await.unwrap();
+    assert_eq!(fail_dead_lettered(s, s).await.unwrap(), 1);
+    let got = s.get_document(org_a, base.id, d.id).await.unwrap();
+    assert_eq!(got.status, DocumentStatus::Failed);
+    assert!(got.error.unwrap().contains("GPU: device lost"));
+    assert_eq!(fail_dead_lettered(s, s).await.unwrap(), 0, "idempotent");
+}
+
+/// Every table with an `org_id` column, from the catalog.
+async fn tenant_tables(c: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND a.attname = 'org_id' AND NOT a.attisdropped ORDER BY 1",
+    )
+    .fetch_all(c)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn row_level_security_is_forced_on_every_tenant_table() {
+    let h = Harness::new().await;
+    let mut c = h.app_conn().await;
+    let mut tables = tenant_tables(&mut c).await;
+    assert!(tables.len() >= 12, "{tables:?}");
+    tables.push("organizations".into());
+    for t in &tables {
+        let row = sqlx::query("SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = $1::regclass")
+            .bind(format!("public.{t}"))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert!(row.get::<bool, _>("relrowsecurity"), "{t}: RLS not enabled");
+        assert!(row.get::<bool, _>("relforcerowsecurity"), "{t}: RLS not forced");
+        assert_eq!(row.get::<String, _>("owner"), "autonoma_owner", "{t}");
+        let policies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_policies WHERE schemaname = 'public' AND tablename = $1 AND policyname = 'tenant_isolation'")
+            .bind(t)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(policies, 1, "{t}");
+    }
+    // The application role is neither owner nor RLS-exempt.
+    let row = sqlx::query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetch_one(&mut c).await.unwrap();
+    assert!(!row.get::<bool, _>("rolsuper") && !row.get::<bool, _>("rolbypassrls"));
+    // ...and cannot switch it off.
+    assert!(sqlx::query("ALTER TABLE runs DISABLE ROW LEVEL SECURITY").execute(&mut c).await.is_err());
+}
+
+#[tokio::test]
+async fn the_app_role_sees_no_rows_without_a_tenant_and_only_its_tenants_with_one() {
+    let h = Harness::new().await;
+    let s = &h.store;
+    let org_a = org(s, "a@x.io").await;
+    let org_b = org(s, "b@x.io").await;
+    let pa = provider(s, org_a).await;
+    let pb = provider(s, org_b).await;
+    s.create_agent(org_a, Uuid::now_v7(), &spec(pa.id, "a")).await.unwrap();
+    s.create_agent(org_b, Uuid::now_v7(), &spec(pb.id, "b")).await.unwrap();
+    kb(s, org_a).await;
+    kb(s, org_b).await;
+
+    let mut c = h.app_conn().await;
+    let tables = tenant_tables(&mut c).await;
+    // No tenant set: every tenant table reads as empty (fails closed, no error).
+    for t in tables.iter().chain(["organizations".to_string()].iter()) {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}")).fetch_one(&mut c).await.unwrap();
+        assert_eq!(n, 0, "{t} visible without a tenant");
+    }
+    // No tenant set: writes are refused.
+    let e = sqlx::query("INSERT INTO knowledge_bases (id, org_id, name, created_at) VALUES ($1, $2, 'x', now())")
+        .bind(Uuid::now_v7())
+        .bind(org_a)
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("row-level security"), "{e}");
+
+    // With org A's setting, raw SQL sees only org A's rows, cannot touch org B's...
+    let mut tx = c.begin().await.unwrap();
+    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_a.to_string()).execute(&mut *tx).await.unwrap();
+    let orgs: Vec<Uuid> = sqlx::query_scalar("SELECT org_id FROM agents UNION SELECT org_id FROM provider_connections UNION SELECT org_id FROM knowledge_bases UNION SELECT id FROM organizations")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(orgs, vec![org_a]);
+    let r = sqlx::query("UPDATE provider_connections SET name = 'pwned' WHERE org_id = $1").bind(org_b).execute(&mut *tx).await.unwrap();
+    assert_eq!(r.rows_affected(), 0);
+    let r = sqlx::query("DELETE FROM agents WHERE org_id = $1").bind(org_b).execute(&mut *tx).await.unwrap();
+    assert_eq!(r.rows_affected(), 0);
+    // ...cannot move its own rows into org B...
+    let e = sqlx::query("UPDATE provider_connections SET org_id = $1").bind(org_b).execute(&mut *tx).await.unwrap_err();
+    assert!(e.to_string().contains("row-level security"), "{e}");
+    tx.rollback().await.unwrap();
+    // ...and cannot insert rows for org B.
+    let mut tx = c.begin().await.unwrap();
+    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_a.to_string()).execute(&mut *tx).await.unwrap();
+    let e = sqlx::query("INSERT INTO knowledge_bases (id, org_id, name, created_at) VALUES ($1, $2, 'x', now())")
+        .bind(Uuid::now_v7())
+        .bind(org_b)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("row-level security"), "{e}");
+    tx.rollback().await.unwrap();
+
+    // The setting was transaction-local: the same connection sees nothing again.
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents").fetch_one(&mut c).await.unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(s.get_provider(org_b, pb.id).await.unwrap().0.name, "p", "org B's row is untouched");
+}
