@@ -89,9 +89,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/agents/:id") view=ChatPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/runs/:id") view=RunPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/knowledge") view=KnowledgeListPage ssr=SsrMode::InOrder/>
-                    // Async: the whole page is rendered before the status is sent, so another
-                    // organization's base can answer 404.
-                    <Route path=path!("/knowledge/:id") view=KnowledgeBasePage ssr=SsrMode::Async/>
+                    // Another organization's base answers 404: the status is set by the
+                    // router's guard (server.rs), the page renders "not found".
+                    <Route path=path!("/knowledge/:id") view=KnowledgeBasePage ssr=SsrMode::InOrder/>
                     <Route path=path!("/settings/api-keys") view=ApiKeysPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/settings/providers") view=ProvidersPage ssr=SsrMode::InOrder/>
                 </ParentRoute>

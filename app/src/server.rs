@@ -165,12 +165,24 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         return res;
     }
 
+    // A page whose subject does not exist in the caller's organization is answered 404 (the
+    // page itself renders "not found"; in-order streaming cannot change the status itself).
+    let mut missing_page = false;
     if method == Method::GET || method == Method::HEAD {
         let session = cookie_of(&req, SESSION_COOKIE);
-        let signed_in = match session {
-            Some(token) if !token.is_empty() => state.service.actor_from_session(&token).await.is_ok(),
-            _ => false,
+        let actor = match session {
+            Some(token) if !token.is_empty() => state.service.actor_from_session(&token).await.ok().map(|(actor, _)| actor),
+            _ => None,
         };
+        let signed_in = actor.is_some();
+        if let (Some(rest), Some(actor)) = (path.strip_prefix("/knowledge/"), &actor) {
+            if !rest.is_empty() && !rest.contains('/') {
+                missing_page = match uuid::Uuid::parse_str(rest) {
+                    Ok(id) => matches!(state.service.get_knowledge_base(actor, id).await, Err(autonoma_core::Error::NotFound(_))),
+                    Err(_) => true,
+                };
+            }
+        }
         if path == "/" {
             return Redirect::to(if signed_in { "/agents" } else { "/login" }).into_response();
         }
@@ -198,6 +210,9 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         }
     }
     let mut res = next.run(req).await;
+    if missing_page && res.status() == StatusCode::OK {
+        *res.status_mut() = StatusCode::NOT_FOUND;
+    }
     if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
         // Pages carry per-user data.
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
