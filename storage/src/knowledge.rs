@@ -59,7 +59,8 @@ fn chunk_from_row(row: &SqliteRow) -> Result<Chunk> {
     })
 }
 
-const DOC_COLUMNS: &str = "id, kb_id, org_id, name, media_type, size_bytes, sha256, status, chunks_total, chunks_embedded, error, created_at";
+/// Columns of a document row (both backends).
+pub(crate) const DOC_COLUMNS: &str = "id, kb_id, org_id, name, media_type, size_bytes, sha256, status, chunks_total, chunks_embedded, error, created_at";
 
 #[async_trait]
 impl KnowledgeStore for SqliteStore {

@@ -171,10 +171,12 @@ impl SqliteStore {
     }
 }
 
-const AGENT_SELECT: &str = "SELECT a.id, a.org_id, a.current_version, a.created_at, a.updated_at, v.spec \
+/// An agent with its current version (both backends: the same tables and columns).
+pub(crate) const AGENT_SELECT: &str = "SELECT a.id, a.org_id, a.current_version, a.created_at, a.updated_at, v.spec \
      FROM agents a JOIN agent_versions v ON v.agent_id = a.id AND v.version = a.current_version";
 
-const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, m.user_id, m.role, u.email, o.name AS org_name \
+/// A membership with the user's e-mail and the organization's name (both backends).
+pub(crate) const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, m.user_id, m.role, u.email, o.name AS org_name \
      FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.org_id";
 
 #[async_trait]

@@ -56,7 +56,7 @@ fn chunk_from_row(row: &PgRow) -> Result<Chunk> {
     })
 }
 
-const DOC_COLUMNS: &str = "id, kb_id, org_id, name, media_type, size_bytes, sha256, status, chunks_total, chunks_embedded, error, created_at";
+use crate::knowledge::DOC_COLUMNS;
 const CHUNK_COLUMNS: &str = "c.id, c.document_id, c.kb_id, c.ordinal, c.text, c.heading, c.page, c.start_char, c.end_char, c.token_count";
 
 #[async_trait]

@@ -177,11 +177,7 @@ impl PgStore {
     }
 }
 
-const AGENT_SELECT: &str = "SELECT a.id, a.org_id, a.current_version, a.created_at, a.updated_at, v.spec \
-     FROM agents a JOIN agent_versions v ON v.agent_id = a.id AND v.version = a.current_version";
-
-const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, m.user_id, m.role, u.email, o.name AS org_name \
-     FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.org_id";
+use crate::{AGENT_SELECT, MEMBERSHIP_SELECT};
 
 #[async_trait]
 impl Store for PgStore {
