@@ -154,11 +154,9 @@ async fn chunk_delay_paces_the_stream() {
     let mut resp = post(&llm, user("x", true)).await;
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("\"role\":\"assistant\""));
-    let first_at = start.elapsed();
     while resp.chunk().await.unwrap().is_some() {}
     // 4 fragments, each preceded by 50 ms.
     assert!(start.elapsed() >= Duration::from_millis(200), "{:?}", start.elapsed());
-    assert!(first_at < Duration::from_millis(200));
 }
 
 #[tokio::test]
