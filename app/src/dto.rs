@@ -216,6 +216,14 @@ pub enum EventKind {
         /// Model called.
         model: String,
     },
+    /// Another executor took the run over (crash, lost lease, time budget); deltas of an
+    /// unfinished `from_step` (and later) are superseded by what follows.
+    RunResumed {
+        /// First step not fully recorded before the takeover.
+        from_step: u32,
+        /// Executor epoch (1 for the first executor).
+        attempt: i64,
+    },
     /// A piece of assistant text while the model streams.
     TokenDelta {
         /// LLM call number, from 1.

@@ -83,6 +83,12 @@ impl Transcript {
         self.last_seq = e.seq;
         match &e.kind {
             EventKind::RunStarted { model, .. } => self.model = Some(model.clone()),
+            EventKind::RunResumed { from_step, .. } => {
+                // Text streamed by the executor that stopped is replayed by the next one.
+                for s in self.steps.iter_mut().filter(|s| s.number >= *from_step && !s.text_final) {
+                    s.text.clear();
+                }
+            }
             EventKind::TokenDelta { step, text } => {
                 let s = self.step_mut(*step);
                 if !s.text_final {
@@ -462,8 +468,8 @@ fn follow_run(
     use wasm_bindgen::JsCast;
     use web_sys::{EventSource, MessageEvent};
 
-    const TYPES: [&str; 9] =
-        ["run_started", "token_delta", "assistant_message", "tool_call", "tool_result", "usage", "completed", "failed", "cancelled"];
+    const TYPES: [&str; 10] =
+        ["run_started", "run_resumed", "token_delta", "assistant_message", "tool_call", "tool_result", "usage", "completed", "failed", "cancelled"];
 
     let url = format!("/api/v1/runs/{run_id}/events");
     let es = match EventSource::new(&url) {
@@ -577,6 +583,20 @@ mod tests {
         assert_eq!(t.usage, (10, 3));
         assert_eq!(t.outcome, Some(Outcome::Completed("It is 4.".into())));
         assert_eq!(t.extra_output(), None);
+    }
+
+    #[test]
+    fn a_resumed_run_drops_the_partial_deltas_of_the_unfinished_step() {
+        let events = vec![
+            ev(1, EventKind::RunStarted { agent_version: 1, model: "m".into() }),
+            ev(2, EventKind::AssistantMessage { step: 1, text: "Step one.".into() }),
+            ev(3, EventKind::TokenDelta { step: 2, text: "half an ans".into() }),
+            ev(4, EventKind::RunResumed { from_step: 2, attempt: 2 }),
+            ev(5, EventKind::TokenDelta { step: 2, text: "The answer.".into() }),
+        ];
+        let t = Transcript::from_events(&events);
+        assert_eq!(t.steps[0].text, "Step one.");
+        assert_eq!(t.steps[1].text, "The answer.");
     }
 
     #[test]

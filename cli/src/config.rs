@@ -32,6 +32,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// `AUTONOMA_EXECUTOR_CONCURRENCY` — runs executed at once by this process. Default 4.
     pub executor_concurrency: usize,
+    /// `AUTONOMA_RUN_LEASE_SECS` — lease of a run job in seconds (renewed every third while
+    /// the run executes; a dead process's run is redelivered and resumed after it). Default 30.
+    pub run_lease_secs: u64,
     /// `AUTONOMA_LOG` — `tracing` filter. Default `info`.
     pub log: String,
     /// `AUTONOMA_GPU_WORKER` — run the GPU job consumer (embeddings) inside `autonoma serve`.
@@ -63,6 +66,7 @@ impl Default for Config {
             secret_key: None,
             secure_cookies: false,
             executor_concurrency: 4,
+            run_lease_secs: 30,
             log: "info".into(),
             gpu_worker: true,
             gpu_lease_secs: 30,
@@ -105,6 +109,15 @@ impl Config {
         autonoma_core::worker::WorkerConfig {
             lease: std::time::Duration::from_secs(self.gpu_lease_secs.max(1)),
             concurrency: self.gpu_concurrency.max(1),
+            ..Default::default()
+        }
+    }
+
+    /// The run executor's consumer settings.
+    pub fn run_executor_config(&self) -> autonoma_core::worker::WorkerConfig {
+        autonoma_core::worker::WorkerConfig {
+            lease: std::time::Duration::from_secs(self.run_lease_secs.max(1)),
+            concurrency: self.executor_concurrency.max(1),
             ..Default::default()
         }
     }

@@ -165,7 +165,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
 
     let executor = tokio::spawn(run_executor(
         env,
-        WorkerConfig { concurrency: cfg.executor_concurrency, ..WorkerConfig::default() },
+        cfg.run_executor_config(),
         shutdown.clone(),
     ));
     let gpu = match (&knowledge, cfg.gpu_worker) {

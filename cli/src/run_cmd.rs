@@ -61,6 +61,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 print!("{}", data["text"].as_str().unwrap_or(""));
                 std::io::stdout().flush().ok();
             }
+            "run_resumed" => eprintln!("\n[resumed from step {} by another executor]", data["from_step"]),
             "tool_call" => eprintln!("\n[tool] {}({})", data["name"].as_str().unwrap_or("?"), data["arguments"]),
             "tool_result" => eprintln!("[tool result{}] {}", if data["is_error"].as_bool() == Some(true) { " (error)" } else { "" }, data["output"].as_str().unwrap_or("")),
             "completed" => {

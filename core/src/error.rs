@@ -30,6 +30,10 @@ pub enum Error {
     /// Too many attempts; retry after the given number of seconds.
     #[error("too many requests, retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// This executor no longer holds the run: another one claimed it since (its epoch is
+    /// newer), so the write was refused. Never shown to API clients.
+    #[error("run claimed by another executor")]
+    LeaseLost,
     /// The LLM provider failed (network, protocol, or model error).
     #[error("provider error: {0}")]
     Provider(String),
@@ -49,6 +53,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::TooLarge(_) => "payload_too_large",
             Error::RateLimited { .. } => "rate_limited",
+            Error::LeaseLost => "lease_lost",
             Error::Provider(_) => "provider_error",
             Error::Internal(_) => "internal",
         }

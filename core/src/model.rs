@@ -277,10 +277,23 @@ pub struct Run {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RunEventKind {
     RunStarted { agent_version: i64, model: String },
+    /// Another executor took the run over after the previous one stopped (crash, lost lease,
+    /// or a serverless time budget): steps before `from_step` are kept as recorded; token
+    /// deltas of an unfinished `from_step` are superseded by what follows. `attempt` is the
+    /// executor epoch (1 for the first executor).
+    RunResumed { from_step: u32, attempt: i64 },
     /// A piece of assistant text as the model streams it.
     TokenDelta { step: u32, text: String },
-    /// The assistant's complete message for a step (text may be empty when it only calls tools).
-    AssistantMessage { step: u32, text: String },
+    /// The assistant's complete message for a step (text may be empty when it only calls
+    /// tools), with the tool calls it requested — the step's checkpoint: a resumed run
+    /// replays it instead of calling the model again.
+    AssistantMessage {
+        step: u32,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schema(value_type = Vec<Object>)]
+        tool_calls: Vec<crate::llm::ToolCall>,
+    },
     ToolCall { step: u32, call_id: String, name: String, arguments: serde_json::Value },
     ToolResult { step: u32, call_id: String, name: String, output: String, is_error: bool },
     Usage { step: u32, input_tokens: u64, output_tokens: u64 },
@@ -294,6 +307,7 @@ impl RunEventKind {
     pub fn name(&self) -> &'static str {
         match self {
             Self::RunStarted { .. } => "run_started",
+            Self::RunResumed { .. } => "run_resumed",
             Self::TokenDelta { .. } => "token_delta",
             Self::AssistantMessage { .. } => "assistant_message",
             Self::ToolCall { .. } => "tool_call",

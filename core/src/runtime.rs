@@ -5,9 +5,21 @@
 //! call it made and append the results; stop when the model answers without tool calls.
 //! Every step is persisted as [`RunEventKind`] events before the next begins.
 //!
+//! **Durable resume.** The events are the run's checkpoint. An executor first claims the
+//! run ([`Store::claim_run`](crate::store::Store::claim_run)), which yields a fencing epoch
+//! that every later write carries, so an executor that stalled past its lease can no longer
+//! write once another took over. A run claimed again (crash, lost lease, a serverless time
+//! budget) is rebuilt from its events: a step whose `assistant_message` is recorded is
+//! replayed without calling the model again, a tool call whose `tool_result` is recorded is
+//! not run again, and the loop continues with the first step that has no recorded message.
+//! The only work that can repeat is the step in flight when the previous executor stopped:
+//! its model call (nothing of it was recorded but token deltas), or a tool call whose result
+//! was not yet recorded (tools are therefore at-least-once across crashes).
+//!
 //! Cancellation is checked while the model streams and between tool calls; the wall-time
-//! limit covers the whole run.
+//! limit covers the whole run, counted from its first start.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +27,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::llm::{ChatMessage, ChatRequest, ChatRole, ProviderFactory};
-use crate::model::{RunEventKind, RunStatus, Usage};
+use crate::llm::{ChatMessage, ChatRequest, ChatRole, ProviderFactory, ToolCall};
+use crate::model::{RunEvent, RunEventKind, RunStatus, Usage};
 use crate::service::Service;
 use crate::store::RunUpdate;
 use crate::tool::{ToolContext, ToolRegistry};
@@ -26,6 +38,8 @@ use crate::{Error, Result};
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the executor polls the store for a cancel request.
 pub const CANCEL_POLL: Duration = Duration::from_millis(250);
+/// Events read per page when a run is rebuilt from its events.
+const REPLAY_PAGE: u32 = 1000;
 
 /// What the agent loop needs besides the run itself.
 #[derive(Clone)]
@@ -40,28 +54,153 @@ enum Stop {
     Timeout,
 }
 
+/// Bounds of one execution attempt (not of the run itself).
+#[derive(Debug, Clone, Default)]
+pub struct Attempt {
+    /// Do not start a new step after this instant (a serverless function's time budget):
+    /// the run stays `running` and [`Outcome::Suspended`] is returned, so the caller can
+    /// enqueue its continuation. `None`: no budget.
+    pub budget: Option<Instant>,
+    /// Fired when this executor must stop at once and write nothing more (its queue lease
+    /// was lost, so another executor will resume the run).
+    pub abandon: CancellationToken,
+}
+
+/// How one execution attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The run is terminal (now, or it already was).
+    Finished(RunStatus),
+    /// The budget ran out between steps; executing the run again resumes at `next_step`.
+    Suspended { next_step: u32 },
+    /// This executor stopped because another one claimed the run or its lease was lost.
+    Abandoned,
+}
+
+/// What a run's events say was already done.
+#[derive(Default)]
+struct Recorded {
+    started: bool,
+    usage: Usage,
+    steps: BTreeMap<u32, RecordedStep>,
+}
+
+#[derive(Default)]
+struct RecordedStep {
+    /// The assistant message and its tool calls (the step's model call is done).
+    message: Option<(String, Vec<ToolCall>)>,
+    /// Tool calls whose `tool_call` event exists.
+    calls: HashSet<String>,
+    /// Tool results by call id: (output, is_error).
+    results: HashMap<String, (String, bool)>,
+}
+
+impl Recorded {
+    fn fold(events: &[RunEvent]) -> Recorded {
+        let mut r = Recorded::default();
+        for e in events {
+            match &e.kind {
+                RunEventKind::RunStarted { .. } => r.started = true,
+                RunEventKind::Usage { input_tokens, output_tokens, .. } => {
+                    r.usage.input_tokens += input_tokens;
+                    r.usage.output_tokens += output_tokens;
+                }
+                RunEventKind::AssistantMessage { step, text, tool_calls } => {
+                    r.steps.entry(*step).or_default().message = Some((text.clone(), tool_calls.clone()));
+                }
+                RunEventKind::ToolCall { step, call_id, .. } => {
+                    r.steps.entry(*step).or_default().calls.insert(call_id.clone());
+                }
+                RunEventKind::ToolResult { step, call_id, output, is_error, .. } => {
+                    r.steps.entry(*step).or_default().results.insert(call_id.clone(), (output.clone(), *is_error));
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// The first step not fully recorded (message and every tool result).
+    fn resume_step(&self) -> u32 {
+        let mut next = 1;
+        for (n, s) in &self.steps {
+            match &s.message {
+                Some((_, calls)) if calls.iter().all(|c| s.results.contains_key(&c.id)) => next = n + 1,
+                _ => return *n,
+            }
+        }
+        next
+    }
+}
+
 impl RunEnv {
-    async fn emit(&self, run_id: Uuid, kind: RunEventKind) -> Result<()> {
-        self.service.store.append_event(run_id, &kind).await?;
+    async fn emit(&self, run_id: Uuid, epoch: i64, kind: RunEventKind) -> Result<()> {
+        self.service.store.append_event(run_id, epoch, &kind).await?;
         self.service.notifier.notify(run_id);
         Ok(())
     }
 
-    /// Executes a queued run to a terminal state and returns it. A run already terminal is
-    /// left untouched (a redelivered job is a no-op). Storage errors are returned so the
-    /// queue can retry; model and tool errors end the run as `failed`.
+    /// Executes a queued run to a terminal state and returns it; `cancel` ends it as
+    /// `cancelled`. A run already terminal is left untouched (a redelivered job is a no-op);
+    /// a run that was `running` is resumed from its events. Storage errors are returned so
+    /// the queue can retry; model and tool errors end the run as `failed`.
     pub async fn execute(&self, run_id: Uuid, cancel: CancellationToken) -> Result<RunStatus> {
+        match self.execute_attempt(run_id, &Attempt::default(), Some(cancel)).await? {
+            Outcome::Finished(status) => Ok(status),
+            Outcome::Suspended { .. } | Outcome::Abandoned => Ok(self.service.store.get_run_unscoped(run_id).await?.status),
+        }
+    }
+
+    /// One execution attempt of a run under `attempt`'s bounds: claims the run, rebuilds it
+    /// from its events, and runs steps until it is terminal, the budget is spent
+    /// ([`Outcome::Suspended`]) or another executor takes over ([`Outcome::Abandoned`]).
+    /// Errors: storage failures (the caller retries the job).
+    pub async fn execute_until(&self, run_id: Uuid, attempt: &Attempt) -> Result<Outcome> {
+        self.execute_attempt(run_id, attempt, None).await
+    }
+
+    async fn execute_attempt(&self, run_id: Uuid, attempt: &Attempt, user_cancel: Option<CancellationToken>) -> Result<Outcome> {
         let store = &self.service.store;
         let run = store.get_run_unscoped(run_id).await?;
         if run.status.is_terminal() {
-            return Ok(run.status);
+            return Ok(Outcome::Finished(run.status));
         }
-        if !store.start_run(run_id).await? {
-            return Ok(store.get_run_unscoped(run_id).await?.status);
+        let Some(epoch) = store.claim_run(run_id).await? else {
+            return Ok(Outcome::Finished(store.get_run_unscoped(run_id).await?.status));
+        };
+        match self.run_claimed(run_id, epoch, attempt, user_cancel.unwrap_or_default()).await {
+            Err(Error::LeaseLost) => {
+                tracing::info!(run = %run_id, epoch, "run taken over by another executor; stopping");
+                Ok(Outcome::Abandoned)
+            }
+            other => other,
         }
+    }
+
+    async fn run_claimed(&self, run_id: Uuid, epoch: i64, attempt: &Attempt, cancel: CancellationToken) -> Result<Outcome> {
+        let store = &self.service.store;
+        let run = store.get_run_unscoped(run_id).await?;
         let version = store.get_agent_version(run.org_id, run.agent_id, run.agent_version).await?;
         let spec = version.spec;
-        self.emit(run_id, RunEventKind::RunStarted { agent_version: run.agent_version, model: spec.model.clone() }).await?;
+
+        let mut events = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e: &RunEvent| e.seq);
+            let page = store.list_events(run_id, after, REPLAY_PAGE).await?;
+            let done = page.len() < REPLAY_PAGE as usize;
+            events.extend(page);
+            if done {
+                break;
+            }
+        }
+        let recorded = Recorded::fold(&events);
+        if recorded.started {
+            let from_step = recorded.resume_step();
+            tracing::info!(run = %run_id, epoch, from_step, "resuming run");
+            self.emit(run_id, epoch, RunEventKind::RunResumed { from_step, attempt: epoch }).await?;
+        } else {
+            self.emit(run_id, epoch, RunEventKind::RunStarted { agent_version: run.agent_version, model: spec.model.clone() }).await?;
+        }
 
         // Watch for cancel requests made through the store (from any process).
         let watcher = {
@@ -80,39 +219,56 @@ impl RunEnv {
                 }
             })
         };
-        let outcome = self.agent_loop(&run, &spec, &cancel).await;
+        let outcome = self.agent_loop(&run, epoch, &spec, recorded, &cancel, attempt).await;
         watcher.abort();
 
-        let (status, output, error, usage, steps, last) = match outcome {
-            Ok(LoopEnd::Answer { text, usage, steps }) => {
+        let (status, output, error, usage, steps, last) = match outcome? {
+            LoopEnd::Answer { text, usage, steps } => {
                 (RunStatus::Completed, Some(text.clone()), None, usage, steps, RunEventKind::Completed { output: text })
             }
-            Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps }) => {
+            LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps } => {
                 let reason = "cancelled by request".to_string();
                 (RunStatus::Cancelled, None, Some(reason.clone()), usage, steps, RunEventKind::Cancelled { reason })
             }
-            Ok(LoopEnd::Stopped { stop: Stop::Timeout, usage, steps }) => {
+            LoopEnd::Stopped { stop: Stop::Timeout, usage, steps } => {
                 let reason = format!("wall-time limit of {} s reached", spec.limits.timeout_secs);
                 (RunStatus::Failed, None, Some(reason.clone()), usage, steps, RunEventKind::Failed { reason, code: "timeout".into() })
             }
-            Ok(LoopEnd::Failed { reason, code, usage, steps }) => {
+            LoopEnd::Failed { reason, code, usage, steps } => {
                 (RunStatus::Failed, None, Some(reason.clone()), usage, steps, RunEventKind::Failed { reason, code })
             }
-            Err(e) => return Err(e),
+            LoopEnd::Suspended { next_step, usage, steps } => {
+                // Progress so far, for readers of the run; the events hold the checkpoint.
+                store.update_run(run_id, epoch, &RunUpdate { status: RunStatus::Running, output: None, error: None, usage, steps }).await?;
+                return Ok(Outcome::Suspended { next_step });
+            }
+            LoopEnd::Abandoned => return Ok(Outcome::Abandoned),
         };
         // Status first, then the terminal event: a client that sees `completed` on the event
         // stream and then reads the run finds it terminal too.
-        store.update_run(run_id, &RunUpdate { status, output, error, usage, steps }).await?;
-        self.emit(run_id, last).await?;
+        store.update_run(run_id, epoch, &RunUpdate { status, output, error, usage, steps }).await?;
+        self.emit(run_id, epoch, last).await?;
         self.service.notifier.notify(run_id);
         self.service.notifier.forget(run_id);
-        Ok(status)
+        Ok(Outcome::Finished(status))
     }
 
-    async fn agent_loop(&self, run: &crate::model::Run, spec: &crate::model::AgentSpec, cancel: &CancellationToken) -> Result<LoopEnd> {
-        let deadline = Instant::now() + Duration::from_secs(spec.limits.timeout_secs as u64);
-        let mut usage = Usage::default();
+    async fn agent_loop(
+        &self,
+        run: &crate::model::Run,
+        epoch: i64,
+        spec: &crate::model::AgentSpec,
+        mut recorded: Recorded,
+        cancel: &CancellationToken,
+        attempt: &Attempt,
+    ) -> Result<LoopEnd> {
+        // The wall-time limit counts from the run's first start, across resumes.
+        let limit = Duration::from_secs(spec.limits.timeout_secs as u64);
+        let elapsed = run.started_at.map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default()).unwrap_or_default();
+        let deadline = Instant::now() + limit.saturating_sub(elapsed);
+        let mut usage = recorded.usage;
         let mut steps: i64 = 0;
+        let abandon = &attempt.abandon;
 
         let provider = match self.service.provider_with_key(run.org_id, spec.provider_id).await {
             Ok((conn, key)) => match self.providers.build(&conn, key) {
@@ -147,52 +303,90 @@ impl RunEnv {
 
         for step in 1..=spec.limits.max_steps {
             steps = step as i64;
-            let request = ChatRequest { model: spec.model.clone(), messages: messages.clone(), tools: tool_defs.clone(), max_tokens: spec.limits.max_output_tokens };
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-            let call = provider.chat(request, tx);
-            tokio::pin!(call);
-            let response = loop {
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps }),
-                    _ = tokio::time::sleep_until(deadline) => return Ok(LoopEnd::Stopped { stop: Stop::Timeout, usage, steps }),
-                    Some(text) = rx.recv() => {
+            let done = recorded.steps.remove(&step).unwrap_or_default();
+            let (content, tool_calls) = match done.message {
+                // Checkpointed: replay the recorded answer instead of calling the model.
+                Some(m) => m,
+                None => {
+                    if abandon.is_cancelled() {
+                        return Ok(LoopEnd::Abandoned);
+                    }
+                    if attempt.budget.is_some_and(|b| Instant::now() >= b) {
+                        return Ok(LoopEnd::Suspended { next_step: step, usage, steps: step as i64 - 1 });
+                    }
+                    let request =
+                        ChatRequest { model: spec.model.clone(), messages: messages.clone(), tools: tool_defs.clone(), max_tokens: spec.limits.max_output_tokens };
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                    let call = provider.chat(request, tx);
+                    tokio::pin!(call);
+                    let response = loop {
+                        tokio::select! {
+                            biased;
+                            _ = abandon.cancelled() => return Ok(LoopEnd::Abandoned),
+                            _ = cancel.cancelled() => return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps }),
+                            _ = tokio::time::sleep_until(deadline) => return Ok(LoopEnd::Stopped { stop: Stop::Timeout, usage, steps }),
+                            Some(text) = rx.recv() => {
+                                if !text.is_empty() {
+                                    self.emit(run.id, epoch, RunEventKind::TokenDelta { step, text }).await?;
+                                }
+                            }
+                            r = &mut call => break r,
+                        }
+                    };
+                    // Deltas sent just before the call returned.
+                    while let Ok(text) = rx.try_recv() {
                         if !text.is_empty() {
-                            self.emit(run.id, RunEventKind::TokenDelta { step, text }).await?;
+                            self.emit(run.id, epoch, RunEventKind::TokenDelta { step, text }).await?;
                         }
                     }
-                    r = &mut call => break r,
+                    let response = match response {
+                        Ok(r) => r,
+                        Err(e) => return Ok(LoopEnd::Failed { reason: e.to_string(), code: "provider_error".into(), usage, steps }),
+                    };
+                    usage.input_tokens += response.usage.input_tokens;
+                    usage.output_tokens += response.usage.output_tokens;
+                    // Usage first: the assistant message is the step's checkpoint, written last.
+                    self.emit(
+                        run.id,
+                        epoch,
+                        RunEventKind::Usage { step, input_tokens: response.usage.input_tokens, output_tokens: response.usage.output_tokens },
+                    )
+                    .await?;
+                    self.emit(
+                        run.id,
+                        epoch,
+                        RunEventKind::AssistantMessage { step, text: response.content.clone(), tool_calls: response.tool_calls.clone() },
+                    )
+                    .await?;
+                    (response.content, response.tool_calls)
                 }
             };
-            // Deltas sent just before the call returned.
-            while let Ok(text) = rx.try_recv() {
-                if !text.is_empty() {
-                    self.emit(run.id, RunEventKind::TokenDelta { step, text }).await?;
-                }
-            }
-            let response = match response {
-                Ok(r) => r,
-                Err(e) => return Ok(LoopEnd::Failed { reason: e.to_string(), code: "provider_error".into(), usage, steps }),
-            };
-            usage.input_tokens += response.usage.input_tokens;
-            usage.output_tokens += response.usage.output_tokens;
-            self.emit(run.id, RunEventKind::AssistantMessage { step, text: response.content.clone() }).await?;
-            self.emit(run.id, RunEventKind::Usage { step, input_tokens: response.usage.input_tokens, output_tokens: response.usage.output_tokens }).await?;
 
-            if response.tool_calls.is_empty() {
-                return Ok(LoopEnd::Answer { text: response.content, usage, steps });
+            if tool_calls.is_empty() {
+                return Ok(LoopEnd::Answer { text: content, usage, steps });
             }
-            messages.push(ChatMessage { role: ChatRole::Assistant, content: response.content.clone(), tool_calls: response.tool_calls.clone(), tool_call_id: None });
-            for call in &response.tool_calls {
+            messages.push(ChatMessage { role: ChatRole::Assistant, content, tool_calls: tool_calls.clone(), tool_call_id: None });
+            for call in &tool_calls {
+                if let Some((output, _)) = done.results.get(&call.id) {
+                    messages.push(ChatMessage { role: ChatRole::Tool, content: output.clone(), tool_calls: vec![], tool_call_id: Some(call.id.clone()) });
+                    continue;
+                }
+                if abandon.is_cancelled() {
+                    return Ok(LoopEnd::Abandoned);
+                }
                 if cancel.is_cancelled() {
                     return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps });
                 }
-                self.emit(run.id, RunEventKind::ToolCall { step, call_id: call.id.clone(), name: call.name.clone(), arguments: call.arguments.clone() }).await?;
+                if !done.calls.contains(&call.id) {
+                    self.emit(run.id, epoch, RunEventKind::ToolCall { step, call_id: call.id.clone(), name: call.name.clone(), arguments: call.arguments.clone() })
+                        .await?;
+                }
                 let (output, is_error) = match tools.iter().find(|t| t.definition().name == call.name) {
                     None => (format!("unknown tool '{}'; available: {}", call.name, spec.tools.join(", ")), true),
                     Some(tool) => {
                         let fut = tool.call(call.arguments.clone(), &tool_ctx);
                         tokio::select! {
+                            _ = abandon.cancelled() => return Ok(LoopEnd::Abandoned),
                             _ = cancel.cancelled() => return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps }),
                             _ = tokio::time::sleep_until(deadline) => return Ok(LoopEnd::Stopped { stop: Stop::Timeout, usage, steps }),
                             r = tokio::time::timeout(TOOL_TIMEOUT, fut) => match r {
@@ -203,7 +397,12 @@ impl RunEnv {
                         }
                     }
                 };
-                self.emit(run.id, RunEventKind::ToolResult { step, call_id: call.id.clone(), name: call.name.clone(), output: output.clone(), is_error }).await?;
+                self.emit(
+                    run.id,
+                    epoch,
+                    RunEventKind::ToolResult { step, call_id: call.id.clone(), name: call.name.clone(), output: output.clone(), is_error },
+                )
+                .await?;
                 messages.push(ChatMessage { role: ChatRole::Tool, content: output, tool_calls: vec![], tool_call_id: Some(call.id.clone()) });
             }
         }
@@ -220,4 +419,6 @@ enum LoopEnd {
     Answer { text: String, usage: Usage, steps: i64 },
     Stopped { stop: Stop, usage: Usage, steps: i64 },
     Failed { reason: String, code: String, usage: Usage, steps: i64 },
+    Suspended { next_step: u32, usage: Usage, steps: i64 },
+    Abandoned,
 }

@@ -582,9 +582,10 @@ impl Service {
         let (run, created) = self.store.create_run(&new, idempotency_key).await?;
         if created {
             if let Err(e) = self.queue.enqueue(RUNS_QUEUE, &serde_json::json!({ "run_id": run.id }), RUN_MAX_ATTEMPTS, Duration::ZERO).await {
+                // Epoch 0: no executor has claimed the run (it was never enqueued).
                 let _ = self
                     .store
-                    .update_run(run.id, &crate::store::RunUpdate { status: RunStatus::Failed, output: None, error: Some("could not enqueue".into()), usage: Usage::default(), steps: 0 })
+                    .update_run(run.id, 0, &crate::store::RunUpdate { status: RunStatus::Failed, output: None, error: Some("could not enqueue".into()), usage: Usage::default(), steps: 0 })
                     .await;
                 return Err(e);
             }

@@ -114,16 +114,23 @@ pub trait Store: Send + Sync {
     async fn list_runs(&self, org_id: Uuid, agent_id: Option<Uuid>, after: Option<Uuid>, limit: u32) -> Result<Vec<Run>>;
     /// Runs of a thread, oldest first.
     async fn list_thread_runs(&self, org_id: Uuid, thread_id: Uuid) -> Result<Vec<Run>>;
-    /// Moves a queued run to running (sets `started_at`); false if it was not queued/running.
-    async fn start_run(&self, id: Uuid) -> Result<bool>;
-    async fn update_run(&self, id: Uuid, update: &RunUpdate) -> Result<()>;
+    /// Claims a queued or running run for one executor: sets `running` (and `started_at`
+    /// the first time) and increments the run's executor epoch. Returns the new epoch — the
+    /// fencing token every later write of this executor carries — or `None` when the run is
+    /// already terminal (or missing). A later claim supersedes every earlier one.
+    async fn claim_run(&self, id: Uuid) -> Result<Option<i64>>;
+    /// Writes the run's state. Errors: [`Error::LeaseLost`] when `epoch` is no longer the
+    /// run's current epoch (another executor claimed it); nothing is written then.
+    async fn update_run(&self, id: Uuid, epoch: i64, update: &RunUpdate) -> Result<()>;
     /// Flags a non-terminal run for cancellation. Errors: [`Error::Conflict`] if already finished.
     async fn request_cancel(&self, org_id: Uuid, id: Uuid) -> Result<()>;
     async fn cancel_requested(&self, id: Uuid) -> Result<bool>;
 
     // ---- run events
-    /// Appends with the next `seq` for the run.
-    async fn append_event(&self, run_id: Uuid, kind: &RunEventKind) -> Result<RunEvent>;
+    /// Appends with the next `seq` for the run, only while `epoch` is the run's current
+    /// executor epoch ([`Store::claim_run`]). Errors: [`Error::LeaseLost`] otherwise (nothing
+    /// is written); [`Error::NotFound`] for an unknown run.
+    async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent>;
     /// Events with `seq > after`, in order, at most `limit`.
     async fn list_events(&self, run_id: Uuid, after: i64, limit: u32) -> Result<Vec<RunEvent>>;
 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::model::Job;
-use crate::runtime::RunEnv;
+use crate::runtime::{Attempt, RunEnv};
 use crate::service::RUNS_QUEUE;
 use crate::store::JobQueue;
 
@@ -118,7 +118,9 @@ fn heartbeat(queue: Arc<dyn JobQueue>, id: Uuid, token: Uuid, lease: Duration, l
     })
 }
 
-/// The run executor: consumes [`RUNS_QUEUE`] and executes each run with [`RunEnv::execute`].
+/// The run executor: consumes [`RUNS_QUEUE`] and executes each run with
+/// [`RunEnv::execute_until`]; a lost lease abandons the attempt (the run is resumed by
+/// whoever gets the redelivered job).
 pub async fn run_executor(env: RunEnv, cfg: WorkerConfig, shutdown: CancellationToken) {
     let queue = env.service.queue.clone();
     consume(queue, RUNS_QUEUE, cfg, shutdown, move |job, lost| {
@@ -130,10 +132,13 @@ pub async fn run_executor(env: RunEnv, cfg: WorkerConfig, shutdown: Cancellation
                 .and_then(|v| v.as_str())
                 .and_then(|s| Uuid::parse_str(s).ok())
                 .ok_or_else(|| "payload has no run_id".to_string())?;
-            // A lost lease stops acknowledging (the job is redelivered) but does not cancel
-            // the run: cancellation is the user's decision, recorded in the store.
-            let _ = lost;
-            env.execute(run_id, CancellationToken::new()).await.map(|_| ()).map_err(|e| e.to_string())
+            // A lost lease abandons this attempt (the redelivered job resumes the run from its
+            // events); it never cancels the run: that is the user's decision, in the store.
+            let attempt = Attempt { budget: None, abandon: lost };
+            match env.execute_until(run_id, &attempt).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
         }
     })
     .await

@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -263,15 +262,40 @@ pub struct EventParams {
     pub after: Option<i64>,
 }
 
-/// The run's events as Server-Sent Events: history after `Last-Event-ID`, then live until
-/// the terminal event. Each event: `id: <seq>`, `event: <type>`, `data: <RunEvent JSON>`.
+/// A page of a run's events for clients that poll instead of streaming
+/// (`Accept: application/json`).
+#[derive(Serialize, ToSchema)]
+pub struct EventPage {
+    /// Events with `seq` greater than the requested one, in order (at most 500).
+    pub events: Vec<RunEvent>,
+    /// Pass as `after` in the next poll (the last `seq` returned, or the requested one).
+    pub last_seq: i64,
+    /// True once the terminal event is in this page: stop polling.
+    pub done: bool,
+}
+
+/// The run's events. As Server-Sent Events (default): history after `Last-Event-ID`, then
+/// live until the terminal event; each event: `id: <seq>`, `event: <type>`,
+/// `data: <RunEvent JSON>`. With `Accept: application/json` (and no `text/event-stream`),
+/// one [`EventPage`] of the events after `after` without waiting — the polling fallback
+/// for origins that cannot stream (e.g. a Lambda function without response streaming).
 #[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs", params(("id" = Uuid, Path), EventParams, ("Last-Event-ID" = Option<i64>, Header)),
-    responses((status = 200, content_type = "text/event-stream", body = RunEvent)))]
-async fn run_events(State(state): State<ApiState>, caller: Caller, headers: HeaderMap, Path(id): Path<Uuid>, Query(p): Query<EventParams>) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    responses(
+        (status = 200, content_type = "text/event-stream", body = RunEvent),
+        (status = 200, content_type = "application/json", body = EventPage),
+    ))]
+async fn run_events(State(state): State<ApiState>, caller: Caller, headers: HeaderMap, Path(id): Path<Uuid>, Query(p): Query<EventParams>) -> ApiResult<Response> {
     let after = match headers.get("last-event-id") {
         Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Last-Event-ID must be an integer"))?,
         None => p.after.unwrap_or(0),
     };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains("application/json") && !accept.contains("text/event-stream") {
+        let events = state.service.run_events(&caller.actor, id, after).await?;
+        let last_seq = events.last().map_or(after, |e| e.seq);
+        let done = events.iter().any(|e| e.kind.is_terminal());
+        return Ok(axum::Json(EventPage { events, last_seq, done }).into_response());
+    }
     // Authorizes and checks the run exists in the caller's organization.
     state.service.get_run(&caller.actor, id).await?;
     let service = state.service.clone();
@@ -286,7 +310,7 @@ async fn run_events(State(state): State<ApiState>, caller: Caller, headers: Head
             let events = match service.run_events(&actor, id, last).await {
                 Ok(e) => e,
                 Err(e) => {
-                    yield Ok(Event::default().event("error").data(e.to_string()));
+                    yield Ok::<Event, Infallible>(Event::default().event("error").data(e.to_string()));
                     break;
                 }
             };
@@ -304,7 +328,7 @@ async fn run_events(State(state): State<ApiState>, caller: Caller, headers: Head
             let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
         }
     };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
 /// The runs of a conversation thread, oldest first.

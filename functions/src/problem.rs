@@ -56,6 +56,7 @@ impl From<Error> for ApiError {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Provider(_) => StatusCode::BAD_GATEWAY,
+            Error::LeaseLost => StatusCode::CONFLICT,
             Error::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR

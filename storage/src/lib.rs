@@ -623,20 +623,24 @@ impl Store for SqliteStore {
         rows.iter().map(Self::run_from_row).collect()
     }
 
-    async fn start_run(&self, id: Uuid) -> Result<bool> {
-        let r = sqlx::query("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status IN ('queued', 'running')")
-            .bind(Utc::now())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(r.rows_affected() == 1)
+    async fn claim_run(&self, id: Uuid) -> Result<Option<i64>> {
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?), executor_epoch = executor_epoch + 1 \
+             WHERE id = ? AND status IN ('queued', 'running') RETURNING executor_epoch",
+        )
+        .bind(Utc::now())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(epoch)
     }
 
-    async fn update_run(&self, id: Uuid, u: &RunUpdate) -> Result<()> {
+    async fn update_run(&self, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
         let finished = u.status.is_terminal().then(Utc::now);
-        sqlx::query(
-            "UPDATE runs SET status = ?, output = ?, error = ?, input_tokens = ?, output_tokens = ?, steps = ?, finished_at = COALESCE(?, finished_at) WHERE id = ?",
+        let r = sqlx::query(
+            "UPDATE runs SET status = ?, output = ?, error = ?, input_tokens = ?, output_tokens = ?, steps = ?, finished_at = COALESCE(?, finished_at) \
+             WHERE id = ? AND executor_epoch = ?",
         )
         .bind(u.status.as_str())
         .bind(&u.output)
@@ -646,9 +650,13 @@ impl Store for SqliteStore {
         .bind(u.steps)
         .bind(finished)
         .bind(id.to_string())
+        .bind(epoch)
         .execute(&self.pool)
         .await
         .map_err(db)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::LeaseLost);
+        }
         Ok(())
     }
 
@@ -671,20 +679,29 @@ impl Store for SqliteStore {
         Ok(v == Some(1))
     }
 
-    async fn append_event(&self, run_id: Uuid, kind: &RunEventKind) -> Result<RunEvent> {
+    async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
         let now = Utc::now();
         let data = serde_json::to_string(kind).map_err(Error::internal)?;
-        let seq: i64 = sqlx::query_scalar(
+        // One statement: the epoch check and the insert are atomic under SQLite's single writer.
+        let seq: Option<i64> = sqlx::query_scalar(
             "INSERT INTO run_events (run_id, seq, data, created_at) \
-             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM run_events WHERE run_id = ?1 RETURNING seq",
+             SELECT ?1, COALESCE((SELECT MAX(seq) FROM run_events WHERE run_id = ?1), 0) + 1, ?2, ?3 \
+             WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND executor_epoch = ?4) RETURNING seq",
         )
         .bind(run_id.to_string())
         .bind(&data)
         .bind(now)
-        .fetch_one(&self.pool)
+        .bind(epoch)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now })
+        match seq {
+            Some(seq) => Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now }),
+            None => {
+                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = ?").bind(run_id.to_string()).fetch_optional(&self.pool).await.map_err(db)?;
+                Err(if exists.is_some() { Error::LeaseLost } else { Error::NotFound("run") })
+            }
+        }
     }
 
     async fn list_events(&self, run_id: Uuid, after: i64, limit: u32) -> Result<Vec<RunEvent>> {

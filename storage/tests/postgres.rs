@@ -163,24 +163,31 @@ async fn providers_agents_runs_and_events_round_trip() {
 
     assert_eq!(s.get_run_unscoped(run.id).await.unwrap().org_id, org_a);
     assert!(matches!(s.get_run_unscoped(Uuid::now_v7()).await, Err(Error::NotFound(_))));
-    assert!(s.start_run(run.id).await.unwrap());
+    assert_eq!(s.claim_run(run.id).await.unwrap(), Some(1));
     assert!(s.get_run(org_a, run.id).await.unwrap().started_at.is_some());
     for i in 0..3 {
-        let e = s.append_event(run.id, &RunEventKind::TokenDelta { step: 1, text: format!("t{i}") }).await.unwrap();
+        let e = s.append_event(run.id, 1, &RunEventKind::TokenDelta { step: 1, text: format!("t{i}") }).await.unwrap();
         assert_eq!(e.seq, i + 1);
     }
+    // A second executor claims the run: the first one's writes are fenced off.
+    assert_eq!(s.claim_run(run.id).await.unwrap(), Some(2));
+    assert!(matches!(s.append_event(run.id, 1, &RunEventKind::TokenDelta { step: 1, text: "stale".into() }).await, Err(Error::LeaseLost)));
+    let stale = RunUpdate { status: RunStatus::Completed, output: Some("stale".into()), error: None, usage: Usage::default(), steps: 1 };
+    assert!(matches!(s.update_run(run.id, 1, &stale).await, Err(Error::LeaseLost)));
+    assert!(matches!(s.append_event(Uuid::now_v7(), 1, &RunEventKind::TokenDelta { step: 1, text: "x".into() }).await, Err(Error::NotFound(_))));
+    assert_eq!(s.get_run(org_a, run.id).await.unwrap().status, RunStatus::Running);
     let events = s.list_events(run.id, 1, 10).await.unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
     assert!(matches!(&events[0].kind, RunEventKind::TokenDelta { text, .. } if text == "t1"));
     assert!(matches!(s.request_cancel(org_b, run.id).await, Err(Error::NotFound(_))));
     s.request_cancel(org_a, run.id).await.unwrap();
     assert!(s.cancel_requested(run.id).await.unwrap());
-    s.update_run(run.id, &RunUpdate { status: RunStatus::Cancelled, output: None, error: None, usage: Usage { input_tokens: 5, output_tokens: 7 }, steps: 1 })
+    s.update_run(run.id, 2, &RunUpdate { status: RunStatus::Cancelled, output: None, error: None, usage: Usage { input_tokens: 5, output_tokens: 7 }, steps: 1 })
         .await
         .unwrap();
     let done = s.get_run(org_a, run.id).await.unwrap();
     assert_eq!((done.status, done.usage.output_tokens, done.finished_at.is_some()), (RunStatus::Cancelled, 7, true));
-    assert!(!s.start_run(run.id).await.unwrap());
+    assert_eq!(s.claim_run(run.id).await.unwrap(), None);
     assert!(matches!(s.request_cancel(org_a, run.id).await, Err(Error::Conflict(_))));
 
     s.delete_agent(org_a, agent_id).await.unwrap();

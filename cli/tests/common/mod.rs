@@ -59,6 +59,22 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+
+    /// SIGKILLs the process now (a crash); the data dir and database stay for a successor.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The `AUTONOMA_*` variables that point another process at this server's database.
+    pub fn database_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("AUTONOMA_DATA_DIR".to_string(), self.data_dir.path().display().to_string())];
+        if let Some(pg) = &self.postgres {
+            env.push(("AUTONOMA_DATABASE_URL".into(), pg.app_url()));
+            env.push(("AUTONOMA_DATABASE_OWNER_URL".into(), pg.owner_url()));
+        }
+        env
+    }
 }
 
 impl Drop for Server {
@@ -149,6 +165,15 @@ impl User {
         let res = self.post(&format!("/api/v1/agents/{agent_id}/runs")).json(&json!({ "input": input, "thread_id": thread })).send().await.unwrap();
         assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
         res.json().await.unwrap()
+    }
+
+    /// The run's events recorded so far, through the polling form of the events endpoint
+    /// (`Accept: application/json`); (seq, type, event JSON) triples.
+    pub async fn events_so_far(&self, run_id: &str) -> Vec<(i64, String, Value)> {
+        let res = self.get(&format!("/api/v1/runs/{run_id}/events")).header("accept", "application/json").send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let page: Value = res.json().await.unwrap();
+        page["events"].as_array().unwrap().iter().map(|e| (e["seq"].as_i64().unwrap(), e["type"].as_str().unwrap().to_string(), e.clone())).collect()
     }
 
     /// Reads the SSE stream of a run (from `last_event_id`, if given) until it ends;

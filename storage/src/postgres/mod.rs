@@ -648,26 +648,29 @@ impl Store for PgStore {
         rows.iter().map(Self::run_from_row).collect()
     }
 
-    async fn start_run(&self, id: Uuid) -> Result<bool> {
-        let Some(org) = self.run_org(id).await? else { return Ok(false) };
+    async fn claim_run(&self, id: Uuid) -> Result<Option<i64>> {
+        let Some(org) = self.run_org(id).await? else { return Ok(None) };
         let mut tx = self.tenant_tx(org).await?;
-        let r = sqlx::query("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1) WHERE id = $2 AND status IN ('queued', 'running')")
-            .bind(Utc::now())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1), executor_epoch = executor_epoch + 1 \
+             WHERE id = $2 AND status IN ('queued', 'running') RETURNING executor_epoch",
+        )
+        .bind(Utc::now())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(r.rows_affected() == 1)
+        Ok(epoch)
     }
 
-    async fn update_run(&self, id: Uuid, u: &RunUpdate) -> Result<()> {
-        let Some(org) = self.run_org(id).await? else { return Ok(()) };
+    async fn update_run(&self, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
+        let org = self.run_org(id).await?.ok_or(Error::NotFound("run"))?;
         let finished = u.status.is_terminal().then(Utc::now);
         let mut tx = self.tenant_tx(org).await?;
-        sqlx::query(
+        let r = sqlx::query(
             "UPDATE runs SET status = $1, output = $2, error = $3, input_tokens = $4, output_tokens = $5, steps = $6, \
-             finished_at = COALESCE($7, finished_at) WHERE id = $8",
+             finished_at = COALESCE($7, finished_at) WHERE id = $8 AND executor_epoch = $9",
         )
         .bind(u.status.as_str())
         .bind(&u.output)
@@ -677,9 +680,13 @@ impl Store for PgStore {
         .bind(u.steps)
         .bind(finished)
         .bind(id)
+        .bind(epoch)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::LeaseLost);
+        }
         tx.commit().await.map_err(db)
     }
 
@@ -701,13 +708,20 @@ impl Store for PgStore {
         Ok(v == Some(true))
     }
 
-    async fn append_event(&self, run_id: Uuid, kind: &RunEventKind) -> Result<RunEvent> {
+    async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
         let org = self.run_org(run_id).await?.ok_or(Error::NotFound("run"))?;
         let now = Utc::now();
         let data = serde_json::to_value(kind).map_err(Error::internal)?;
         let mut tx = self.tenant_tx(org).await?;
-        // Serializes appends to one run (SQLite has a single writer; here the run row's lock).
-        sqlx::query("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE").bind(run_id).execute(&mut *tx).await.map_err(db)?;
+        // Serializes appends to one run (SQLite has a single writer; here the run row's lock)
+        // and checks the fencing epoch under that lock.
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT executor_epoch FROM runs WHERE id = $1 FOR UPDATE").bind(run_id).fetch_optional(&mut *tx).await.map_err(db)?;
+        match current {
+            None => return Err(Error::NotFound("run")),
+            Some(e) if e != epoch => return Err(Error::LeaseLost),
+            Some(_) => {}
+        }
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO run_events (run_id, seq, org_id, data, created_at) \
              SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM run_events WHERE run_id = $1 RETURNING seq",
