@@ -143,9 +143,15 @@ pub(crate) mod ssr {
         }
     }
 
-    /// The client address, when the server was started with connect info.
+    /// The client address: the [`autonoma_core::ClientAddr`] extension set by the entry
+    /// point (Lambda, a verified edge), else the TCP peer when the server has connect info.
     pub fn client_ip() -> Option<std::net::IpAddr> {
-        parts().ok()?.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+        let parts = parts().ok()?;
+        parts
+            .extensions
+            .get::<autonoma_core::ClientAddr>()
+            .map(|c| c.0)
+            .or_else(|| parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
     }
 }
 

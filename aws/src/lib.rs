@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod s3;
+pub mod secrets;
 pub mod sqs;
 
 pub use config::{AwsConfig, StaticCredentials};

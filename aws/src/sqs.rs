@@ -77,11 +77,15 @@ pub struct SqsConfig {
     /// zero means short polling (which may miss jobs on a nearly empty queue, see the SQS
     /// documentation).
     pub receive_wait: Duration,
+    /// Known queue URLs by job queue name (e.g. `runs` → the URL Terraform output); a queue
+    /// listed here is not looked up by name. Its dead-letter queue still comes from its
+    /// redrive policy.
+    pub queue_urls: HashMap<String, String>,
 }
 
 impl Default for SqsConfig {
     fn default() -> Self {
-        SqsConfig { queue_prefix: String::new(), dlq_suffix: "-dlq".into(), receive_wait: Duration::from_secs(1) }
+        SqsConfig { queue_prefix: String::new(), dlq_suffix: "-dlq".into(), receive_wait: Duration::from_secs(1), queue_urls: HashMap::new() }
     }
 }
 
@@ -251,15 +255,18 @@ impl SqsQueue {
             return Ok(i.clone());
         }
         let name = self.sqs_name(queue);
-        let url = self
-            .client
-            .get_queue_url()
-            .queue_name(&name)
-            .send()
-            .await
-            .map_err(|e| sqs_err(&format!("GetQueueUrl {name} (create it with Terraform or SqsQueue::ensure_queues)"), e))?
-            .queue_url
-            .ok_or_else(|| Error::internal("sqs GetQueueUrl: no QueueUrl"))?;
+        let url = match self.cfg.queue_urls.get(queue) {
+            Some(url) => url.clone(),
+            None => self
+                .client
+                .get_queue_url()
+                .queue_name(&name)
+                .send()
+                .await
+                .map_err(|e| sqs_err(&format!("GetQueueUrl {name} (create it with Terraform or SqsQueue::ensure_queues)"), e))?
+                .queue_url
+                .ok_or_else(|| Error::internal("sqs GetQueueUrl: no QueueUrl"))?,
+        };
         let attrs = self
             .client
             .get_queue_attributes()

@@ -7,13 +7,13 @@ use std::time::Duration;
 use autonoma_aws::{SqsConfig, SqsQueue};
 use autonoma_core::store::JobQueue;
 use serde_json::json;
-use support::Moto;
+use support::{aws, Moto};
 
 /// A queue on `moto` with short-polling (moto answers at once) and job queue `name`
 /// created with `max_receive` as its redrive `maxReceiveCount`.
 async fn queue(moto: &Moto, name: &str, max_receive: u32) -> SqsQueue {
     let cfg = SqsConfig { queue_prefix: "test-".into(), receive_wait: Duration::ZERO, ..SqsConfig::default() };
-    let q = SqsQueue::from_config(&moto.aws(), cfg).await;
+    let q = SqsQueue::from_config(&aws(&moto), cfg).await;
     q.ensure_queues_with(name, max_receive).await.unwrap();
     q
 }
@@ -171,7 +171,7 @@ async fn job_limit_dead_letters_an_expired_last_attempt() {
 #[tokio::test]
 async fn a_missing_queue_is_an_error() {
     let moto = Moto::start().await;
-    let q = SqsQueue::from_config(&moto.aws(), SqsConfig { receive_wait: Duration::ZERO, ..SqsConfig::default() }).await;
+    let q = SqsQueue::from_config(&aws(&moto), SqsConfig { receive_wait: Duration::ZERO, ..SqsConfig::default() }).await;
     let err = q.enqueue("nope", &json!({}), 1, Duration::ZERO).await.unwrap_err();
     assert_eq!(err.code(), "internal");
 }

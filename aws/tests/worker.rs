@@ -10,14 +10,14 @@ use autonoma_aws::{SqsConfig, SqsQueue};
 use autonoma_core::store::JobQueue;
 use autonoma_core::worker::{consume, WorkerConfig};
 use serde_json::json;
-use support::Moto;
+use support::{aws, Moto};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn consume_heartbeats_retries_and_acknowledges() {
     let moto = Moto::start().await;
     let cfg = SqsConfig { queue_prefix: "w-".into(), receive_wait: Duration::ZERO, ..SqsConfig::default() };
-    let q = Arc::new(SqsQueue::from_config(&moto.aws(), cfg).await);
+    let q = Arc::new(SqsQueue::from_config(&aws(&moto), cfg).await);
     q.ensure_queues_with("gpu", 5).await.unwrap();
 
     // "slow" outlives its 2 s lease and succeeds; "flaky" fails on its first attempt.

@@ -52,6 +52,76 @@ pub struct Config {
     /// `AUTONOMA_MAX_UPLOAD_BYTES` — largest document accepted by a knowledge base, in bytes.
     /// Default 10 MiB (10485760).
     pub max_upload_bytes: usize,
+
+    // ---- the cloud shape (docs/DEPLOY.md §13)
+    /// `AUTONOMA_QUEUE` — where jobs go: `database` (the database's own queue table) or
+    /// `sqs` (Amazon SQS; endpoint, region and credentials from the AWS SDK's environment,
+    /// e.g. `AWS_ENDPOINT_URL`). Default `database`.
+    pub queue: QueueBackend,
+    /// `AUTONOMA_SQS_QUEUE_PREFIX` — SQS queue names are this prefix + `runs` / `gpu`, and
+    /// their dead-letter queues end in `-dlq`. Default `autonoma-`.
+    pub sqs_queue_prefix: String,
+    /// `AUTONOMA_RUNS_QUEUE_URL` — the `runs` SQS queue's URL (skips the look-up by name).
+    pub runs_queue_url: Option<String>,
+    /// `AUTONOMA_GPU_QUEUE_URL` — the `gpu` SQS queue's URL (skips the look-up by name).
+    pub gpu_queue_url: Option<String>,
+    /// `AUTONOMA_BLOB_STORE` — where uploaded documents go: `local` (`<data_dir>/blobs`) or
+    /// `s3`. Default `local`.
+    pub blob_store: BlobBackend,
+    /// `AUTONOMA_BLOB_BUCKET` — the S3 bucket (required with `blob_store = s3`).
+    pub blob_bucket: Option<String>,
+    /// `AUTONOMA_BLOB_KMS_KEY` — S3 objects are written with SSE-KMS under this key id/ARN;
+    /// unset: SSE-S3 (`AES256`).
+    pub blob_kms_key: Option<String>,
+    /// `AUTONOMA_S3_PATH_STYLE` — path-style S3 addressing (emulators such as moto). Default false.
+    pub s3_path_style: bool,
+    /// `AUTONOMA_APP_SECRET_ARN` — a Secrets Manager secret (JSON object) read at start; its
+    /// keys `AUTONOMA_SECRET_KEY` and `AUTONOMA_ORIGIN_VERIFY` set those settings.
+    pub app_secret_arn: Option<String>,
+    /// `AUTONOMA_DATABASE_HOST`, `_PORT` (default 5432), `_NAME` with
+    /// `AUTONOMA_DATABASE_SECRET_ARN` (JSON `username`, `password`, as RDS writes it):
+    /// the PostgreSQL URL is built from them at start, with `sslmode=require`.
+    pub database_host: Option<String>,
+    /// See `database_host`.
+    pub database_port: u16,
+    /// See `database_host`.
+    pub database_name: Option<String>,
+    /// See `database_host`.
+    pub database_secret_arn: Option<String>,
+    /// `AUTONOMA_ORIGIN_VERIFY` — when set, every HTTP request must carry this value in
+    /// `X-Origin-Verify` (added by the edge) or gets 403; the client address is then taken
+    /// from `X-Forwarded-For`. Normally comes from the app secret.
+    pub origin_verify: Option<String>,
+    /// `AUTONOMA_MIGRATE_ON_START` — apply migrations when `serve`/`gpu-worker`/a Lambda
+    /// function starts. Default true; the Lambda functions are deployed with false and a
+    /// separate `migrate` function.
+    pub migrate_on_start: bool,
+    /// `AUTONOMA_LAMBDA_RESERVE_MS` — the run-executor function starts no step later than
+    /// this many milliseconds before its deadline, and enqueues the run's continuation
+    /// instead. Should exceed the longest step. Default 120000 (2 min).
+    pub lambda_reserve_ms: u64,
+}
+
+/// Job queue backends ([`Config::queue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackend {
+    /// The database's `jobs` table.
+    #[default]
+    Database,
+    /// Amazon SQS.
+    Sqs,
+}
+
+/// Blob store backends ([`Config::blob_store`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// Files under `<data_dir>/blobs`.
+    #[default]
+    Local,
+    /// Amazon S3.
+    S3,
 }
 
 impl Default for Config {
@@ -73,6 +143,22 @@ impl Default for Config {
             gpu_concurrency: 1,
             embedding_model_dir: None,
             max_upload_bytes: autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES,
+            queue: QueueBackend::Database,
+            sqs_queue_prefix: "autonoma-".into(),
+            runs_queue_url: None,
+            gpu_queue_url: None,
+            blob_store: BlobBackend::Local,
+            blob_bucket: None,
+            blob_kms_key: None,
+            s3_path_style: false,
+            app_secret_arn: None,
+            database_host: None,
+            database_port: 5432,
+            database_name: None,
+            database_secret_arn: None,
+            origin_verify: None,
+            migrate_on_start: true,
+            lambda_reserve_ms: 120_000,
         }
     }
 }
@@ -84,14 +170,54 @@ impl Config {
         let file = file.unwrap_or_else(|| PathBuf::from("autonoma.toml"));
         let cfg = figment::Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("AUTONOMA_").ignore(&["CONFIG", "API_KEY", "SERVER", "MODEL_DIR", "SECRET_KEY"]))
+            .merge(Env::prefixed("AUTONOMA_").ignore(&["CONFIG", "API_KEY", "SERVER", "MODEL_DIR", "SECRET_KEY", "ORIGIN_VERIFY"]))
             .extract::<Config>()?;
         let mut cfg = cfg;
-        // Taken verbatim: figment would read an all-digit key as a number.
+        // Taken verbatim: figment would read an all-digit value as a number.
         if let Ok(key) = std::env::var("AUTONOMA_SECRET_KEY") {
             cfg.secret_key = Some(key);
         }
+        if let Ok(v) = std::env::var("AUTONOMA_ORIGIN_VERIFY") {
+            cfg.origin_verify = Some(v);
+        }
+        if std::env::var_os("AUTONOMA_DATABASE_IAM_USER").is_some() {
+            anyhow::bail!("AUTONOMA_DATABASE_IAM_USER: IAM database authentication is not supported yet; deploy with database_auth = \"secret\"");
+        }
         Ok(cfg)
+    }
+
+    /// Reads the secrets named by ARN ([`Config::app_secret_arn`],
+    /// [`Config::database_secret_arn`]) from Secrets Manager into the settings they stand
+    /// for. A setting given directly (environment, file) wins over the secret's. No-op
+    /// without ARNs. Errors: a secret cannot be read or lacks a required key.
+    pub async fn resolve_secrets(&mut self) -> anyhow::Result<()> {
+        let aws = autonoma_aws::AwsConfig::default();
+        if let Some(arn) = self.app_secret_arn.clone() {
+            let map = autonoma_aws::secrets::secret_json(&aws, &arn).await?;
+            let get = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            if self.secret_key.is_none() {
+                self.secret_key = get("AUTONOMA_SECRET_KEY");
+            }
+            if self.origin_verify.is_none() {
+                self.origin_verify = get("AUTONOMA_ORIGIN_VERIFY");
+            }
+        }
+        if let (Some(arn), None) = (self.database_secret_arn.clone(), &self.database_url) {
+            let map = autonoma_aws::secrets::secret_json(&aws, &arn).await?;
+            let field = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| anyhow::anyhow!("database secret {arn} has no {k}"));
+            let host = self.database_host.clone().ok_or_else(|| anyhow::anyhow!("AUTONOMA_DATABASE_SECRET_ARN needs AUTONOMA_DATABASE_HOST"))?;
+            let name = self.database_name.clone().unwrap_or_else(|| "autonoma".into());
+            let mut url = url::Url::parse(&format!("postgres://{host}:{}/{name}?sslmode=require", self.database_port))?;
+            url.set_username(&field("username")?).map_err(|_| anyhow::anyhow!("bad database username"))?;
+            url.set_password(Some(&field("password")?)).map_err(|_| anyhow::anyhow!("bad database password"))?;
+            self.database_url = Some(url.to_string());
+        }
+        Ok(())
+    }
+
+    /// The run executor function's reserve before its deadline.
+    pub fn lambda_reserve(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.lambda_reserve_ms)
     }
 
     /// The embedding model folder in effect.

@@ -23,7 +23,10 @@ use autonoma_gpu_worker::embed::{EmbedOptions, GpuEmbedder, MODEL_ID};
 use autonoma_gpu_worker::Handlers;
 use autonoma_core::knowledge::store::KnowledgeStore;
 use autonoma_core::store::{JobQueue, Store};
+use autonoma_aws::{AwsConfig, S3BlobStore, S3Config, ServerSideEncryption, SqsConfig, SqsQueue};
+use autonoma_core::knowledge::blob::BlobStore;
 use autonoma_storage::{LocalBlobStore, PgStore, SqliteStore};
+use config::{BlobBackend, QueueBackend};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -39,17 +42,62 @@ impl<T: Store + JobQueue + KnowledgeStore> Backend for T {}
 /// (a non-owner role, so row-level security applies).
 /// Errors: the database cannot be reached or a migration fails.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    open_store_migrating(cfg, cfg.migrate_on_start).await
+}
+
+/// [`open_store`], applying migrations only when `migrate` is true.
+pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result<Arc<dyn Backend>> {
     let url = cfg.database_url();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let owner = cfg.database_owner_url.clone().unwrap_or_else(|| url.clone());
-        PgStore::migrate(&owner).await.context("applying PostgreSQL migrations")?;
+        if migrate {
+            let owner = cfg.database_owner_url.clone().unwrap_or_else(|| url.clone());
+            PgStore::migrate(&owner).await.context("applying PostgreSQL migrations")?;
+        }
         let store = PgStore::connect(&url).await.context("opening PostgreSQL")?;
         return Ok(Arc::new(store));
     }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let store = SqliteStore::connect(&url).await.context("opening database")?;
-    store.migrate().await.context("applying migrations")?;
+    if migrate {
+        store.migrate().await.context("applying migrations")?;
+    }
     Ok(Arc::new(store))
+}
+
+/// The configured job queue: the database's own ([`QueueBackend::Database`]) or SQS.
+/// Makes no request (SQS queues are looked up on first use).
+pub async fn open_queue(cfg: &Config, store: &Arc<dyn Backend>) -> Arc<dyn JobQueue> {
+    match cfg.queue {
+        QueueBackend::Database => store.clone() as Arc<dyn JobQueue>,
+        QueueBackend::Sqs => {
+            let mut queue_urls = std::collections::HashMap::new();
+            if let Some(u) = &cfg.runs_queue_url {
+                queue_urls.insert(autonoma_core::service::RUNS_QUEUE.to_string(), u.clone());
+            }
+            if let Some(u) = &cfg.gpu_queue_url {
+                queue_urls.insert(autonoma_gpu_worker::GPU_QUEUE.to_string(), u.clone());
+            }
+            let sqs = SqsConfig { queue_prefix: cfg.sqs_queue_prefix.clone(), queue_urls, ..SqsConfig::default() };
+            Arc::new(SqsQueue::from_config(&AwsConfig::default(), sqs).await)
+        }
+    }
+}
+
+/// The configured blob store: files under `<data_dir>/blobs` or an S3 bucket.
+/// Errors: `blob_store = s3` without `blob_bucket`.
+pub async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    Ok(match cfg.blob_store {
+        BlobBackend::Local => Arc::new(LocalBlobStore::new(cfg.blob_dir())),
+        BlobBackend::S3 => {
+            let bucket = cfg.blob_bucket.clone().ok_or_else(|| anyhow::anyhow!("AUTONOMA_BLOB_STORE=s3 needs AUTONOMA_BLOB_BUCKET"))?;
+            let sse = match &cfg.blob_kms_key {
+                Some(k) => ServerSideEncryption::Kms { key_id: Some(k.clone()) },
+                None => ServerSideEncryption::S3,
+            };
+            let s3 = S3Config { sse, force_path_style: cfg.s3_path_style, ..S3Config::new(bucket) };
+            Arc::new(S3BlobStore::from_config(&AwsConfig::default(), s3).await)
+        }
+    })
 }
 
 /// Loads all-MiniLM-L6-v2 on the best wgpu adapter (blocking work on tokio's blocking pool).
@@ -78,42 +126,44 @@ pub fn gpu_handlers(store: Arc<dyn Backend>, embedder: Arc<dyn Embedder>) -> Han
 /// How often a GPU worker looks for dead-lettered embedding jobs to fail their documents.
 pub const DEAD_LETTER_SWEEP: Duration = Duration::from_secs(2);
 
-/// Consumes the GPU queue with [`gpu_handlers`] until `shutdown`, and marks the documents
-/// of dead-lettered embedding jobs `failed` ([`fail_dead_lettered`]) every
+/// Consumes the GPU queue of `queue` with [`gpu_handlers`] until `shutdown`, and marks the
+/// documents of dead-lettered embedding jobs `failed` ([`fail_dead_lettered`]) every
 /// [`DEAD_LETTER_SWEEP`].
-pub async fn run_gpu_worker(store: Arc<dyn Backend>, embedder: Arc<dyn Embedder>, cfg: WorkerConfig, shutdown: CancellationToken) {
+pub async fn run_gpu_worker(store: Arc<dyn Backend>, queue: Arc<dyn JobQueue>, embedder: Arc<dyn Embedder>, cfg: WorkerConfig, shutdown: CancellationToken) {
     let sweeper = {
-        let (store, shutdown) = (store.clone(), shutdown.clone());
+        let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {
-                if let Err(e) = fail_dead_lettered(store.as_ref(), store.as_ref()).await {
+                if let Err(e) = fail_dead_lettered(store.as_ref(), queue.as_ref()).await {
                     tracing::warn!(error = %e, "dead-letter sweep failed");
                 }
                 tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(DEAD_LETTER_SWEEP) => {} }
             }
         })
     };
-    autonoma_gpu_worker::run(store.clone() as Arc<dyn JobQueue>, gpu_handlers(store, embedder), cfg, shutdown).await;
+    autonoma_gpu_worker::run(queue, gpu_handlers(store, embedder), cfg, shutdown).await;
     let _ = sweeper.await;
 }
 
-/// `autonoma gpu-worker`: only the GPU job consumer, against the configured database. Loads
-/// the embedding model at start (so a missing model or GPU fails now, not on the first
-/// job), prints `gpu worker ready` on stdout, and runs until `shutdown`.
-pub async fn gpu_worker(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// `autonoma gpu-worker`: only the GPU job consumer, against the configured database and
+/// queue. Loads the embedding model at start (so a missing model or GPU fails now, not on
+/// the first job), prints `gpu worker ready` on stdout, and runs until `shutdown`.
+pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    cfg.resolve_secrets().await?;
     let store = open_store(&cfg).await?;
+    let queue = open_queue(&cfg, &store).await;
     let dir = cfg.embedding_model_dir();
     let embedder = load_gpu_embedder(dir.clone()).await.with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
     println!("gpu worker ready");
-    tracing::info!(db = %cfg.database_url(), "GPU worker consuming");
-    run_gpu_worker(store, embedder, cfg.gpu_worker_config(), shutdown).await;
+    tracing::info!(db = %cfg.database_url(), queue = ?cfg.queue, "GPU worker consuming");
+    run_gpu_worker(store, queue, embedder, cfg.gpu_worker_config(), shutdown).await;
     Ok(())
 }
 
-/// The knowledge engine of `autonoma serve`: the tokenizer loaded now (chunking needs no
-/// GPU), the GPU embedder loaded on first use (query embedding, embed jobs). `None` (with a
-/// warning) when the model's tokenizer is missing: knowledge bases are then unavailable.
-fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
+/// The knowledge engine: the tokenizer loaded now (chunking needs no GPU), the GPU
+/// embedder loaded on first use (query embedding, embed jobs). `None` (with a warning)
+/// when the model's tokenizer is missing: knowledge bases are then unavailable.
+fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>, queue: &Arc<dyn JobQueue>, blobs: Arc<dyn BlobStore>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
     let dir = cfg.embedding_model_dir();
     let tokens: Arc<dyn TokenCounter> = match WordPieceCounter::from_model_dir(&dir) {
         Ok(t) => Arc::new(t),
@@ -125,8 +175,8 @@ fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>) -> Option<(Arc<Knowl
     let embedder: Arc<dyn Embedder> = Arc::new(LazyEmbedder::new(MODEL_ID, EMBEDDING_DIM, tokens.clone(), move || load_gpu_embedder(dir.clone())));
     let knowledge = Arc::new(Knowledge::new(
         store.clone() as Arc<dyn KnowledgeStore>,
-        store.clone() as Arc<dyn JobQueue>,
-        Arc::new(LocalBlobStore::new(cfg.blob_dir())),
+        queue.clone(),
+        blobs,
         tokens,
         embedder.clone(),
         KnowledgeConfig { max_upload_bytes: cfg.max_upload_bytes, ..KnowledgeConfig::default() },
@@ -134,43 +184,80 @@ fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>) -> Option<(Arc<Knowl
     Some((knowledge, embedder))
 }
 
+/// Everything one process of the platform shares: storage, queue, the domain service and
+/// the run executor's environment. Built the same way for `serve` and for each Lambda
+/// function, so every shape runs the same code on the configured backends.
+pub struct Platform {
+    /// Database (relational data, knowledge tables, and the database queue).
+    pub store: Arc<dyn Backend>,
+    /// The configured job queue (the database's or SQS).
+    pub queue: Arc<dyn JobQueue>,
+    /// The domain service.
+    pub service: Arc<Service>,
+    /// What the run executor needs.
+    pub run_env: RunEnv,
+    /// The knowledge engine's embedder, when the embedding model is installed.
+    pub embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl Platform {
+    /// Opens the configured backends (migrating when `migrate`) and assembles the service.
+    /// Errors: the database cannot be opened or migrated, the secret key is invalid, or the
+    /// blob store is misconfigured.
+    pub async fn open(cfg: &Config, migrate: bool) -> anyhow::Result<Platform> {
+        let store = open_store_migrating(cfg, migrate).await?;
+        let queue = open_queue(cfg, &store).await;
+        let blobs = open_blobs(cfg).await?;
+        let secrets = SecretBox::new(&cfg.secret_key()?);
+        let knowledge = knowledge_engine(cfg, &store, &queue, blobs);
+        let mut service = Service::new(store.clone() as Arc<dyn Store>, queue.clone(), secrets);
+        let mut tools = autonoma_tools::builtin_registry();
+        if let Some((k, _)) = &knowledge {
+            service = service.with_knowledge(k.clone());
+            tools.register(Arc::new(KnowledgeSearchTool::new(k.clone())));
+        }
+        let service = Arc::new(service);
+        let model_path = cfg.model_path.clone().unwrap_or_else(autonoma_llm::local_model_path);
+        if !model_path.exists() {
+            tracing::warn!(path = %model_path.display(), "local model file missing: runs on the local provider will fail until `bash scripts/setup.sh` fetches it");
+        }
+        let run_env = RunEnv { service: service.clone(), providers: Arc::new(autonoma_llm::Providers::new(model_path)), tools };
+        Ok(Platform { store, queue, service, run_env, embedder: knowledge.map(|(_, e)| e) })
+    }
+
+    /// The whole HTTP surface: API, UI (SSR, server functions, `/pkg` assets), request
+    /// tracing, and — when `origin_verify` is configured — the edge's origin check.
+    pub fn http_router(&self, cfg: &Config) -> axum::Router {
+        let api = autonoma_functions::router(ApiState { service: self.service.clone(), secure_cookies: cfg.secure_cookies });
+        let ui = autonoma_app::router(self.service.clone(), cfg.site_dir.clone());
+        let mut app = api.merge(ui);
+        if let Some(secret) = cfg.origin_verify.clone().filter(|s| !s.is_empty()) {
+            let secret: Arc<str> = secret.into();
+            app = app.layer(axum::middleware::from_fn(move |req, next| autonoma_functions::edge::require_origin_verify(secret.clone(), req, next)));
+        }
+        app.layer(tower_http::trace::TraceLayer::new_for_http())
+    }
+}
+
 /// Runs UI + API + run executor + GPU worker until `shutdown` fires. Prints
 /// `listening on http://ADDR` on stdout once the socket is bound (tests read it). With
 /// `gpu_worker = false` the GPU queue is left to `autonoma gpu-worker` processes.
-pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = open_store(&cfg).await?;
-    let secrets = SecretBox::new(&cfg.secret_key()?);
-    let knowledge = knowledge_engine(&cfg, &store);
-    let mut service = Service::new(store.clone() as Arc<dyn Store>, store.clone() as Arc<dyn JobQueue>, secrets);
-    let mut tools = autonoma_tools::builtin_registry();
-    if let Some((k, _)) = &knowledge {
-        service = service.with_knowledge(k.clone());
-        tools.register(Arc::new(KnowledgeSearchTool::new(k.clone())));
-    }
-    let service = Arc::new(service);
-    let model_path = cfg.model_path.clone().unwrap_or_else(autonoma_llm::local_model_path);
-    if !model_path.exists() {
-        tracing::warn!(path = %model_path.display(), "local model file missing: runs on the local provider will fail until `bash scripts/setup.sh` fetches it");
-    }
-    let env = RunEnv { service: service.clone(), providers: Arc::new(autonoma_llm::Providers::new(model_path)), tools };
-
-    let api = autonoma_functions::router(ApiState { service: service.clone(), secure_cookies: cfg.secure_cookies });
-    let ui = autonoma_app::router(service.clone(), cfg.site_dir.clone());
-    let app = api.merge(ui).layer(tower_http::trace::TraceLayer::new_for_http());
+pub async fn serve(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    cfg.resolve_secrets().await?;
+    let p = Platform::open(&cfg, cfg.migrate_on_start).await?;
+    let app = p.http_router(&cfg);
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
-    tracing::info!(%addr, db = %cfg.database_url(), "Autonoma serving");
+    tracing::info!(%addr, db = %cfg.database_url(), queue = ?cfg.queue, blobs = ?cfg.blob_store, "Autonoma serving");
 
-    let executor = tokio::spawn(run_executor(
-        env,
-        cfg.run_executor_config(),
-        shutdown.clone(),
-    ));
-    let gpu = match (&knowledge, cfg.gpu_worker) {
-        (Some((_, embedder)), true) => Some(tokio::spawn(run_gpu_worker(store.clone(), embedder.clone(), cfg.gpu_worker_config(), shutdown.clone()))),
-        (None, true) => Some(tokio::spawn(autonoma_gpu_worker::run(store.clone() as Arc<dyn JobQueue>, Handlers::default(), cfg.gpu_worker_config(), shutdown.clone()))),
+    let executor = tokio::spawn(run_executor(p.run_env.clone(), cfg.run_executor_config(), shutdown.clone()));
+    let gpu = match (&p.embedder, cfg.gpu_worker) {
+        (Some(embedder), true) => {
+            Some(tokio::spawn(run_gpu_worker(p.store.clone(), p.queue.clone(), embedder.clone(), cfg.gpu_worker_config(), shutdown.clone())))
+        }
+        (None, true) => Some(tokio::spawn(autonoma_gpu_worker::run(p.queue.clone(), Handlers::default(), cfg.gpu_worker_config(), shutdown.clone()))),
         (_, false) => None,
     };
 
@@ -184,6 +271,60 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         let _ = gpu.await;
     }
     Ok(())
+}
+
+/// The Lambda function handlers one binary serves, chosen by `_HANDLER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LambdaHandler {
+    /// The HTTP surface ([`Platform::http_router`]) under `lambda_http` with streaming.
+    Api,
+    /// SQS batches of the `runs` queue ([`autonoma_functions::lambda::run_sqs_executor`]).
+    RunExecutor,
+    /// Applies migrations on each invocation and answers `{"migrated": true}`.
+    Migrate,
+}
+
+impl std::str::FromStr for LambdaHandler {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        // The provided.al2023 runtime passes the handler string verbatim; accept `bootstrap.api` too.
+        match s.rsplit('.').next().unwrap_or(s) {
+            "api" => Ok(LambdaHandler::Api),
+            "run-executor" | "run_executor" => Ok(LambdaHandler::RunExecutor),
+            "migrate" => Ok(LambdaHandler::Migrate),
+            other => anyhow::bail!("unknown Lambda handler {other:?}: expected api, run-executor or migrate"),
+        }
+    }
+}
+
+/// Runs this process as the Lambda function `handler` until the Lambda runtime stops it.
+/// Secrets are read by ARN first; migrations run only in the `migrate` handler.
+/// Errors: configuration, database or Runtime API failures.
+pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<()> {
+    cfg.resolve_secrets().await?;
+    let map_err = |e: autonoma_functions::lambda::LambdaError| anyhow::anyhow!("lambda runtime: {e}");
+    match handler {
+        LambdaHandler::Api => {
+            let p = Platform::open(&cfg, false).await?;
+            autonoma_functions::lambda::run_http(p.http_router(&cfg)).await.map_err(map_err)
+        }
+        LambdaHandler::RunExecutor => {
+            let p = Platform::open(&cfg, false).await?;
+            autonoma_functions::lambda::run_sqs_executor(p.run_env.clone(), p.queue.clone(), cfg.lambda_reserve()).await.map_err(map_err)
+        }
+        LambdaHandler::Migrate => {
+            let cfg = Arc::new(cfg);
+            lambda_runtime::run(lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let cfg = cfg.clone();
+                async move {
+                    open_store_migrating(&cfg, true).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))?;
+                    Ok::<_, lambda_runtime::Error>(serde_json::json!({ "migrated": true }))
+                }
+            }))
+            .await
+            .map_err(map_err)
+        }
+    }
 }
 
 #[cfg(test)]

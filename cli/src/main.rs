@@ -13,8 +13,10 @@ struct Cli {
     /// Configuration file (TOML). Default `autonoma.toml` if it exists.
     #[arg(long, env = "AUTONOMA_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Without a subcommand inside AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set), the binary
+    /// runs as the function named by `_HANDLER`.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -31,6 +33,13 @@ enum Command {
     /// Embed stdin lines with all-MiniLM-L6-v2 on the GPU (wgpu): one JSON array of 384
     /// floats per line on stdout.
     Embed(embed_cmd::EmbedArgs),
+    /// Run as an AWS Lambda function (`api`, `run-executor` or `migrate`) against the
+    /// Runtime API at `AWS_LAMBDA_RUNTIME_API`. Default handler: `_HANDLER`.
+    Lambda {
+        /// api, run-executor or migrate.
+        #[arg(env = "_HANDLER")]
+        handler: String,
+    },
     /// Print the version.
     Version,
 }
@@ -38,6 +47,12 @@ enum Command {
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// JSON logs without ANSI colours or timestamps (CloudWatch adds its own).
+fn init_lambda_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt().json().with_env_filter(filter).without_time().with_ansi(false).with_writer(std::io::stderr).init();
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM (graceful shutdown).
@@ -61,7 +76,18 @@ fn shutdown_on_signal() -> CancellationToken {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            Command::Lambda { handler: std::env::var("_HANDLER").map_err(|_| anyhow::anyhow!("_HANDLER is not set"))? }
+        }
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            std::process::exit(2);
+        }
+    };
+    match command {
         Command::Version => {
             println!("autonoma {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -82,6 +108,11 @@ async fn main() -> anyhow::Result<()> {
             let cfg = autonoma::Config::load(cli.config)?;
             init_tracing(&cfg.log);
             autonoma::gpu_worker(cfg, shutdown_on_signal()).await
+        }
+        Command::Lambda { handler } => {
+            let cfg = autonoma::Config::load(cli.config)?;
+            init_lambda_tracing(&cfg.log);
+            autonoma::lambda(cfg, handler.parse()?).await
         }
         Command::Run(args) => {
             init_tracing("warn");

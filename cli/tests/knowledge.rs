@@ -91,14 +91,17 @@ fn blob_files(data_dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// An `autonoma gpu-worker` process on the server's data dir; killed (SIGKILL) on drop.
+/// An `autonoma gpu-worker` process on the server's database; killed (SIGKILL) on drop.
 struct Worker(Child);
 
 impl Worker {
     /// Starts a worker and waits until it has loaded the model.
-    fn start(data_dir: &Path, env: &[(&str, &str)]) -> Worker {
+    fn start(server: &Server, env: &[(&str, &str)]) -> Worker {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
-        cmd.arg("gpu-worker").env("AUTONOMA_DATA_DIR", data_dir).env("AUTONOMA_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.arg("gpu-worker").env("AUTONOMA_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in server.database_env() {
+            cmd.env(k, v);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -233,7 +236,7 @@ async fn a_worker_killed_mid_job_is_replaced_without_losing_or_duplicating_vecto
     let server = Server::start_with(&[("AUTONOMA_GPU_WORKER", "false"), lease[0]]);
     let user = User::sign_up(&server, "kill@example.com").await;
     let kb = create_kb(&user, "Long").await;
-    let first = Worker::start(server.data_dir.path(), &lease);
+    let first = Worker::start(&server, &lease);
 
     // 40 short sections: 40 chunks, two jobs (32 + 8), embedded 8 at a time.
     let mut md = String::from("# Station log\n\n");
@@ -263,7 +266,7 @@ async fn a_worker_killed_mid_job_is_replaced_without_losing_or_duplicating_vecto
     assert_eq!(after_kill["status"], "embedding");
 
     // A second worker picks up the rest, including the job whose lease the first abandoned.
-    let _second = Worker::start(server.data_dir.path(), &lease);
+    let _second = Worker::start(&server, &lease);
     let ready = wait_ready(&user, &kb, &doc_id).await;
     assert_eq!(ready["chunks_embedded"], total);
 

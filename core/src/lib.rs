@@ -26,3 +26,9 @@ pub mod tool;
 pub mod worker;
 
 pub use error::{Error, Result};
+
+/// The client's IP address as the entry point established it (the TCP peer, the Lambda
+/// event's `sourceIp`, or the first `X-Forwarded-For` hop from a verified edge), stored as
+/// a request extension; used for rate limiting sign-in attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);

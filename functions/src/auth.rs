@@ -60,9 +60,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The peer address of the TCP connection, when the server was started with connect info.
+/// The client address: the [`autonoma_core::ClientAddr`] extension set by the entry point
+/// (Lambda, a verified edge), else the TCP peer when the server has connect info.
 pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
-    parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+    parts_ext.get::<autonoma_core::ClientAddr>().map(|c| c.0).or_else(|| parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
 }
 
 /// `Set-Cookie` value for a new session: HttpOnly, SameSite=Lax, 14 days, `Secure` when asked.

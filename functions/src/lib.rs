@@ -5,9 +5,12 @@
 //! from the handlers (utoipa) at `/api/openapi.json`. Handlers are thin: they authenticate
 //! ([`auth::Caller`]), parse, call [`autonoma_core::service::Service`], and serialise.
 //!
-//! The same router runs inside `autonoma serve` and (later) under `lambda_http`.
+//! The same router runs inside `autonoma serve` and, as a Lambda function, under
+//! `lambda_http` ([`lambda`]); behind the edge, [`edge`] checks the origin secret.
 
 pub mod auth;
+pub mod edge;
+pub mod lambda;
 pub mod handlers;
 pub mod knowledge;
 pub mod problem;

@@ -54,6 +54,10 @@
 
 /// A throwaway PostgreSQL 15 cluster for tests ([`postgres::PgServer`]).
 pub mod postgres;
+/// A moto server (AWS wire protocol) for tests ([`moto::Moto`]).
+pub mod moto;
+/// The AWS Lambda Runtime API, served locally for tests ([`lambda::RuntimeApi`]).
+pub mod lambda;
 
 use std::fmt;
 use std::net::SocketAddr;
