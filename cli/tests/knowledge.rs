@@ -91,6 +91,16 @@ fn blob_files(data_dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Integers from a query on the server's database (SQLite file, or PostgreSQL as the
+/// superuser, which row-level security does not restrict), first column of each row.
+async fn scalars(server: &Server, sql: &str) -> Vec<i64> {
+    if let Some(pg) = &server.postgres {
+        return pg.psql(sql).lines().filter(|l| !l.is_empty()).map(|l| l.trim().parse().unwrap()).collect();
+    }
+    let db = autonoma_storage::SqliteStore::connect(&format!("sqlite://{}", server.data_dir.path().join("autonoma.db").display())).await.unwrap();
+    sqlx::query_scalar(sql).fetch_all(db.pool()).await.unwrap()
+}
+
 /// An `autonoma gpu-worker` process on the server's database; killed (SIGKILL) on drop.
 struct Worker(Child);
 
@@ -270,18 +280,15 @@ async fn a_worker_killed_mid_job_is_replaced_without_losing_or_duplicating_vecto
     let ready = wait_ready(&user, &kb, &doc_id).await;
     assert_eq!(ready["chunks_embedded"], total);
 
-    let db = autonoma_storage::SqliteStore::connect(&format!("sqlite://{}", server.data_dir.path().join("autonoma.db").display())).await.unwrap();
-    let vectors: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunk_vectors WHERE document_id = ?").bind(&doc_id).fetch_one(db.pool()).await.unwrap();
-    let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE document_id = ?").bind(&doc_id).fetch_one(db.pool()).await.unwrap();
-    let covered: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT c.id) FROM chunks c JOIN chunk_vectors v ON v.chunk_id = c.id WHERE c.document_id = ?")
-        .bind(&doc_id)
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
+    let doc = uuid::Uuid::parse_str(&doc_id).unwrap();
+    let vectors = scalars(&server, &format!("SELECT COUNT(*) FROM chunk_vectors WHERE document_id = '{doc}'")).await[0];
+    let chunks = scalars(&server, &format!("SELECT COUNT(*) FROM chunks WHERE document_id = '{doc}'")).await[0];
+    let covered =
+        scalars(&server, &format!("SELECT COUNT(DISTINCT c.id) FROM chunks c JOIN chunk_vectors v ON v.chunk_id = c.id WHERE c.document_id = '{doc}'")).await[0];
     assert_eq!((vectors, chunks, covered), (total, total, total), "one vector per chunk, none missing, none duplicated");
-    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE queue = 'gpu'").fetch_one(db.pool()).await.unwrap();
+    let jobs = scalars(&server, "SELECT COUNT(*) FROM jobs WHERE queue = 'gpu'").await[0];
     assert_eq!(jobs, 0, "every job acknowledged, none dead-lettered");
-    let dims: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT dim FROM chunk_vectors").fetch_all(db.pool()).await.unwrap();
+    let dims = scalars(&server, "SELECT DISTINCT dim FROM chunk_vectors").await;
     assert_eq!(dims, vec![384]);
 
     // And the result is searchable.

@@ -1,0 +1,325 @@
+//! The `autonoma` binary as AWS Lambda functions, in the cloud shape: PostgreSQL (row-level
+//! security), SQS and S3 and Secrets Manager on moto's server, and a local Lambda Runtime
+//! API (`autonoma_testkit::lambda`) through which the real binary polls for invocations.
+//! Events are API Gateway HTTP API v2 payloads (what function URLs send) and SQS batches.
+//!
+//! Covered: the `migrate` function; the `api` function's streamed responses (status,
+//! headers, cookies, problem+json errors, the origin-verify check, SSE and the polling
+//! fallback, an upload landing in S3 with its embedding job on the GPU queue); the
+//! `run-executor` function running a run in several invocations, each within its time
+//! budget, through checkpoints and continuations, without repeating a step; batch item
+//! failures; and the cold start of the api function (process start to first response).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use autonoma_aws::{S3BlobStore, S3Config, SqsConfig, SqsQueue};
+use autonoma_testkit::lambda::{http_api_v2_event, split_http_stream, sqs_event, RuntimeApi};
+use autonoma_testkit::moto::Moto;
+use autonoma_testkit::postgres::PgServer;
+use autonoma_testkit::{Rule, ScriptedLlm};
+use serde_json::{json, Value};
+
+const ORIGIN_SECRET: &str = "edge-to-origin-secret";
+const PREFIX: &str = "autonoma-test-";
+const BUCKET: &str = "autonoma-test-documents";
+
+/// A function process; SIGKILLed on drop.
+struct Function {
+    child: Child,
+    runtime: RuntimeApi,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cloud {
+    pg: PgServer,
+    moto: Moto,
+    app_secret_arn: String,
+    data_dir: tempfile::TempDir,
+}
+
+impl Cloud {
+    async fn start() -> Cloud {
+        let pg = PgServer::start();
+        let moto = Moto::start().await;
+        let aws = autonoma_aws::AwsConfig::local(moto.endpoint.clone());
+        let sqs = SqsQueue::from_config(&aws, SqsConfig { queue_prefix: PREFIX.into(), ..SqsConfig::default() }).await;
+        sqs.ensure_queues("runs").await.unwrap();
+        sqs.ensure_queues("gpu").await.unwrap();
+        S3BlobStore::from_config(&aws, S3Config { force_path_style: true, ..S3Config::new(BUCKET) }).await.ensure_bucket().await.unwrap();
+        let secrets = aws_sdk_secretsmanager::Client::new(&aws.load().await);
+        let secret = json!({ "AUTONOMA_SECRET_KEY": "ab".repeat(32), "AUTONOMA_ORIGIN_VERIFY": ORIGIN_SECRET }).to_string();
+        let app_secret_arn = secrets.create_secret().name("autonoma-test/app").secret_string(secret).send().await.unwrap().arn.unwrap();
+        Cloud { pg, moto, app_secret_arn, data_dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Starts the binary as Lambda function `handler` (no subcommand: Lambda mode is
+    /// detected from `AWS_LAMBDA_RUNTIME_API`, the handler read from `_HANDLER`).
+    async fn function(&self, handler: &str, extra: &[(&str, &str)]) -> (Function, Instant) {
+        let runtime = RuntimeApi::start().await;
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
+            .env("_HANDLER", handler)
+            .env("AUTONOMA_LOG", "warn")
+            .env("AUTONOMA_DATA_DIR", self.data_dir.path())
+            .env("AUTONOMA_SITE_DIR", workspace.join("site"))
+            .env("AUTONOMA_DATABASE_URL", self.pg.app_url())
+            .env("AUTONOMA_DATABASE_OWNER_URL", self.pg.owner_url())
+            .env("AUTONOMA_MIGRATE_ON_START", "false")
+            .env("AUTONOMA_QUEUE", "sqs")
+            .env("AUTONOMA_SQS_QUEUE_PREFIX", PREFIX)
+            .env("AUTONOMA_BLOB_STORE", "s3")
+            .env("AUTONOMA_BLOB_BUCKET", BUCKET)
+            .env("AUTONOMA_S3_PATH_STYLE", "true")
+            .env("AUTONOMA_APP_SECRET_ARN", &self.app_secret_arn)
+            .env("AUTONOMA_GPU_WORKER", "false")
+            .env("AUTONOMA_SECURE_COOKIES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for var in ["AUTONOMA_MODEL_DIR", "AUTONOMA_EMBEDDING_MODEL_DIR"] {
+            if let Ok(v) = std::env::var(var) {
+                cmd.env(var, v);
+            }
+        }
+        for (k, v) in runtime.function_env(&format!("autonoma-test-{handler}")) {
+            cmd.env(k, v);
+        }
+        for (k, v) in self.moto.sdk_env() {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let child = cmd.spawn().expect("start autonoma as a Lambda function");
+        (Function { child, runtime }, started)
+    }
+
+    async fn sqs(&self) -> aws_sdk_sqs::Client {
+        let aws = autonoma_aws::AwsConfig::local(self.moto.endpoint.clone());
+        SqsQueue::from_config(&aws, SqsConfig::default()).await.client().clone()
+    }
+}
+
+/// A response of the api function, decoded from its stream (prelude + body).
+#[derive(Debug)]
+struct HttpResponse {
+    status: u16,
+    headers: Value,
+    cookies: Vec<String>,
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers[name].as_str().unwrap_or("")
+    }
+}
+
+/// Invokes the api function with an API Gateway v2 event and reads the streamed response.
+async fn call(api: &Function, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> HttpResponse {
+    let event = http_api_v2_event(method, path, headers, body, "198.51.100.7");
+    let mut inv = api.runtime.invoke(event, Duration::from_secs(60));
+    let raw = tokio::time::timeout(Duration::from_secs(120), inv.finish()).await.expect("api function answered").expect("api function succeeded");
+    let (prelude, body) = split_http_stream(&raw).expect("a streamed HTTP integration response");
+    HttpResponse {
+        status: prelude["statusCode"].as_u64().unwrap() as u16,
+        headers: prelude["headers"].clone(),
+        cookies: prelude["cookies"].as_array().map(|a| a.iter().map(|c| c.as_str().unwrap().to_string()).collect()).unwrap_or_default(),
+        body,
+    }
+}
+
+/// Receives up to 10 messages of an SQS queue (as the event source mapping would, with a
+/// 60 s visibility timeout): (message id, receipt handle, body).
+async fn receive(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<(String, String, String)> {
+    let url = sqs.get_queue_url().queue_name(format!("{PREFIX}{queue}")).send().await.unwrap().queue_url.unwrap();
+    let out = sqs.receive_message().queue_url(&url).max_number_of_messages(10).visibility_timeout(60).wait_time_seconds(1).send().await.unwrap();
+    out.messages
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.message_id.unwrap(), m.receipt_handle.unwrap(), m.body.unwrap()))
+        .collect()
+}
+
+async fn delete(sqs: &aws_sdk_sqs::Client, queue: &str, receipt: &str) {
+    let url = sqs.get_queue_url().queue_name(format!("{PREFIX}{queue}")).send().await.unwrap().queue_url.unwrap();
+    sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await.unwrap();
+}
+
+/// Invokes the run-executor with one SQS batch whose deadline is `timeout` away; returns
+/// the ids in `batchItemFailures`.
+async fn execute_batch(executor: &Function, messages: &[(String, String, String)], timeout: Duration) -> Vec<String> {
+    let event = sqs_event(&format!("arn:aws:sqs:us-east-1:123456789012:{PREFIX}runs"), messages);
+    let mut inv = executor.runtime.invoke(event, timeout);
+    let raw = tokio::time::timeout(Duration::from_secs(120), inv.finish()).await.expect("executor answered").expect("executor succeeded");
+    let res: Value = serde_json::from_slice(&raw).unwrap();
+    res["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
+    let cloud = Cloud::start().await;
+    let llm = ScriptedLlm::start(vec![
+        // Slow enough that one step does not fit in the executor's budget below.
+        Rule::when_user_contains("6*7").reply_tool_call("calculator", r#"{"expression":"6*7"}"#).chunk_chars(4).chunk_delay(Duration::from_millis(150)),
+        Rule::after_tool_result("42").reply_text("The answer is 42.").chunk_chars(4).chunk_delay(Duration::from_millis(150)),
+    ]);
+
+    // ---- migrate
+    let (migrate, _) = cloud.function("migrate", &[]).await;
+    let mut inv = migrate.runtime.invoke(json!({}), Duration::from_secs(120));
+    let out = tokio::time::timeout(Duration::from_secs(180), inv.finish()).await.unwrap().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!({ "migrated": true }));
+    drop(migrate);
+
+    // ---- api: cold start, then the origin check
+    let (api, spawned) = cloud.function("api", &[]).await;
+    let verify = ("x-origin-verify", ORIGIN_SECRET);
+    let first = call(&api, "GET", "/api/v1/me", &[verify], None).await;
+    let cold_start = spawned.elapsed();
+    eprintln!("api function cold start (process start to first response, debug build): {} ms", cold_start.as_millis());
+    assert_eq!(first.status, 401);
+    assert_eq!(first.header("content-type"), "application/problem+json");
+    let refused = call(&api, "GET", "/api/v1/me", &[], None).await;
+    assert_eq!((refused.status, refused.json()["code"].as_str()), (403, Some("origin_verify_failed")));
+    let wrong = call(&api, "GET", "/", &[("x-origin-verify", "guess")], None).await;
+    assert_eq!(wrong.status, 403);
+
+    // ---- sign up (cookie session, CSRF), an API key, bad input
+    let json_h = ("content-type", "application/json");
+    let signup = call(&api, "POST", "/api/v1/auth/signup", &[verify, json_h], Some(r#"{"email":"cloud@example.com","password":"correct horse battery","name":"Cloud"}"#)).await;
+    assert_eq!(signup.status, 201, "{}", String::from_utf8_lossy(&signup.body));
+    let session = signup.cookies.iter().find(|c| c.starts_with("autonoma_session=")).expect("session cookie in the prelude's cookies").clone();
+    assert!(session.contains("HttpOnly") && session.contains("Secure") && session.contains("SameSite=Lax"), "{session}");
+    let cookie = session.split(';').next().unwrap().to_string();
+    let csrf = signup.json()["csrf_token"].as_str().unwrap().to_string();
+    let key = call(&api, "POST", "/api/v1/api-keys", &[verify, json_h, ("cookie", &cookie), ("x-csrf-token", &csrf)], Some(r#"{"name":"lambda"}"#)).await;
+    assert_eq!(key.status, 201);
+    let bearer = format!("Bearer {}", key.json()["secret"].as_str().unwrap());
+    let auth = ("authorization", bearer.as_str());
+    let bad = call(&api, "POST", "/api/v1/agents", &[verify, auth, json_h], Some("{not json")).await;
+    assert_eq!((bad.status, bad.json()["code"].as_str()), (400, Some("malformed_json")));
+
+    // ---- a provider, an agent and a run: the job lands on SQS
+    let provider = call(
+        &api,
+        "POST",
+        "/api/v1/providers",
+        &[verify, auth, json_h],
+        Some(&json!({ "name": "Scripted", "kind": "openai_compatible", "base_url": llm.base_url(), "api_key": "sk-test", "models": ["scripted"] }).to_string()),
+    )
+    .await;
+    assert_eq!(provider.status, 201, "{}", String::from_utf8_lossy(&provider.body));
+    let agent = call(
+        &api,
+        "POST",
+        "/api/v1/agents",
+        &[verify, auth, json_h],
+        Some(
+            &json!({ "name": "Calc", "description": "", "provider_id": provider.json()["id"], "model": "scripted", "instructions": "Be brief.",
+                     "tools": ["calculator"], "limits": { "max_steps": 5, "max_output_tokens": 256, "timeout_secs": 300 } })
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(agent.status, 201);
+    let agent_id = agent.json()["id"].as_str().unwrap().to_string();
+    let run = call(&api, "POST", &format!("/api/v1/agents/{agent_id}/runs"), &[verify, auth, json_h, ("idempotency-key", "lambda-1")], Some(r#"{"input":"What is 6*7?"}"#)).await;
+    assert_eq!(run.status, 202, "{}", String::from_utf8_lossy(&run.body));
+    let run_id = run.json()["id"].as_str().unwrap().to_string();
+    let sqs = cloud.sqs().await;
+    let mut batch = receive(&sqs, "runs").await;
+    assert_eq!(batch.len(), 1, "one run job on the runs queue");
+    assert!(batch[0].2.contains(&run_id));
+    let original = batch[0].clone();
+
+    // ---- run-executor: 2 s deadlines less a 1.5 s reserve leave 0.5 s to start a step, and
+    // a step takes longer, so each invocation runs at most one step, checkpoints, and
+    // enqueues the continuation; the event source mapping deletes each handled message.
+    let (executor, _) = cloud.function("run-executor", &[("AUTONOMA_LAMBDA_RESERVE_MS", "1500")]).await;
+    let mut invocations = 0;
+    loop {
+        assert_eq!(batch.len(), 1, "exactly one message carries the run onwards: {batch:?}");
+        let failures = execute_batch(&executor, &batch, Duration::from_millis(2000)).await;
+        assert!(failures.is_empty(), "{failures:?}");
+        delete(&sqs, "runs", &batch[0].1).await;
+        invocations += 1;
+        let state = call(&api, "GET", &format!("/api/v1/runs/{run_id}"), &[verify, auth], None).await.json();
+        if state["status"] == "completed" {
+            assert_eq!(state["output"], "The answer is 42.");
+            assert_eq!(state["steps"], 2);
+            break;
+        }
+        assert_eq!(state["status"], "running", "{state}");
+        assert!(invocations < 10, "the run does not finish");
+        batch = receive(&sqs, "runs").await;
+    }
+    assert!(invocations >= 2, "the run needed more than one invocation ({invocations})");
+    assert!(receive(&sqs, "runs").await.is_empty(), "nothing left once the run completed");
+    assert_eq!(llm.request_count(), 2, "each step called the model once across invocations");
+
+    // The events through the polling fallback, and the same through the SSE stream.
+    let page = call(&api, "GET", &format!("/api/v1/runs/{run_id}/events?after=0"), &[verify, auth, ("accept", "application/json")], None).await.json();
+    assert_eq!(page["done"], true);
+    let kinds: Vec<&str> = page["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "run_resumed").count(), invocations - 1, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "assistant_message").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "tool_result").count(), 1);
+    assert_eq!(kinds.last(), Some(&"completed"));
+    let sse = call(&api, "GET", &format!("/api/v1/runs/{run_id}/events"), &[verify, auth], None).await;
+    assert_eq!(sse.header("content-type"), "text/event-stream");
+    let text = String::from_utf8(sse.body).unwrap();
+    assert!(text.contains("event: run_started") && text.contains("event: completed"), "{text}");
+
+    // A redelivered (duplicate) message of a finished run is a no-op; garbage is a batch
+    // item failure (SQS redelivers it, then dead-letters it).
+    let events_before = page["events"].as_array().unwrap().len();
+    let garbage = ("garbage-1".to_string(), "r".to_string(), "not a job".to_string());
+    let failures = execute_batch(&executor, &[original.clone(), garbage], Duration::from_secs(30)).await;
+    assert_eq!(failures, vec!["garbage-1".to_string()]);
+    let after = call(&api, "GET", &format!("/api/v1/runs/{run_id}/events?after=0"), &[verify, auth, ("accept", "application/json")], None).await.json();
+    assert_eq!(after["events"].as_array().unwrap().len(), events_before);
+    assert!(receive(&sqs, "runs").await.is_empty());
+
+    // ---- an upload goes to S3 and its embedding job to the GPU queue
+    let kb = call(&api, "POST", "/api/v1/knowledge-bases", &[verify, auth, json_h], Some(r#"{"name":"Docs","description":""}"#)).await;
+    assert_eq!(kb.status, 201, "{}", String::from_utf8_lossy(&kb.body));
+    let kb_id = kb.json()["id"].as_str().unwrap().to_string();
+    let boundary = "autonomaboundary";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\nThe boiler room is warm. Penguins like it there.\r\n--{boundary}--\r\n"
+    );
+    let ctype = format!("multipart/form-data; boundary={boundary}");
+    let doc = call(&api, "POST", &format!("/api/v1/knowledge-bases/{kb_id}/documents"), &[verify, auth, ("content-type", &ctype)], Some(&multipart)).await;
+    assert_eq!(doc.status, 201, "{}", String::from_utf8_lossy(&doc.body));
+    let doc_id = doc.json()["id"].as_str().unwrap().to_string();
+    let s3 = autonoma_aws::S3BlobStore::from_config(
+        &autonoma_aws::AwsConfig::local(cloud.moto.endpoint.clone()),
+        S3Config { force_path_style: true, ..S3Config::new(BUCKET) },
+    )
+    .await;
+    let listed = s3.client().list_objects_v2().bucket(BUCKET).send().await.unwrap();
+    let keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let head = s3.client().head_object().bucket(BUCKET).key(&keys[0]).send().await.unwrap();
+    assert!(head.server_side_encryption().is_some(), "stored encrypted");
+    let gpu = receive(&sqs, "gpu").await;
+    assert!(!gpu.is_empty() && gpu.iter().all(|m| m.2.contains(&doc_id)), "{gpu:?}");
+
+    assert!(api.runtime.init_errors().is_empty() && executor.runtime.init_errors().is_empty());
+    drop((api, executor));
+    drop(cloud);
+}
