@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds the web UI, then the whole workspace's
 # tests (unit, API integration on a real server with temporary SQLite, the real SmolLM2
-# model, the GPU worker's shaders on lavapipe, and the browser end-to-end tests in headless
-# Chromium; PostgreSQL and moto servers started by the tests), the walking skeleton's suite a
-# second time on PostgreSQL, then the static checks of infra/ (HCL parse + checkov).
+# model, the GPU worker's shaders on lavapipe, the browser end-to-end tests in headless
+# Chromium, the scale-out test on PostgreSQL, the Lambda functions on PostgreSQL + moto, the
+# edge worker in workerd; servers started by the tests), the server suites a second time on
+# PostgreSQL, then the static checks of infra/ (HCL parse + checkov).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,8 +16,8 @@ export AUTONOMA_TEST_OUTPUT="${AUTONOMA_TEST_OUTPUT:-$PWD/test-output}"
 mkdir -p "$AUTONOMA_TEST_OUTPUT"
 status=0
 $CARGO test --workspace --no-fail-fast -- --test-threads=2 || status=$?
-echo "==> the walking skeleton's integration suite again, on PostgreSQL 15 (row-level security)"
-AUTONOMA_TEST_BACKEND=postgres $CARGO test -p autonoma --no-fail-fast --test runs --test tenancy_and_input -- --test-threads=2 || status=$?
+echo "==> the server integration suites again, on PostgreSQL 15 (row-level security)"
+AUTONOMA_TEST_BACKEND=postgres $CARGO test -p autonoma --no-fail-fast --test runs --test tenancy_and_input --test resume --test knowledge --test browser -- --test-threads=2 || status=$?
 echo "==> checking infra/ (HCL parse + checkov)"
 bash infra/check.sh || status=$?
 exit $status

@@ -27,7 +27,8 @@ locals {
       AUTONOMA_SITE_DIR        = "/var/task/site"
       AUTONOMA_SECURE_COOKIES  = "true"
       AUTONOMA_GPU_WORKER      = "false"
-      AUTONOMA_TRUST_FORWARDED = "origin-verify"
+      # Migrations run only in the migrate function.
+      AUTONOMA_MIGRATE_ON_START = "false"
     },
     local.public_url == null ? tomap({}) : tomap({ AUTONOMA_PUBLIC_URL = local.public_url }),
   )
