@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::{db, is_unique_violation, ts, uid, SqliteStore};
+use crate::{db, is_unique_violation, ts, uid, SqliteStore, WRITE_TX};
 
 fn ids_json(ids: &[Uuid]) -> String {
     serde_json::to_string(&ids.iter().map(|u| u.to_string()).collect::<Vec<_>>()).expect("strings serialise")
@@ -102,7 +102,7 @@ impl KnowledgeStore for SqliteStore {
     }
 
     async fn delete_knowledge_base(&self, org_id: Uuid, id: Uuid) -> Result<Vec<String>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let keys: Vec<String> = sqlx::query_scalar("SELECT blob_key FROM documents WHERE org_id = ? AND kb_id = ?")
             .bind(org_id.to_string())
             .bind(id.to_string())
@@ -124,7 +124,7 @@ impl KnowledgeStore for SqliteStore {
     }
 
     async fn insert_document(&self, doc: &Document, blob_key: &str, chunks: &[Chunk]) -> Result<Inserted> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let r = sqlx::query(
             "INSERT INTO documents (id, kb_id, org_id, name, media_type, size_bytes, sha256, blob_key, status, chunks_total, chunks_embedded, error, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -227,7 +227,7 @@ impl KnowledgeStore for SqliteStore {
     }
 
     async fn delete_document(&self, org_id: Uuid, kb_id: Uuid, id: Uuid) -> Result<String> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let key: Option<String> = sqlx::query_scalar("DELETE FROM documents WHERE org_id = ? AND kb_id = ? AND id = ? RETURNING blob_key")
             .bind(org_id.to_string())
             .bind(kb_id.to_string())
@@ -275,7 +275,7 @@ impl KnowledgeStore for SqliteStore {
     }
 
     async fn store_vectors(&self, org_id: Uuid, document_id: Uuid, model: &str, vectors: &[(Uuid, Vec<f32>)]) -> Result<Document> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let kb_id: Option<String> = sqlx::query_scalar("SELECT kb_id FROM documents WHERE org_id = ? AND id = ?")
             .bind(org_id.to_string())
             .bind(document_id.to_string())
@@ -344,7 +344,7 @@ impl KnowledgeStore for SqliteStore {
 
     async fn load_vectors(&self, org_id: Uuid, kb_id: Uuid) -> Result<Snapshot> {
         // One read transaction: the version and the vectors are of the same moment.
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let version: i64 = sqlx::query_scalar("SELECT version FROM knowledge_bases WHERE org_id = ? AND id = ?")
             .bind(org_id.to_string())
             .bind(kb_id.to_string())

@@ -27,6 +27,12 @@ pub mod postgres;
 pub use blob::LocalBlobStore;
 pub use postgres::PgStore;
 
+/// How write transactions begin on SQLite: `BEGIN IMMEDIATE` takes the write lock up front
+/// (waiting up to `busy_timeout`). A deferred transaction that reads first and writes later
+/// can instead fail at once with `SQLITE_BUSY` when another connection writes in between
+/// (WAL mode cannot upgrade a stale read snapshot); that made a test flaky.
+pub(crate) const WRITE_TX: &str = "BEGIN IMMEDIATE";
+
 /// Migrations embedded at compile time from `migrations/sqlite`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -185,7 +191,7 @@ impl Store for SqliteStore {
         let now = Utc::now();
         let user = User { id: Uuid::now_v7(), email: email.to_string(), name: name.to_string(), created_at: now };
         let org = Organization { id: Uuid::now_v7(), name: org_name.to_string(), created_at: now };
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let r = sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(user.id.to_string())
             .bind(email)
@@ -426,7 +432,7 @@ impl Store for SqliteStore {
     async fn create_agent(&self, org_id: Uuid, id: Uuid, spec: &AgentSpec) -> Result<Agent> {
         let now = Utc::now();
         let json = serde_json::to_string(spec).map_err(Error::internal)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         sqlx::query("INSERT INTO agents (id, org_id, current_version, provider_id, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?)")
             .bind(id.to_string())
             .bind(org_id.to_string())
@@ -476,7 +482,7 @@ impl Store for SqliteStore {
     async fn update_agent(&self, org_id: Uuid, id: Uuid, spec: &AgentSpec) -> Result<Agent> {
         let now = Utc::now();
         let json = serde_json::to_string(spec).map_err(Error::internal)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE agents SET current_version = current_version + 1, provider_id = ?, updated_at = ? \
              WHERE org_id = ? AND id = ? AND deleted_at IS NULL RETURNING current_version",
