@@ -244,10 +244,10 @@ impl RunEnv {
             }
             LoopEnd::Abandoned => return Ok(Outcome::Abandoned),
         };
-        // Status first, then the terminal event: a client that sees `completed` on the event
-        // stream and then reads the run finds it terminal too.
-        store.update_run(run_id, epoch, &RunUpdate { status, output, error, usage, steps }).await?;
-        self.emit(run_id, epoch, last).await?;
+        // Status and terminal event in one transaction: a client that sees `completed` on
+        // the event stream and then reads the run finds it terminal too, and a crash cannot
+        // separate them.
+        store.finish_run(run_id, epoch, &RunUpdate { status, output, error, usage, steps }, &last).await?;
         self.service.notifier.notify(run_id);
         self.service.notifier.forget(run_id);
         Ok(Outcome::Finished(status))

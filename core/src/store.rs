@@ -122,6 +122,11 @@ pub trait Store: Send + Sync {
     /// Writes the run's state. Errors: [`Error::LeaseLost`] when `epoch` is no longer the
     /// run's current epoch (another executor claimed it); nothing is written then.
     async fn update_run(&self, id: Uuid, epoch: i64, update: &RunUpdate) -> Result<()>;
+    /// Writes the run's final state and appends its terminal event (`last`) in one
+    /// transaction, so a crash cannot leave a terminal run without its terminal event (no
+    /// executor can claim a terminal run to write it later). Errors: as
+    /// [`Store::update_run`] and [`Store::append_event`]; nothing is written then.
+    async fn finish_run(&self, id: Uuid, epoch: i64, update: &RunUpdate, last: &RunEventKind) -> Result<RunEvent>;
     /// Flags a non-terminal run for cancellation. Errors: [`Error::Conflict`] if already finished.
     async fn request_cancel(&self, org_id: Uuid, id: Uuid) -> Result<()>;
     async fn cancel_requested(&self, id: Uuid) -> Result<bool>;

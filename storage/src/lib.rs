@@ -17,7 +17,7 @@ use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
 use autonoma_core::{Error, Result};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 pub mod blob;
@@ -643,27 +643,16 @@ impl Store for SqliteStore {
     }
 
     async fn update_run(&self, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
-        let finished = u.status.is_terminal().then(Utc::now);
-        let r = sqlx::query(
-            "UPDATE runs SET status = ?, output = ?, error = ?, input_tokens = ?, output_tokens = ?, steps = ?, finished_at = COALESCE(?, finished_at) \
-             WHERE id = ? AND executor_epoch = ?",
-        )
-        .bind(u.status.as_str())
-        .bind(&u.output)
-        .bind(&u.error)
-        .bind(u.usage.input_tokens as i64)
-        .bind(u.usage.output_tokens as i64)
-        .bind(u.steps)
-        .bind(finished)
-        .bind(id.to_string())
-        .bind(epoch)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 0 {
-            return Err(Error::LeaseLost);
-        }
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        write_run_state(&mut conn, id, epoch, u).await
+    }
+
+    async fn finish_run(&self, id: Uuid, epoch: i64, u: &RunUpdate, last: &RunEventKind) -> Result<RunEvent> {
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
+        write_run_state(&mut tx, id, epoch, u).await?;
+        let event = insert_event(&mut tx, id, epoch, last).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(event)
     }
 
     async fn request_cancel(&self, org_id: Uuid, id: Uuid) -> Result<()> {
@@ -686,28 +675,8 @@ impl Store for SqliteStore {
     }
 
     async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
-        let now = Utc::now();
-        let data = serde_json::to_string(kind).map_err(Error::internal)?;
-        // One statement: the epoch check and the insert are atomic under SQLite's single writer.
-        let seq: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO run_events (run_id, seq, data, created_at) \
-             SELECT ?1, COALESCE((SELECT MAX(seq) FROM run_events WHERE run_id = ?1), 0) + 1, ?2, ?3 \
-             WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND executor_epoch = ?4) RETURNING seq",
-        )
-        .bind(run_id.to_string())
-        .bind(&data)
-        .bind(now)
-        .bind(epoch)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        match seq {
-            Some(seq) => Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now }),
-            None => {
-                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = ?").bind(run_id.to_string()).fetch_optional(&self.pool).await.map_err(db)?;
-                Err(if exists.is_some() { Error::LeaseLost } else { Error::NotFound("run") })
-            }
-        }
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_event(&mut conn, run_id, epoch, kind).await
     }
 
     async fn list_events(&self, run_id: Uuid, after: i64, limit: u32) -> Result<Vec<RunEvent>> {
@@ -724,6 +693,59 @@ impl Store for SqliteStore {
                 Ok(RunEvent { run_id, seq: r.try_get("seq").map_err(db)?, kind: serde_json::from_str(&data).map_err(Error::internal)?, created_at: ts(r, "created_at")? })
             })
             .collect()
+    }
+}
+
+/// Writes a run's state under the fencing `epoch`. Errors: [`Error::LeaseLost`] when another
+/// executor claimed the run since.
+async fn write_run_state(conn: &mut SqliteConnection, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
+    let finished = u.status.is_terminal().then(Utc::now);
+    let r = sqlx::query(
+        "UPDATE runs SET status = ?, output = ?, error = ?, input_tokens = ?, output_tokens = ?, steps = ?, finished_at = COALESCE(?, finished_at) \
+         WHERE id = ? AND executor_epoch = ?",
+    )
+    .bind(u.status.as_str())
+    .bind(&u.output)
+    .bind(&u.error)
+    .bind(u.usage.input_tokens as i64)
+    .bind(u.usage.output_tokens as i64)
+    .bind(u.steps)
+    .bind(finished)
+    .bind(id.to_string())
+    .bind(epoch)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if r.rows_affected() == 0 {
+        return Err(Error::LeaseLost);
+    }
+    Ok(())
+}
+
+/// Appends a run event with the next `seq` under the fencing `epoch`. Errors:
+/// [`Error::LeaseLost`] when another executor claimed the run since; [`Error::NotFound`].
+async fn insert_event(conn: &mut SqliteConnection, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
+    let now = Utc::now();
+    let data = serde_json::to_string(kind).map_err(Error::internal)?;
+    // One statement: the epoch check and the insert are atomic under SQLite's single writer.
+    let seq: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO run_events (run_id, seq, data, created_at) \
+         SELECT ?1, COALESCE((SELECT MAX(seq) FROM run_events WHERE run_id = ?1), 0) + 1, ?2, ?3 \
+         WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND executor_epoch = ?4) RETURNING seq",
+    )
+    .bind(run_id.to_string())
+    .bind(&data)
+    .bind(now)
+    .bind(epoch)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    match seq {
+        Some(seq) => Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now }),
+        None => {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = ?").bind(run_id.to_string()).fetch_optional(&mut *conn).await.map_err(db)?;
+            Err(if exists.is_some() { Error::LeaseLost } else { Error::NotFound("run") })
+        }
     }
 }
 

@@ -182,9 +182,11 @@ async fn providers_agents_runs_and_events_round_trip() {
     assert!(matches!(s.request_cancel(org_b, run.id).await, Err(Error::NotFound(_))));
     s.request_cancel(org_a, run.id).await.unwrap();
     assert!(s.cancel_requested(run.id).await.unwrap());
-    s.update_run(run.id, 2, &RunUpdate { status: RunStatus::Cancelled, output: None, error: None, usage: Usage { input_tokens: 5, output_tokens: 7 }, steps: 1 })
-        .await
-        .unwrap();
+    let cancelled = RunUpdate { status: RunStatus::Cancelled, output: None, error: None, usage: Usage { input_tokens: 5, output_tokens: 7 }, steps: 1 };
+    let last = RunEventKind::Cancelled { reason: "asked".into() };
+    assert!(matches!(s.finish_run(run.id, 1, &cancelled, &last).await, Err(Error::LeaseLost)));
+    assert_eq!(s.list_events(run.id, 0, 10).await.unwrap().len(), 3, "a refused finish writes nothing");
+    assert_eq!(s.finish_run(run.id, 2, &cancelled, &last).await.unwrap().seq, 4);
     let done = s.get_run(org_a, run.id).await.unwrap();
     assert_eq!((done.status, done.usage.output_tokens, done.finished_at.is_some()), (RunStatus::Cancelled, 7, true));
     assert_eq!(s.claim_run(run.id).await.unwrap(), None);

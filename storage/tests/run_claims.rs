@@ -1,6 +1,6 @@
 //! Run claims and fencing on SQLite: each `claim_run` supersedes the previous executor, whose
 //! event appends and state writes are then refused with `Error::LeaseLost` (PostgreSQL's
-//! counterpart is in `postgres.rs`).
+//! counterpart is in `postgres.rs`); `finish_run` writes state and terminal event together.
 
 use autonoma_core::model::*;
 use autonoma_core::store::{NewRun, RunUpdate, Store};
@@ -50,9 +50,14 @@ async fn a_newer_claim_fences_off_the_older_executor() {
     assert!(matches!(s.update_run(run.id, 1, &done).await, Err(Error::LeaseLost)));
     assert_eq!(s.get_run(org.id, run.id).await.unwrap().status, RunStatus::Running);
     assert_eq!(s.append_event(run.id, 2, &RunEventKind::TokenDelta { step: 1, text: "b".into() }).await.unwrap().seq, 2);
-    s.update_run(run.id, 2, &done).await.unwrap();
+    // The final state and the terminal event are written together, or not at all.
+    let last = RunEventKind::Completed { output: "ok".into() };
+    assert!(matches!(s.finish_run(run.id, 1, &done, &last).await, Err(Error::LeaseLost)));
+    assert_eq!(s.get_run(org.id, run.id).await.unwrap().status, RunStatus::Running);
+    assert_eq!(s.finish_run(run.id, 2, &done, &last).await.unwrap().seq, 3);
+    assert_eq!(s.get_run(org.id, run.id).await.unwrap().status, RunStatus::Completed);
     assert_eq!(s.claim_run(run.id).await.unwrap(), None);
     assert!(matches!(s.append_event(Uuid::now_v7(), 1, &RunEventKind::TokenDelta { step: 1, text: "x".into() }).await, Err(Error::NotFound(_))));
     let texts: Vec<_> = s.list_events(run.id, 0, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
-    assert_eq!(texts, vec![RunEventKind::TokenDelta { step: 1, text: "a".into() }, RunEventKind::TokenDelta { step: 1, text: "b".into() }]);
+    assert_eq!(texts, vec![RunEventKind::TokenDelta { step: 1, text: "a".into() }, RunEventKind::TokenDelta { step: 1, text: "b".into() }, last]);
 }

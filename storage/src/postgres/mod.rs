@@ -21,7 +21,7 @@ use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
 use autonoma_core::{Error, Result};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::LAST_USED_GRANULARITY;
@@ -666,28 +666,19 @@ impl Store for PgStore {
 
     async fn update_run(&self, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
         let org = self.run_org(id).await?.ok_or(Error::NotFound("run"))?;
-        let finished = u.status.is_terminal().then(Utc::now);
         let mut tx = self.tenant_tx(org).await?;
-        let r = sqlx::query(
-            "UPDATE runs SET status = $1, output = $2, error = $3, input_tokens = $4, output_tokens = $5, steps = $6, \
-             finished_at = COALESCE($7, finished_at) WHERE id = $8 AND executor_epoch = $9",
-        )
-        .bind(u.status.as_str())
-        .bind(&u.output)
-        .bind(&u.error)
-        .bind(u.usage.input_tokens as i64)
-        .bind(u.usage.output_tokens as i64)
-        .bind(u.steps)
-        .bind(finished)
-        .bind(id)
-        .bind(epoch)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 0 {
-            return Err(Error::LeaseLost);
-        }
+        write_run_state(&mut tx, id, epoch, u).await?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn finish_run(&self, id: Uuid, epoch: i64, u: &RunUpdate, last: &RunEventKind) -> Result<RunEvent> {
+        let org = self.run_org(id).await?.ok_or(Error::NotFound("run"))?;
+        let mut tx = self.tenant_tx(org).await?;
+        // Event first: it takes the run row's lock and checks the epoch under it.
+        let event = insert_event(&mut tx, org, id, epoch, last).await?;
+        write_run_state(&mut tx, id, epoch, u).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(event)
     }
 
     async fn request_cancel(&self, org_id: Uuid, id: Uuid) -> Result<()> {
@@ -710,31 +701,10 @@ impl Store for PgStore {
 
     async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
         let org = self.run_org(run_id).await?.ok_or(Error::NotFound("run"))?;
-        let now = Utc::now();
-        let data = serde_json::to_value(kind).map_err(Error::internal)?;
         let mut tx = self.tenant_tx(org).await?;
-        // Serializes appends to one run (SQLite has a single writer; here the run row's lock)
-        // and checks the fencing epoch under that lock.
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT executor_epoch FROM runs WHERE id = $1 FOR UPDATE").bind(run_id).fetch_optional(&mut *tx).await.map_err(db)?;
-        match current {
-            None => return Err(Error::NotFound("run")),
-            Some(e) if e != epoch => return Err(Error::LeaseLost),
-            Some(_) => {}
-        }
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO run_events (run_id, seq, org_id, data, created_at) \
-             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM run_events WHERE run_id = $1 RETURNING seq",
-        )
-        .bind(run_id)
-        .bind(org)
-        .bind(&data)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+        let event = insert_event(&mut tx, org, run_id, epoch, kind).await?;
         tx.commit().await.map_err(db)?;
-        Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now })
+        Ok(event)
     }
 
     async fn list_events(&self, run_id: Uuid, after: i64, limit: u32) -> Result<Vec<RunEvent>> {
@@ -760,6 +730,60 @@ impl Store for PgStore {
             })
             .collect()
     }
+}
+
+/// Writes a run's state under the fencing `epoch` (inside a tenant transaction). Errors:
+/// [`Error::LeaseLost`] when another executor claimed the run since.
+async fn write_run_state(conn: &mut PgConnection, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
+    let finished = u.status.is_terminal().then(Utc::now);
+    let r = sqlx::query(
+        "UPDATE runs SET status = $1, output = $2, error = $3, input_tokens = $4, output_tokens = $5, steps = $6, \
+         finished_at = COALESCE($7, finished_at) WHERE id = $8 AND executor_epoch = $9",
+    )
+    .bind(u.status.as_str())
+    .bind(&u.output)
+    .bind(&u.error)
+    .bind(u.usage.input_tokens as i64)
+    .bind(u.usage.output_tokens as i64)
+    .bind(u.steps)
+    .bind(finished)
+    .bind(id)
+    .bind(epoch)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if r.rows_affected() == 0 {
+        return Err(Error::LeaseLost);
+    }
+    Ok(())
+}
+
+/// Appends a run event with the next `seq` under the fencing `epoch` (inside a tenant
+/// transaction of `org`). Errors: [`Error::LeaseLost`]; [`Error::NotFound`].
+async fn insert_event(conn: &mut PgConnection, org: Uuid, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
+    let now = Utc::now();
+    let data = serde_json::to_value(kind).map_err(Error::internal)?;
+    // Serializes appends to one run (SQLite has a single writer; here the run row's lock)
+    // and checks the fencing epoch under that lock.
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT executor_epoch FROM runs WHERE id = $1 FOR UPDATE").bind(run_id).fetch_optional(&mut *conn).await.map_err(db)?;
+    match current {
+        None => return Err(Error::NotFound("run")),
+        Some(e) if e != epoch => return Err(Error::LeaseLost),
+        Some(_) => {}
+    }
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO run_events (run_id, seq, org_id, data, created_at) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM run_events WHERE run_id = $1 RETURNING seq",
+    )
+    .bind(run_id)
+    .bind(org)
+    .bind(&data)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now })
 }
 
 #[async_trait]
