@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 async fn store(moto: &Moto, sse: ServerSideEncryption) -> S3BlobStore {
     let cfg = S3Config { bucket: "autonoma-blobs".into(), key_prefix: "blobs/".into(), sse, force_path_style: true };
-    let s = S3BlobStore::from_config(&aws(&moto), cfg).await;
+    let s = S3BlobStore::from_config(&aws(moto), cfg).await;
     s.ensure_bucket().await.unwrap();
     // Idempotent.
     s.ensure_bucket().await.unwrap();

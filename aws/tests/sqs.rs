@@ -13,7 +13,7 @@ use support::{aws, Moto};
 /// created with `max_receive` as its redrive `maxReceiveCount`.
 async fn queue(moto: &Moto, name: &str, max_receive: u32) -> SqsQueue {
     let cfg = SqsConfig { queue_prefix: "test-".into(), receive_wait: Duration::ZERO, ..SqsConfig::default() };
-    let q = SqsQueue::from_config(&aws(&moto), cfg).await;
+    let q = SqsQueue::from_config(&aws(moto), cfg).await;
     q.ensure_queues_with(name, max_receive).await.unwrap();
     q
 }

@@ -21,93 +21,15 @@
 //! are passed through to the function.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use autonoma_aws::{S3BlobStore, S3Config, SqsConfig, SqsQueue};
 use autonoma_testkit::lambda::{http_api_v2_event, split_http_stream, Piece, RuntimeApi};
-use autonoma_testkit::moto::Moto;
-use autonoma_testkit::postgres::PgServer;
 use serde_json::{json, Value};
 
-const ORIGIN_SECRET: &str = "edge-to-origin-secret";
-const PREFIX: &str = "autonoma-test-";
-const BUCKET: &str = "autonoma-test-documents";
-
-struct Cloud {
-    pg: PgServer,
-    moto: Moto,
-    app_secret_arn: String,
-    data_dir: tempfile::TempDir,
-    binary: PathBuf,
-}
-
-/// A function process; SIGKILLed on drop.
-struct Function {
-    child: Child,
-    runtime: RuntimeApi,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Cloud {
-    async fn start(binary: PathBuf) -> Cloud {
-        let pg = PgServer::start();
-        let moto = Moto::start().await;
-        let aws = autonoma_aws::AwsConfig::local(moto.endpoint.clone());
-        let sqs = SqsQueue::from_config(&aws, SqsConfig { queue_prefix: PREFIX.into(), ..SqsConfig::default() }).await;
-        sqs.ensure_queues("runs").await.unwrap();
-        sqs.ensure_queues("gpu").await.unwrap();
-        S3BlobStore::from_config(&aws, S3Config { force_path_style: true, ..S3Config::new(BUCKET) }).await.ensure_bucket().await.unwrap();
-        let secrets = aws_sdk_secretsmanager::Client::new(&aws.load().await);
-        let secret = json!({ "AUTONOMA_SECRET_KEY": "ab".repeat(32), "AUTONOMA_ORIGIN_VERIFY": ORIGIN_SECRET }).to_string();
-        let app_secret_arn = secrets.create_secret().name("autonoma-test/app").secret_string(secret).send().await.unwrap().arn.unwrap();
-        Cloud { pg, moto, app_secret_arn, data_dir: tempfile::tempdir().unwrap(), binary }
-    }
-
-    /// The binary as Lambda function `handler`, ready to spawn (the env of cli/tests/lambda.rs).
-    fn command(&self, handler: &str, runtime: &RuntimeApi) -> Command {
-        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let mut cmd = Command::new(&self.binary);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", std::env::var("HOME").unwrap_or_default())
-            .env("_HANDLER", handler)
-            .env("AUTONOMA_LOG", std::env::var("AUTONOMA_LOG").unwrap_or_else(|_| "warn".into()))
-            .env("AUTONOMA_DATA_DIR", self.data_dir.path())
-            .env("AUTONOMA_SITE_DIR", workspace.join("site"))
-            .env("AUTONOMA_DATABASE_URL", self.pg.app_url())
-            .env("AUTONOMA_DATABASE_OWNER_URL", self.pg.owner_url())
-            .env("AUTONOMA_MIGRATE_ON_START", "false")
-            .env("AUTONOMA_QUEUE", "sqs")
-            .env("AUTONOMA_SQS_QUEUE_PREFIX", PREFIX)
-            .env("AUTONOMA_BLOB_STORE", "s3")
-            .env("AUTONOMA_BLOB_BUCKET", BUCKET)
-            .env("AUTONOMA_S3_PATH_STYLE", "true")
-            .env("AUTONOMA_APP_SECRET_ARN", &self.app_secret_arn)
-            .env("AUTONOMA_GPU_WORKER", "false")
-            .env("AUTONOMA_SECURE_COOKIES", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for var in ["AUTONOMA_MODEL_DIR", "AUTONOMA_EMBEDDING_MODEL_DIR", "RUST_LOG"] {
-            if let Ok(v) = std::env::var(var) {
-                cmd.env(var, v);
-            }
-        }
-        for (k, v) in runtime.function_env(&format!("autonoma-bench-{handler}")) {
-            cmd.env(k, v);
-        }
-        for (k, v) in self.moto.sdk_env() {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-}
+#[path = "../tests/common/cloud.rs"]
+mod cloud;
+use cloud::{Cloud, Function, ORIGIN_SECRET};
 
 /// `GET /api/v1/me` with the origin-verify header, waited for to the end of the stream.
 /// Returns (status, content-type, when the Runtime API was first polled if seen).

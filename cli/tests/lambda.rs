@@ -10,105 +10,15 @@
 //! budget, through checkpoints and continuations, without repeating a step; batch item
 //! failures; and the cold start of the api function (process start to first response).
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use autonoma_aws::{S3BlobStore, S3Config, SqsConfig, SqsQueue};
-use autonoma_testkit::lambda::{http_api_v2_event, split_http_stream, sqs_event, RuntimeApi};
-use autonoma_testkit::moto::Moto;
-use autonoma_testkit::postgres::PgServer;
+use std::time::Duration;
+
+use autonoma_aws::S3Config;
+use autonoma_testkit::lambda::{http_api_v2_event, split_http_stream, sqs_event};
 use autonoma_testkit::{Rule, ScriptedLlm};
+use common::cloud::{Cloud, Function, BUCKET, ORIGIN_SECRET, PREFIX};
 use serde_json::{json, Value};
-
-const ORIGIN_SECRET: &str = "edge-to-origin-secret";
-const PREFIX: &str = "autonoma-test-";
-const BUCKET: &str = "autonoma-test-documents";
-
-/// A function process; SIGKILLed on drop.
-struct Function {
-    child: Child,
-    runtime: RuntimeApi,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Cloud {
-    pg: PgServer,
-    moto: Moto,
-    app_secret_arn: String,
-    data_dir: tempfile::TempDir,
-}
-
-impl Cloud {
-    async fn start() -> Cloud {
-        let pg = PgServer::start();
-        let moto = Moto::start().await;
-        let aws = autonoma_aws::AwsConfig::local(moto.endpoint.clone());
-        let sqs = SqsQueue::from_config(&aws, SqsConfig { queue_prefix: PREFIX.into(), ..SqsConfig::default() }).await;
-        sqs.ensure_queues("runs").await.unwrap();
-        sqs.ensure_queues("gpu").await.unwrap();
-        S3BlobStore::from_config(&aws, S3Config { force_path_style: true, ..S3Config::new(BUCKET) }).await.ensure_bucket().await.unwrap();
-        let secrets = aws_sdk_secretsmanager::Client::new(&aws.load().await);
-        let secret = json!({ "AUTONOMA_SECRET_KEY": "ab".repeat(32), "AUTONOMA_ORIGIN_VERIFY": ORIGIN_SECRET }).to_string();
-        let app_secret_arn = secrets.create_secret().name("autonoma-test/app").secret_string(secret).send().await.unwrap().arn.unwrap();
-        Cloud { pg, moto, app_secret_arn, data_dir: tempfile::tempdir().unwrap() }
-    }
-
-    /// Starts the binary as Lambda function `handler` (no subcommand: Lambda mode is
-    /// detected from `AWS_LAMBDA_RUNTIME_API`, the handler read from `_HANDLER`).
-    async fn function(&self, handler: &str, extra: &[(&str, &str)]) -> (Function, Instant) {
-        let runtime = RuntimeApi::start().await;
-        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", std::env::var("HOME").unwrap_or_default())
-            .env("_HANDLER", handler)
-            .env("AUTONOMA_LOG", "warn")
-            .env("AUTONOMA_DATA_DIR", self.data_dir.path())
-            .env("AUTONOMA_SITE_DIR", workspace.join("site"))
-            .env("AUTONOMA_DATABASE_URL", self.pg.app_url())
-            .env("AUTONOMA_DATABASE_OWNER_URL", self.pg.owner_url())
-            .env("AUTONOMA_MIGRATE_ON_START", "false")
-            .env("AUTONOMA_QUEUE", "sqs")
-            .env("AUTONOMA_SQS_QUEUE_PREFIX", PREFIX)
-            .env("AUTONOMA_BLOB_STORE", "s3")
-            .env("AUTONOMA_BLOB_BUCKET", BUCKET)
-            .env("AUTONOMA_S3_PATH_STYLE", "true")
-            .env("AUTONOMA_APP_SECRET_ARN", &self.app_secret_arn)
-            .env("AUTONOMA_GPU_WORKER", "false")
-            .env("AUTONOMA_SECURE_COOKIES", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for var in ["AUTONOMA_MODEL_DIR", "AUTONOMA_EMBEDDING_MODEL_DIR"] {
-            if let Ok(v) = std::env::var(var) {
-                cmd.env(var, v);
-            }
-        }
-        for (k, v) in runtime.function_env(&format!("autonoma-test-{handler}")) {
-            cmd.env(k, v);
-        }
-        for (k, v) in self.moto.sdk_env() {
-            cmd.env(k, v);
-        }
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let started = Instant::now();
-        let child = cmd.spawn().expect("start autonoma as a Lambda function");
-        (Function { child, runtime }, started)
-    }
-
-    async fn sqs(&self) -> aws_sdk_sqs::Client {
-        let aws = autonoma_aws::AwsConfig::local(self.moto.endpoint.clone());
-        SqsQueue::from_config(&aws, SqsConfig::default()).await.client().clone()
-    }
-}
 
 /// A response of the api function, decoded from its stream (prelude + body).
 #[derive(Debug)]
@@ -171,7 +81,7 @@ async fn execute_batch(executor: &Function, messages: &[(String, String, String)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
-    let cloud = Cloud::start().await;
+    let cloud = Cloud::start(env!("CARGO_BIN_EXE_autonoma").into()).await;
     let llm = ScriptedLlm::start(vec![
         // Slow enough that one step does not fit in the executor's budget below.
         Rule::when_user_contains("6*7").reply_tool_call("calculator", r#"{"expression":"6*7"}"#).chunk_chars(4).chunk_delay(Duration::from_millis(150)),

@@ -161,10 +161,7 @@ impl RunEnv {
 
     async fn execute_attempt(&self, run_id: Uuid, attempt: &Attempt, user_cancel: Option<CancellationToken>) -> Result<Outcome> {
         let store = &self.service.store;
-        let run = store.get_run_unscoped(run_id).await?;
-        if run.status.is_terminal() {
-            return Ok(Outcome::Finished(run.status));
-        }
+        // A terminal (or missing) run is not claimed; its status answers (or NotFound).
         let Some(epoch) = store.claim_run(run_id).await? else {
             return Ok(Outcome::Finished(store.get_run_unscoped(run_id).await?.status));
         };

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use autonoma_aws::AwsConfig;
-pub use autonoma_testkit::moto::{moto_server_bin, Moto, MOTO_VERSION};
+pub use autonoma_testkit::moto::Moto;
 
 /// AWS settings pointing at `moto` (us-east-1, static test credentials).
 pub fn aws(moto: &Moto) -> AwsConfig {

@@ -4,6 +4,8 @@
 //! — and a small API client.
 #![allow(dead_code)]
 
+pub mod cloud;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

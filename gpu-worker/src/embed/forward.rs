@@ -273,7 +273,8 @@ impl Engine {
         let ctx = storage(d, "context", max_tokens * HIDDEN);
         let inter = storage(d, "intermediate", max_tokens * INTERMEDIATE);
         let pooled = storage(d, "pooled", max_seqs * HIDDEN);
-        let dummy = storage(d, "no_residual", 4);
+        // Bound in the residual slot of matmuls without a residual epilogue (read only when EPILOGUE is 2).
+        let no_residual = storage(d, "no_residual", 4);
         let readback = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: (max_seqs * HIDDEN * 4) as u64,
@@ -301,16 +302,16 @@ impl Engine {
             let (w_out, b_out) = (up("w_out", &l.w_out), up("b_out", &l.b_out));
             let (ln2_g, ln2_b) = (up("ln2_g", &l.ln2_g), up("ln2_b", &l.ln2_b));
             layers.push(LayerGroups {
-                qkv: group_with(d, &p.matmul_layout, &[&dims, &x, &w_qkv, &b_qkv, &dummy, &qkv]),
+                qkv: group_with(d, &p.matmul_layout, &[&dims, &x, &w_qkv, &b_qkv, &no_residual, &qkv]),
                 attn_out: group_with(d, &p.matmul_layout, &[&dims, &ctx, &w_o, &b_o, &x, &x1]),
                 ln1: group(d, &p.layernorm, &[&dims, &x1, &ln1_g, &ln1_b]),
-                ffn_in: group_with(d, &p.matmul_layout, &[&dims, &x1, &w_i, &b_i, &dummy, &inter]),
+                ffn_in: group_with(d, &p.matmul_layout, &[&dims, &x1, &w_i, &b_i, &no_residual, &inter]),
                 ffn_out: group_with(d, &p.matmul_layout, &[&dims, &inter, &w_out, &b_out, &x1, &x]),
                 ln2: group(d, &p.layernorm, &[&dims, &x, &ln2_g, &ln2_b]),
             });
             weights.extend([w_qkv, b_qkv, w_o, b_o, ln1_g, ln1_b, w_i, b_i, w_out, b_out, ln2_g, ln2_b]);
         }
-        let activations = vec![x, x1, qkv, ctx, inter, dummy];
+        let activations = vec![x, x1, qkv, ctx, inter, no_residual];
         let oom_error = block_on_scope(oom);
         let validation_error = block_on_scope(scope);
         if let Some(e) = oom_error.or(validation_error) {
