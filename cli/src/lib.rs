@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use autonoma_core::embedding::{Embedder, EMBEDDING_DIM};
 use autonoma_core::knowledge::embed_job::{fail_dead_lettered, run_embed_job, EMBED_CHUNKS_KIND};
-use autonoma_core::knowledge::tokens::{TokenCounter, WordPieceCounter};
+use autonoma_core::knowledge::tokens::{LazyWordPieceCounter, TokenCounter};
 use autonoma_core::knowledge::tool::KnowledgeSearchTool;
 use autonoma_core::knowledge::{Knowledge, KnowledgeConfig, LazyEmbedder};
 use autonoma_core::runtime::RunEnv;
@@ -165,7 +165,8 @@ pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow:
 /// when the model's tokenizer is missing: knowledge bases are then unavailable.
 fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>, queue: &Arc<dyn JobQueue>, blobs: Arc<dyn BlobStore>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
     let dir = cfg.embedding_model_dir();
-    let tokens: Arc<dyn TokenCounter> = match WordPieceCounter::from_model_dir(&dir) {
+    // Parsed on first use: start-up (a Lambda cold start) does not pay for it.
+    let tokens: Arc<dyn TokenCounter> = match LazyWordPieceCounter::from_model_dir(&dir) {
         Ok(t) => Arc::new(t),
         Err(e) => {
             tracing::warn!(path = %dir.display(), error = %e, "embedding model missing: knowledge bases are disabled until `bash scripts/setup.sh` fetches it");
