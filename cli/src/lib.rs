@@ -19,14 +19,15 @@ use autonoma_core::runtime::RunEnv;
 use autonoma_core::service::{SecretBox, Service};
 use autonoma_core::worker::{run_executor, WorkerConfig};
 use autonoma_functions::ApiState;
-use autonoma_gpu_worker::embed::{EmbedOptions, GpuEmbedder, MODEL_ID};
+use autonoma_gpu_worker::embed::{best_adapter, EmbedOptions, GpuEmbedder, MODEL_ID};
+use autonoma_llm::embedding::CpuEmbedder;
 use autonoma_gpu_worker::Handlers;
 use autonoma_core::knowledge::store::KnowledgeStore;
 use autonoma_core::store::{JobQueue, Store};
 use autonoma_aws::{AwsConfig, S3BlobStore, S3Config, ServerSideEncryption, SqsConfig, SqsQueue};
 use autonoma_core::knowledge::blob::BlobStore;
 use autonoma_storage::{LocalBlobStore, PgStore, SqliteStore};
-use config::{BlobBackend, QueueBackend};
+use config::{BlobBackend, EmbeddingDevice, QueueBackend};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -100,14 +101,39 @@ pub async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     })
 }
 
-/// Loads all-MiniLM-L6-v2 on the best wgpu adapter (blocking work on tokio's blocking pool).
-/// Errors: model files missing or no usable adapter.
-pub async fn load_gpu_embedder(model_dir: PathBuf) -> autonoma_core::Result<Arc<dyn Embedder>> {
-    let e = tokio::task::spawn_blocking(move || GpuEmbedder::load(&model_dir, EmbedOptions::default()))
-        .await
-        .map_err(autonoma_core::Error::internal)??;
-    tracing::info!(adapter = %e.adapter_info(), "embedding model loaded");
-    Ok(Arc::new(e))
+/// Loads all-MiniLM-L6-v2 from `model_dir` on `device` (blocking work on tokio's blocking
+/// pool): the WGSL shaders on the best wgpu adapter ([`EmbeddingDevice::Gpu`]), candle on
+/// the CPU ([`EmbeddingDevice::Cpu`]), or for [`EmbeddingDevice::Auto`] the shaders when
+/// wgpu finds a real GPU and candle otherwise.
+///
+/// Errors: [`autonoma_core::Error::Internal`] when the model files are missing, or for
+/// `Gpu` when there is no usable adapter.
+pub async fn load_embedder(device: EmbeddingDevice, model_dir: PathBuf) -> autonoma_core::Result<Arc<dyn Embedder>> {
+    tokio::task::spawn_blocking(move || -> autonoma_core::Result<Arc<dyn Embedder>> {
+        let use_gpu = match device {
+            EmbeddingDevice::Gpu => true,
+            EmbeddingDevice::Cpu => false,
+            EmbeddingDevice::Auto => match best_adapter() {
+                Some(a) if a.device_type != "Cpu" => true,
+                found => {
+                    let adapter = found.map(|a| a.to_string()).unwrap_or_else(|| "none".into());
+                    tracing::info!(%adapter, "no GPU adapter: embedding on the CPU with candle (faster than the shaders on a CPU adapter)");
+                    false
+                }
+            },
+        };
+        if use_gpu {
+            let e = GpuEmbedder::load(&model_dir, EmbedOptions::default())?;
+            tracing::info!(adapter = %e.adapter_info(), "embedding model loaded on wgpu");
+            Ok(Arc::new(e))
+        } else {
+            let e = CpuEmbedder::load(&model_dir)?;
+            tracing::info!("embedding model loaded on the CPU (candle)");
+            Ok(Arc::new(e))
+        }
+    })
+    .await
+    .map_err(autonoma_core::Error::internal)?
 }
 
 /// The GPU worker's handlers: `embed_chunks` ([`run_embed_job`]) with `embedder`.
@@ -146,25 +172,26 @@ pub async fn run_gpu_worker(store: Arc<dyn Backend>, queue: Arc<dyn JobQueue>, e
 }
 
 /// `autonoma gpu-worker`: only the GPU job consumer, against the configured database and
-/// queue. Loads the embedding model at start (so a missing model or GPU fails now, not on
-/// the first job), prints `gpu worker ready` on stdout, and runs until `shutdown`.
+/// queue. Loads the embedding model on the configured device ([`load_embedder`]) at start
+/// (so a missing model or GPU fails now, not on the first job), prints `gpu worker ready` on stdout, and runs until `shutdown`.
 pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     cfg.resolve_secrets().await?;
     let store = open_store(&cfg).await?;
     let queue = open_queue(&cfg, &store).await;
     let dir = cfg.embedding_model_dir();
-    let embedder = load_gpu_embedder(dir.clone()).await.with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
+    let embedder = load_embedder(cfg.embedding_device, dir.clone()).await.with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
     println!("gpu worker ready");
     tracing::info!(db = %cfg.database_url(), queue = ?cfg.queue, "GPU worker consuming");
     run_gpu_worker(store, queue, embedder, cfg.gpu_worker_config(), shutdown).await;
     Ok(())
 }
 
-/// The knowledge engine: the tokenizer loaded now (chunking needs no GPU), the GPU
-/// embedder loaded on first use (query embedding, embed jobs). `None` (with a warning)
+/// The knowledge engine: the tokenizer loaded now (chunking needs no GPU), the embedder
+/// ([`load_embedder`] on the configured device) loaded on first use (query embedding,
+/// embed jobs). `None` (with a warning)
 /// when the model's tokenizer is missing: knowledge bases are then unavailable.
 fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>, queue: &Arc<dyn JobQueue>, blobs: Arc<dyn BlobStore>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
-    let dir = cfg.embedding_model_dir();
+    let (dir, device) = (cfg.embedding_model_dir(), cfg.embedding_device);
     // Parsed on first use: start-up (a Lambda cold start) does not pay for it.
     let tokens: Arc<dyn TokenCounter> = match LazyWordPieceCounter::from_model_dir(&dir) {
         Ok(t) => Arc::new(t),
@@ -173,7 +200,7 @@ fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>, queue: &Arc<dyn JobQ
             return None;
         }
     };
-    let embedder: Arc<dyn Embedder> = Arc::new(LazyEmbedder::new(MODEL_ID, EMBEDDING_DIM, tokens.clone(), move || load_gpu_embedder(dir.clone())));
+    let embedder: Arc<dyn Embedder> = Arc::new(LazyEmbedder::new(MODEL_ID, EMBEDDING_DIM, tokens.clone(), move || load_embedder(device, dir.clone())));
     let knowledge = Arc::new(Knowledge::new(
         store.clone() as Arc<dyn KnowledgeStore>,
         queue.clone(),

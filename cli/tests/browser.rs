@@ -37,7 +37,7 @@ fn sign_up_create_agent_chat_and_see_tool_step() {
 
 /// Knowledge bases in the browser (`tests/e2e/knowledge.mjs`): create a base, drag and drop
 /// ARCHITECTURE.md, watch the progress bar until "ready" (real all-MiniLM-L6-v2 on the
-/// in-process GPU worker; lavapipe in CI), refused files, a plain-form upload, search, and
+/// in-process GPU job consumer; candle on the CPU in CI, where the only adapter is lavapipe), refused files, a plain-form upload, search, and
 /// attaching the base to an agent. Screenshots in `$AUTONOMA_TEST_OUTPUT/e2e-knowledge`.
 #[test]
 fn knowledge_base_upload_progress_and_search() {

@@ -1,7 +1,9 @@
 //! Knowledge bases end to end: the real server binary, a temporary SQLite file, the real
-//! all-MiniLM-L6-v2 embedder on wgpu (lavapipe on CPU-only machines), and separate
-//! `autonoma gpu-worker` processes. Documents are kept to a few dozen chunks: embedding on
-//! lavapipe takes a good fraction of a second per chunk.
+//! all-MiniLM-L6-v2 model, and separate `autonoma gpu-worker` processes. The server embeds
+//! with the default `AUTONOMA_EMBEDDING_DEVICE=auto` (candle on the CPU where the only
+//! adapter is lavapipe); the separate workers are forced onto wgpu, so vectors from both
+//! implementations meet in one index. Documents are kept to a few dozen chunks: embedding
+//! on lavapipe takes a good fraction of a second per chunk.
 
 mod common;
 
@@ -108,7 +110,7 @@ impl Worker {
     /// Starts a worker and waits until it has loaded the model.
     fn start(server: &Server, env: &[(&str, &str)]) -> Worker {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
-        cmd.arg("gpu-worker").env("AUTONOMA_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.arg("gpu-worker").env("AUTONOMA_LOG", "warn").env("AUTONOMA_EMBEDDING_DEVICE", "gpu").stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in server.database_env() {
             cmd.env(k, v);
         }

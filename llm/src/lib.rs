@@ -5,11 +5,14 @@
 //!   failures and 429/5xx answers.
 //! - [`LocalGguf`]: the embedded SmolLM2-135M-Instruct model (GGUF, Q4_1) run on the CPU
 //!   with candle; no network, no key.
+//! - [`embedding::CpuEmbedder`]: all-MiniLM-L6-v2 sentence embeddings on the CPU with
+//!   candle (an [`autonoma_core::embedding::Embedder`] for processes without a GPU).
 //! - [`Providers`]: the [`autonoma_core::llm::ProviderFactory`] that builds either from a
 //!   stored [`autonoma_core::model::ProviderConnection`].
 
 #![warn(missing_docs)]
 
+pub mod embedding;
 mod local;
 mod openai;
 

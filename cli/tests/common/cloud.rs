@@ -35,6 +35,16 @@ impl Drop for Function {
     }
 }
 
+/// A plain (non-Lambda) process of the binary; SIGKILLed on drop.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// PostgreSQL + moto, set up for the functions of `binary`.
 pub struct Cloud {
     pub pg: PgServer,
@@ -61,17 +71,15 @@ impl Cloud {
         Cloud { pg, moto, app_secret_arn, data_dir: tempfile::tempdir().unwrap(), binary }
     }
 
-    /// The binary as Lambda function `handler` polling `runtime`, ready to spawn: a clean
-    /// environment with the cloud settings (no subcommand: Lambda mode is detected from
-    /// `AWS_LAMBDA_RUNTIME_API`, the handler read from `_HANDLER`). `AUTONOMA_LOG` (default
-    /// `warn`), `RUST_LOG` and the model folders are passed through.
-    pub fn command(&self, handler: &str, runtime: &RuntimeApi) -> Command {
+    /// The binary in a clean environment with the cloud settings (PostgreSQL, SQS, S3, the
+    /// app secret), ready for arguments. `AUTONOMA_LOG` (default `warn`), `RUST_LOG` and
+    /// the model folders are passed through.
+    pub fn base_command(&self) -> Command {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
         let mut cmd = Command::new(&self.binary);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", std::env::var("HOME").unwrap_or_default())
-            .env("_HANDLER", handler)
             .env("AUTONOMA_LOG", std::env::var("AUTONOMA_LOG").unwrap_or_else(|_| "warn".into()))
             .env("AUTONOMA_DATA_DIR", self.data_dir.path())
             .env("AUTONOMA_SITE_DIR", workspace.join("site"))
@@ -93,10 +101,19 @@ impl Cloud {
                 cmd.env(var, v);
             }
         }
-        for (k, v) in runtime.function_env(&format!("autonoma-test-{handler}")) {
+        for (k, v) in self.moto.sdk_env() {
             cmd.env(k, v);
         }
-        for (k, v) in self.moto.sdk_env() {
+        cmd
+    }
+
+    /// The binary as Lambda function `handler` polling `runtime`, ready to spawn:
+    /// [`Cloud::base_command`] with no subcommand (Lambda mode is detected from
+    /// `AWS_LAMBDA_RUNTIME_API`, the handler read from `_HANDLER`).
+    pub fn command(&self, handler: &str, runtime: &RuntimeApi) -> Command {
+        let mut cmd = self.base_command();
+        cmd.env("_HANDLER", handler);
+        for (k, v) in runtime.function_env(&format!("autonoma-test-{handler}")) {
             cmd.env(k, v);
         }
         cmd

@@ -80,6 +80,12 @@ pub(crate) fn pick_adapter(name_filter: Option<&str>) -> Result<(wgpu::Adapter, 
     }
 }
 
+/// Summary of the adapter [`pick_adapter`] would take with no name filter, or `None` when
+/// there is none (no driver, no loader).
+pub(crate) fn best_adapter() -> Option<AdapterSummary> {
+    pick_adapter(None).ok().map(|(a, _)| summary(&a.get_info()))
+}
+
 /// Opens a device on `adapter` with WebGPU's default limits, raised to the adapter's
 /// storage-buffer limits (the FFN activations of a large batch exceed 128 MiB).
 pub(crate) fn open_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu::Queue), EmbedError> {

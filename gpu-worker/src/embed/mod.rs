@@ -63,6 +63,14 @@ pub fn model_path() -> PathBuf {
     dir.join(MODEL_RELATIVE_PATH)
 }
 
+/// The adapter [`GpuEmbedder::load`] would run on with default options (the best
+/// compute-capable one: discrete GPU > integrated > virtual > CPU), or `None` when wgpu
+/// finds none (no Vulkan/Metal/DX12 driver or loader, as in AWS Lambda). Blocking
+/// (enumerates adapters: tens of milliseconds with lavapipe).
+pub fn best_adapter() -> Option<AdapterSummary> {
+    gpu::best_adapter()
+}
+
 /// Failures of the GPU embedder. Converted to [`autonoma_core::Error::Internal`] at the
 /// [`Embedder`] boundary.
 #[derive(Debug, thiserror::Error)]
