@@ -82,9 +82,10 @@ pub struct Config {
     /// `AUTONOMA_APP_SECRET_ARN` — a Secrets Manager secret (JSON object) read at start; its
     /// keys `AUTONOMA_SECRET_KEY` and `AUTONOMA_ORIGIN_VERIFY` set those settings.
     pub app_secret_arn: Option<String>,
-    /// `AUTONOMA_DATABASE_HOST`, `_PORT` (default 5432), `_NAME` with
-    /// `AUTONOMA_DATABASE_SECRET_ARN` (JSON `username`, `password`, as RDS writes it):
-    /// the PostgreSQL URL is built from them at start, with `sslmode=require`.
+    /// `AUTONOMA_DATABASE_HOST`, `_PORT` (default 5432), `_NAME` (default `autonoma`) with
+    /// either `AUTONOMA_DATABASE_SECRET_ARN` (JSON `username`, `password`, as RDS writes it:
+    /// the PostgreSQL URL is built from them at start) or `AUTONOMA_DATABASE_IAM_USER`
+    /// (IAM authentication), both with `sslmode` = [`Config::database_ssl_mode`].
     pub database_host: Option<String>,
     /// See `database_host`.
     pub database_port: u16,
@@ -92,6 +93,17 @@ pub struct Config {
     pub database_name: Option<String>,
     /// See `database_host`.
     pub database_secret_arn: Option<String>,
+    /// `AUTONOMA_DATABASE_IAM_USER` — log in to RDS/Aurora PostgreSQL as this role with
+    /// IAM auth tokens (15-minute SigV4 tokens from the process's AWS credentials, renewed
+    /// every 5 minutes: `autonoma_aws::rds`), when no database URL is given or built from a
+    /// secret. Where the URL is the owner's (the `migrate` function), migrations also create
+    /// this role: LOGIN, member of `autonoma_app`, granted `rds_iam`.
+    pub database_iam_user: Option<String>,
+    /// `AUTONOMA_DATABASE_SSL_MODE` — libpq `sslmode` of connections built from
+    /// `database_host` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`; the last
+    /// two check the certificate against `PGSSLROOTCERT`, e.g. the RDS CA bundle). Default
+    /// `require`.
+    pub database_ssl_mode: String,
     /// `AUTONOMA_ORIGIN_VERIFY` — when set, every HTTP request must carry this value in
     /// `X-Origin-Verify` (added by the edge) or gets 403; the client address is then taken
     /// from `X-Forwarded-For`. Normally comes from the app secret.
@@ -180,6 +192,8 @@ impl Default for Config {
             database_port: 5432,
             database_name: None,
             database_secret_arn: None,
+            database_iam_user: None,
+            database_ssl_mode: "require".into(),
             origin_verify: None,
             migrate_on_start: true,
             lambda_reserve_ms: 120_000,
@@ -203,9 +217,6 @@ impl Config {
         }
         if let Ok(v) = std::env::var("AUTONOMA_ORIGIN_VERIFY") {
             cfg.origin_verify = Some(v);
-        }
-        if std::env::var_os("AUTONOMA_DATABASE_IAM_USER").is_some() {
-            anyhow::bail!("AUTONOMA_DATABASE_IAM_USER: IAM database authentication is not supported yet; deploy with database_auth = \"secret\"");
         }
         Ok(cfg)
     }
@@ -231,7 +242,8 @@ impl Config {
             let field = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| anyhow::anyhow!("database secret {arn} has no {k}"));
             let host = self.database_host.clone().ok_or_else(|| anyhow::anyhow!("AUTONOMA_DATABASE_SECRET_ARN needs AUTONOMA_DATABASE_HOST"))?;
             let name = self.database_name.clone().unwrap_or_else(|| "autonoma".into());
-            let mut url = url::Url::parse(&format!("postgres://{host}:{}/{name}?sslmode=require", self.database_port))?;
+            let mut url = url::Url::parse(&format!("postgres://{host}:{}/{name}", self.database_port))?;
+            url.query_pairs_mut().append_pair("sslmode", &self.database_ssl_mode);
             url.set_username(&field("username")?).map_err(|_| anyhow::anyhow!("bad database username"))?;
             url.set_password(Some(&field("password")?)).map_err(|_| anyhow::anyhow!("bad database password"))?;
             self.database_url = Some(url.to_string());
@@ -272,6 +284,41 @@ impl Config {
         }
     }
 
+    /// The IAM login in effect: [`Config::database_iam_user`] when no database URL is set
+    /// (after [`Config::resolve_secrets`]). Errors: the IAM user is set without
+    /// `AUTONOMA_DATABASE_HOST`.
+    pub fn iam_login(&self) -> anyhow::Result<Option<autonoma_storage::PgEndpoint>> {
+        match (&self.database_iam_user, &self.database_url) {
+            (Some(user), None) => {
+                let host = self.database_host.clone().ok_or_else(|| anyhow::anyhow!("AUTONOMA_DATABASE_IAM_USER needs AUTONOMA_DATABASE_HOST"))?;
+                Ok(Some(autonoma_storage::PgEndpoint {
+                    host,
+                    port: self.database_port,
+                    database: self.database_name.clone().unwrap_or_else(|| "autonoma".into()),
+                    user: user.clone(),
+                    ssl_mode: self.database_ssl_mode.clone(),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The database in effect, for logs: the URL without its password, or for an IAM login
+    /// `postgres://<user>@<host>:<port>/<name> (IAM)`.
+    pub fn database_for_logs(&self) -> String {
+        if let Ok(Some(e)) = self.iam_login() {
+            return format!("postgres://{}@{}:{}/{} (IAM)", e.user, e.host, e.port, e.database);
+        }
+        let url = self.database_url();
+        match url::Url::parse(&url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => url,
+        }
+    }
+
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("autonoma.db").display()))
@@ -308,6 +355,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_never_show_the_database_password() {
+        let mut cfg = Config { database_url: Some("postgres://app:s3cret@db:5432/autonoma?sslmode=require".into()), ..Config::default() };
+        assert_eq!(cfg.database_for_logs(), "postgres://app:***@db:5432/autonoma?sslmode=require");
+        cfg.database_url = None;
+        cfg.database_iam_user = Some("autonoma_iam".into());
+        cfg.database_host = Some("db.example".into());
+        assert_eq!(cfg.database_for_logs(), "postgres://autonoma_iam@db.example:5432/autonoma (IAM)");
+        let login = cfg.iam_login().unwrap().unwrap();
+        assert_eq!((login.ssl_mode.as_str(), login.database.as_str()), ("require", "autonoma"));
+        cfg.database_host = None;
+        assert!(cfg.iam_login().is_err(), "IAM needs a host");
+    }
 
     #[test]
     fn an_all_digit_secret_key_stays_a_string() {

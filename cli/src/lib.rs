@@ -26,7 +26,8 @@ use autonoma_core::knowledge::store::KnowledgeStore;
 use autonoma_core::store::{JobQueue, Store};
 use autonoma_aws::{AwsConfig, S3BlobStore, S3Config, ServerSideEncryption, SqsConfig, SqsQueue};
 use autonoma_core::knowledge::blob::BlobStore;
-use autonoma_storage::{LocalBlobStore, PgStore, SqliteStore};
+use autonoma_aws::rds::{AuthTokenGenerator, DbLogin};
+use autonoma_storage::{LocalBlobStore, PasswordRotation, PasswordSource, PgStore, SqliteStore};
 use config::{BlobBackend, EmbeddingDevice, QueueBackend};
 use tokio_util::sync::CancellationToken;
 
@@ -37,32 +38,79 @@ pub use config::Config;
 pub trait Backend: Store + JobQueue + KnowledgeStore {}
 impl<T: Store + JobQueue + KnowledgeStore> Backend for T {}
 
-/// Opens the configured database and applies migrations: SQLite for `sqlite://` URLs
-/// (the default file under `data_dir`), PostgreSQL for `postgres://` / `postgresql://`
-/// URLs — migrated as `database_owner_url` (the table owner), then used as `database_url`
-/// (a non-owner role, so row-level security applies).
-/// Errors: the database cannot be reached or a migration fails.
-pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+/// How old an IAM auth token may get before new connections use a fresh one: 5 minutes,
+/// a third of the token's 15-minute lifetime ([`autonoma_aws::rds::AUTH_TOKEN_LIFETIME`]).
+pub const IAM_TOKEN_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// An opened database: the backend and, with IAM authentication, the rotation of the
+/// login token (already renewed in the background; call
+/// [`PasswordRotation::ensure_fresh`] where the process may have been frozen).
+pub struct OpenedStore {
+    /// Relational data, knowledge tables and the database queue.
+    pub store: Arc<dyn Backend>,
+    /// `Some` when logged in with [`Config::database_iam_user`].
+    pub password: Option<Arc<PasswordRotation>>,
+}
+
+/// IAM auth tokens as database passwords.
+struct IamTokens(AuthTokenGenerator);
+
+#[async_trait::async_trait]
+impl PasswordSource for IamTokens {
+    async fn password(&self) -> autonoma_core::Result<String> {
+        self.0.token().await
+    }
+}
+
+/// Opens the configured database, applying migrations when
+/// [`Config::migrate_on_start`]: see [`open_store_migrating`].
+pub async fn open_store(cfg: &Config) -> anyhow::Result<OpenedStore> {
     open_store_migrating(cfg, cfg.migrate_on_start).await
 }
 
-/// [`open_store`], applying migrations only when `migrate` is true.
-pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result<Arc<dyn Backend>> {
+/// Opens the configured database: SQLite for `sqlite://` URLs (the default file under
+/// `data_dir`), PostgreSQL for `postgres://` / `postgresql://` URLs, or PostgreSQL with IAM
+/// authentication ([`Config::iam_login`]; tokens renewed every [`IAM_TOKEN_MAX_AGE`] by a
+/// spawned task). With `migrate`, applies migrations first (PostgreSQL: as
+/// `database_owner_url` when set), and on PostgreSQL creates the IAM login role when
+/// [`Config::database_iam_user`] is set.
+///
+/// Errors: the database cannot be reached or migrated; `migrate` with an IAM login (the
+/// application role cannot change the schema).
+pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result<OpenedStore> {
+    if let Some(endpoint) = cfg.iam_login()? {
+        if migrate {
+            anyhow::bail!(
+                "AUTONOMA_DATABASE_IAM_USER logs in as the application role, which cannot apply migrations: set \
+                 AUTONOMA_MIGRATE_ON_START=false and run migrations with the owner's login (`autonoma migrate`, the migrate function)"
+            );
+        }
+        let login = DbLogin { host: endpoint.host.clone(), port: endpoint.port, user: endpoint.user.clone() };
+        let tokens = Arc::new(IamTokens(AuthTokenGenerator::new(&AwsConfig::default(), login).await));
+        let (store, rotation) = PgStore::connect_rotating(&endpoint, tokens, IAM_TOKEN_MAX_AGE)
+            .await
+            .with_context(|| format!("opening PostgreSQL at {}:{} as {} with IAM authentication", endpoint.host, endpoint.port, endpoint.user))?;
+        tokio::spawn(rotation.clone().run(Duration::from_secs(30)));
+        return Ok(OpenedStore { store: Arc::new(store), password: Some(rotation) });
+    }
     let url = cfg.database_url();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         if migrate {
             let owner = cfg.database_owner_url.clone().unwrap_or_else(|| url.clone());
             PgStore::migrate(&owner).await.context("applying PostgreSQL migrations")?;
+            if let Some(user) = &cfg.database_iam_user {
+                PgStore::ensure_login_role(&owner, user).await.with_context(|| format!("creating the IAM login role {user}"))?;
+            }
         }
         let store = PgStore::connect(&url).await.context("opening PostgreSQL")?;
-        return Ok(Arc::new(store));
+        return Ok(OpenedStore { store: Arc::new(store), password: None });
     }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let store = SqliteStore::connect(&url).await.context("opening database")?;
     if migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    Ok(Arc::new(store))
+    Ok(OpenedStore { store: Arc::new(store), password: None })
 }
 
 /// The configured job queue: the database's own ([`QueueBackend::Database`]) or SQS.
@@ -176,12 +224,12 @@ pub async fn run_gpu_worker(store: Arc<dyn Backend>, queue: Arc<dyn JobQueue>, e
 /// (so a missing model or GPU fails now, not on the first job), prints `gpu worker ready` on stdout, and runs until `shutdown`.
 pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     cfg.resolve_secrets().await?;
-    let store = open_store(&cfg).await?;
+    let store = open_store(&cfg).await?.store;
     let queue = open_queue(&cfg, &store).await;
     let dir = cfg.embedding_model_dir();
     let embedder = load_embedder(cfg.embedding_device, dir.clone()).await.with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
     println!("gpu worker ready");
-    tracing::info!(db = %cfg.database_url(), queue = ?cfg.queue, "GPU worker consuming");
+    tracing::info!(db = %cfg.database_for_logs(), queue = ?cfg.queue, "GPU worker consuming");
     run_gpu_worker(store, queue, embedder, cfg.gpu_worker_config(), shutdown).await;
     Ok(())
 }
@@ -226,6 +274,8 @@ pub struct Platform {
     pub run_env: RunEnv,
     /// The knowledge engine's embedder, when the embedding model is installed.
     pub embedder: Option<Arc<dyn Embedder>>,
+    /// The database login token's rotation, with IAM authentication.
+    pub db_password: Option<Arc<PasswordRotation>>,
 }
 
 impl Platform {
@@ -233,7 +283,7 @@ impl Platform {
     /// Errors: the database cannot be opened or migrated, the secret key is invalid, or the
     /// blob store is misconfigured.
     pub async fn open(cfg: &Config, migrate: bool) -> anyhow::Result<Platform> {
-        let store = open_store_migrating(cfg, migrate).await?;
+        let OpenedStore { store, password: db_password } = open_store_migrating(cfg, migrate).await?;
         let queue = open_queue(cfg, &store).await;
         let blobs = open_blobs(cfg).await?;
         let secrets = SecretBox::new(&cfg.secret_key()?);
@@ -250,7 +300,7 @@ impl Platform {
             tracing::warn!(path = %model_path.display(), "local model file missing: runs on the local provider will fail until `bash scripts/setup.sh` fetches it");
         }
         let run_env = RunEnv { service: service.clone(), providers: Arc::new(autonoma_llm::Providers::new(model_path)), tools };
-        Ok(Platform { store, queue, service, run_env, embedder: knowledge.map(|(_, e)| e) })
+        Ok(Platform { store, queue, service, run_env, embedder: knowledge.map(|(_, e)| e), db_password })
     }
 
     /// The whole HTTP surface: API, UI (SSR, server functions, `/pkg` assets), request
@@ -262,6 +312,19 @@ impl Platform {
         if let Some(secret) = cfg.origin_verify.clone().filter(|s| !s.is_empty()) {
             let secret: Arc<str> = secret.into();
             app = app.layer(axum::middleware::from_fn(move |req, next| autonoma_functions::edge::require_origin_verify(secret.clone(), req, next)));
+        }
+        if let Some(rotation) = self.db_password.clone() {
+            // A Lambda function may have been frozen past the token's age: renew it before
+            // the request can open a connection (a clock comparison when it is fresh).
+            app = app.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let rotation = rotation.clone();
+                async move {
+                    if let Err(e) = rotation.ensure_fresh().await {
+                        tracing::warn!(error = %e, "renewing the database login token failed");
+                    }
+                    next.run(req).await
+                }
+            }));
         }
         app.layer(tower_http::trace::TraceLayer::new_for_http())
     }
@@ -278,7 +341,7 @@ pub async fn serve(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Resu
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
-    tracing::info!(%addr, db = %cfg.database_url(), queue = ?cfg.queue, blobs = ?cfg.blob_store, "Autonoma serving");
+    tracing::info!(%addr, db = %cfg.database_for_logs(), queue = ?cfg.queue, blobs = ?cfg.blob_store, "Autonoma serving");
 
     let executor = tokio::spawn(run_executor(p.run_env.clone(), cfg.run_executor_config(), shutdown.clone()));
     let gpu = match (&p.embedder, cfg.gpu_worker) {
@@ -338,7 +401,17 @@ pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<(
         }
         LambdaHandler::RunExecutor => {
             let p = Platform::open(&cfg, false).await?;
-            autonoma_functions::lambda::run_sqs_executor(p.run_env.clone(), p.queue.clone(), cfg.lambda_reserve()).await.map_err(map_err)
+            let before: Option<autonoma_functions::lambda::InvocationHook> = p.db_password.clone().map(|rotation| {
+                Arc::new(move || {
+                    let rotation = rotation.clone();
+                    Box::pin(async move {
+                        if let Err(e) = rotation.ensure_fresh().await {
+                            tracing::warn!(error = %e, "renewing the database login token failed");
+                        }
+                    }) as futures::future::BoxFuture<'static, ()>
+                }) as autonoma_functions::lambda::InvocationHook
+            });
+            autonoma_functions::lambda::run_sqs_executor(p.run_env.clone(), p.queue.clone(), cfg.lambda_reserve(), before).await.map_err(map_err)
         }
         LambdaHandler::Migrate => {
             let cfg = Arc::new(cfg);

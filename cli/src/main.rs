@@ -95,8 +95,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let cfg = autonoma::Config::load(cli.config)?;
             init_tracing(&cfg.log);
-            autonoma::open_store(&cfg).await?;
-            println!("migrations applied to {}", cfg.database_url());
+            let mut cfg = cfg;
+            cfg.resolve_secrets().await?;
+            autonoma::open_store_migrating(&cfg, true).await?;
+            println!("migrations applied to {}", cfg.database_for_logs());
             Ok(())
         }
         Command::Serve => {

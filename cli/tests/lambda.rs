@@ -3,14 +3,17 @@
 //! API (`autonoma_testkit::lambda`) through which the real binary polls for invocations.
 //! Events are API Gateway HTTP API v2 payloads (what function URLs send) and SQS batches.
 //!
-//! Covered: the `migrate` function; the `api` function's streamed responses (status,
-//! headers, cookies, problem+json errors, the origin-verify check, SSE and the polling
-//! fallback, an upload landing in S3 with its embedding job on the GPU queue, embedded by
-//! an `autonoma gpu-worker` consuming SQS on wgpu and then searched through the api
-//! function, which has no GPU driver and embeds the query on the CPU); the
-//! `run-executor` function running a run in several invocations, each within its time
-//! budget, through checkpoints and continuations, without repeating a step; batch item
-//! failures; and the cold start of the api function (process start to first response).
+//! Covered:
+//! - the `migrate` function, which also creates the IAM login role;
+//! - the `api` function, logged in to PostgreSQL with IAM auth tokens: streamed responses
+//!   (status, headers, cookies), problem+json errors, the origin-verify check, SSE and the
+//!   polling fallback; an upload landing in S3 with its embedding job on the GPU queue,
+//!   embedded by an `autonoma gpu-worker` consuming SQS on wgpu, then searched through the
+//!   api function, which has no GPU driver and embeds the query on the CPU;
+//! - the `run-executor` function, also on IAM auth tokens, running a run in several
+//!   invocations, each within its time budget, through checkpoints and continuations,
+//!   without repeating a step; batch item failures;
+//! - the cold start of the api function (process start to first response).
 
 mod common;
 
@@ -113,18 +116,32 @@ async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
         Rule::after_tool_result("42").reply_text("The answer is 42.").chunk_chars(4).chunk_delay(Duration::from_millis(150)),
     ]);
 
-    // ---- migrate
-    let (migrate, _) = cloud.function("migrate", &[]).await;
+    // ---- migrate, creating the IAM login role (the owner has CREATEROLE, as RDS's master
+    // user has; rds_iam is RDS's role that makes a login IAM-only)
+    cloud.pg.psql("ALTER ROLE autonoma_owner CREATEROLE; CREATE ROLE rds_iam NOLOGIN");
+    let (migrate, _) = cloud.function("migrate", &[("AUTONOMA_DATABASE_IAM_USER", "autonoma_iam")]).await;
     let mut inv = migrate.runtime.invoke(json!({}), Duration::from_secs(120));
     let out = tokio::time::timeout(Duration::from_secs(180), inv.finish()).await.unwrap().unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!({ "migrated": true }));
     drop(migrate);
+    let roles = cloud.pg.psql("SELECT pg_has_role('autonoma_iam', 'autonoma_app', 'MEMBER'), pg_has_role('autonoma_iam', 'rds_iam', 'MEMBER')");
+    assert_eq!(roles.trim(), "t|t", "the migrate function created the IAM login");
 
     // ---- api: cold start, then the origin check
     // No Vulkan driver: the api function embeds search queries on the CPU (the default
     // `AUTONOMA_EMBEDDING_DEVICE=auto` finds no adapter).
-    let no_gpu = [("VK_ICD_FILENAMES", "/nonexistent/icd.json"), ("VK_DRIVER_FILES", "/nonexistent/icd.json")];
-    let (api, spawned) = cloud.function("api", &no_gpu).await;
+    // It logs in to PostgreSQL as autonoma_iam with IAM auth tokens signed with the
+    // function's AWS credentials (this PostgreSQL trusts the role: it cannot check SigV4).
+    let port = cloud.pg.port().to_string();
+    let api_env = [
+        ("VK_ICD_FILENAMES", "/nonexistent/icd.json"),
+        ("VK_DRIVER_FILES", "/nonexistent/icd.json"),
+        ("AUTONOMA_DATABASE_HOST", "127.0.0.1"),
+        ("AUTONOMA_DATABASE_PORT", port.as_str()),
+        ("AUTONOMA_DATABASE_IAM_USER", "autonoma_iam"),
+        ("AUTONOMA_DATABASE_SSL_MODE", "disable"),
+    ];
+    let (api, spawned) = cloud.function_without("api", &api_env, &["AUTONOMA_DATABASE_URL", "AUTONOMA_DATABASE_OWNER_URL"]).await;
     let verify = ("x-origin-verify", ORIGIN_SECRET);
     let first = call(&api, "GET", "/api/v1/me", &[verify], None).await;
     let cold_start = spawned.elapsed();
@@ -135,6 +152,8 @@ async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
     assert_eq!((refused.status, refused.json()["code"].as_str()), (403, Some("origin_verify_failed")));
     let wrong = call(&api, "GET", "/", &[("x-origin-verify", "guess")], None).await;
     assert_eq!(wrong.status, 403);
+    let logins = cloud.pg.psql("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name <> 'psql' AND usename LIKE 'autonoma%'");
+    assert!(logins.lines().any(|l| l == "autonoma_iam"), "the api function is connected as autonoma_iam: {logins}");
 
     // ---- sign up (cookie session, CSRF), an API key, bad input
     let json_h = ("content-type", "application/json");
@@ -187,7 +206,9 @@ async fn the_binary_runs_as_lambda_functions_on_postgres_sqs_and_s3() {
     // ---- run-executor: 2 s deadlines less a 1.5 s reserve leave 0.5 s to start a step, and
     // a step takes longer, so each invocation runs at most one step, checkpoints, and
     // enqueues the continuation; the event source mapping deletes each handled message.
-    let (executor, _) = cloud.function("run-executor", &[("AUTONOMA_LAMBDA_RESERVE_MS", "1500")]).await;
+    let mut executor_env = api_env[2..].to_vec();
+    executor_env.push(("AUTONOMA_LAMBDA_RESERVE_MS", "1500"));
+    let (executor, _) = cloud.function_without("run-executor", &executor_env, &["AUTONOMA_DATABASE_URL", "AUTONOMA_DATABASE_OWNER_URL"]).await;
     let mut invocations = 0;
     loop {
         assert_eq!(batch.len(), 1, "exactly one message carries the run onwards: {batch:?}");

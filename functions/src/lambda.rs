@@ -116,14 +116,22 @@ async fn execute_record(env: &RunEnv, queue: &dyn JobQueue, run_id: Uuid, budget
     }
 }
 
+/// Work done at the start of each invocation, before the event is handled (e.g. renewing a
+/// database login token that may have expired while the function was frozen).
+pub type InvocationHook = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Serves SQS batches of the `runs` queue under the Lambda runtime ([`handle_run_batch`]
-/// with each invocation's deadline). `reserve` is kept back from the deadline for the last
-/// step's writes and the continuation's enqueue; it should exceed the longest step
-/// (model call plus tools). Errors: as [`run_http`].
-pub async fn run_sqs_executor(env: RunEnv, queue: Arc<dyn JobQueue>, reserve: Duration) -> Result<(), LambdaError> {
+/// with each invocation's deadline), running `before` first in each invocation. `reserve`
+/// is kept back from the deadline for the last step's writes and the continuation's
+/// enqueue; it should exceed the longest step (model call plus tools). Errors: as
+/// [`run_http`].
+pub async fn run_sqs_executor(env: RunEnv, queue: Arc<dyn JobQueue>, reserve: Duration, before: Option<InvocationHook>) -> Result<(), LambdaError> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let (env, queue) = (env.clone(), queue.clone());
+        let (env, queue, before) = (env.clone(), queue.clone(), before.clone());
         async move {
+            if let Some(before) = before {
+                before().await;
+            }
             let deadline = event.context.deadline();
             Ok::<_, LambdaError>(handle_run_batch(&env, queue.as_ref(), event.payload.records, deadline, reserve).await)
         }

@@ -3,6 +3,8 @@
 //! security (the application role sees nothing without a tenant, and only its tenant's rows
 //! with one, even through raw SQL).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use autonoma_core::knowledge::embed_job::{fail_dead_lettered, EmbedChunksJob, GPU_QUEUE};
@@ -11,7 +13,7 @@ use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
 use autonoma_core::model::*;
 use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
 use autonoma_core::Error;
-use autonoma_storage::PgStore;
+use autonoma_storage::{PasswordSource, PgEndpoint, PgStore};
 use chrono::{TimeDelta, Utc};
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -511,4 +513,77 @@ async fn the_app_role_sees_no_rows_without_a_tenant_and_only_its_tenants_with_on
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents").fetch_one(&mut c).await.unwrap();
     assert_eq!(n, 0);
     assert_eq!(s.get_provider(org_b, pb.id).await.unwrap().0.name, "p", "org B's row is untouched");
+}
+
+/// Passwords `pw-<n>`, `n` set by the test (an IAM token generator stands in the cloud).
+struct Numbered(Arc<AtomicUsize>);
+
+#[async_trait::async_trait]
+impl PasswordSource for Numbered {
+    async fn password(&self) -> autonoma_core::Result<String> {
+        Ok(format!("pw-{}", self.0.load(Ordering::SeqCst)))
+    }
+}
+
+#[tokio::test]
+async fn a_rotating_password_reaches_new_connections_and_open_ones_survive_it() {
+    let h = Harness::new().await;
+    h.server.psql("CREATE ROLE autonoma_rotating LOGIN IN ROLE autonoma_app PASSWORD 'pw-1'");
+    h.server.require_password("autonoma_rotating");
+    let endpoint = PgEndpoint { host: "127.0.0.1".into(), port: h.server.port(), database: "autonoma".into(), user: "autonoma_rotating".into(), ssl_mode: "disable".into() };
+    let n = Arc::new(AtomicUsize::new(0));
+    // A wrong password is refused: the server really checks it.
+    assert!(PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600)).await.is_err());
+    n.store(1, Ordering::SeqCst);
+    let (store, rotation) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600)).await.unwrap();
+    let org_id = org(&store, "rotating@example.com").await;
+    let held = store.pool().acquire().await.unwrap(); // an open connection across the rotation
+
+    // The password changes server-side: the pool's options are stale until refreshed, and
+    // ensure_fresh does nothing while the password is younger than max_age.
+    h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-2'");
+    n.store(2, Ordering::SeqCst);
+    rotation.ensure_fresh().await.unwrap();
+    assert!(PgConnection::connect_with(&store.pool().connect_options()).await.is_err(), "still the old password");
+    rotation.refresh().await.unwrap();
+    assert!(rotation.age() < Duration::from_secs(60));
+    PgConnection::connect_with(&store.pool().connect_options()).await.expect("the new password opens connections");
+    // A second pool connection is a new one (the first is held): it logs in with pw-2.
+    let mut second = store.pool().acquire().await.unwrap();
+    let who: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut *second).await.unwrap();
+    assert_eq!(who, "autonoma_rotating");
+    drop((held, second));
+    let (user, _) = store.find_user_by_email("rotating@example.com").await.unwrap().unwrap();
+    assert_eq!(store.memberships(user.id).await.unwrap()[0].org_id, org_id);
+
+    // With max_age zero, ensure_fresh always renews; a failing source leaves the last
+    // password in place.
+    h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-3'");
+    n.store(3, Ordering::SeqCst);
+    let endpoint_bad = PgEndpoint { ssl_mode: "sometimes".into(), ..endpoint.clone() };
+    assert!(matches!(PgStore::connect_rotating(&endpoint_bad, Arc::new(Numbered(n.clone())), Duration::ZERO).await, Err(Error::Validation { .. })));
+    let (store3, rotation3) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::ZERO).await.unwrap();
+    h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-4'");
+    n.store(4, Ordering::SeqCst);
+    rotation3.ensure_fresh().await.unwrap();
+    PgConnection::connect_with(&store3.pool().connect_options()).await.expect("renewed by ensure_fresh");
+}
+
+#[tokio::test]
+async fn the_iam_login_role_is_created_once_with_rds_iam_where_it_exists() {
+    let h = Harness::new().await;
+    // RDS has a NOLOGIN role rds_iam; here we stand it up ourselves, and give the owner
+    // CREATEROLE as the RDS master user has it.
+    h.server.psql("CREATE ROLE rds_iam NOLOGIN; ALTER ROLE autonoma_owner CREATEROLE");
+    let owner = h.server.url("autonoma_owner");
+    PgStore::ensure_login_role(&owner, "autonoma_iam").await.unwrap();
+    PgStore::ensure_login_role(&owner, "autonoma_iam").await.unwrap(); // idempotent
+    let granted = h.server.psql("SELECT pg_has_role('autonoma_iam', 'autonoma_app', 'MEMBER'), pg_has_role('autonoma_iam', 'rds_iam', 'MEMBER'), rolcanlogin FROM pg_roles WHERE rolname = 'autonoma_iam'");
+    assert_eq!(granted.trim(), "t|t|t");
+    // It is a working application login: row-level security applies to it.
+    let store = PgStore::connect(&h.server.url("autonoma_iam")).await.unwrap();
+    org(&store, "iam@example.com").await;
+    for bad in ["Autonoma", "x; DROP TABLE runs", "1abc", ""] {
+        assert!(matches!(PgStore::ensure_login_role(&owner, bad).await, Err(Error::Validation { .. })), "{bad:?}");
+    }
 }

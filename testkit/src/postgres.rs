@@ -103,6 +103,16 @@ impl PgServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Makes `role` log in with a password (SCRAM-SHA-256) over TCP instead of trust: a
+    /// `pg_hba.conf` line for it goes first, and the configuration is reloaded. The role's
+    /// password is set with [`PgServer::psql`] (`ALTER ROLE … PASSWORD …`).
+    pub fn require_password(&self, role: &str) {
+        let hba = self.dir.join("data/pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(&hba, format!("host all {role} 127.0.0.1/32 scram-sha-256\n{rest}")).expect("write pg_hba.conf");
+        self.psql("SELECT pg_reload_conf()");
+    }
+
     /// The URL of the table owner (for migrations).
     pub fn owner_url(&self) -> String {
         self.url("autonoma_owner")

@@ -122,8 +122,16 @@ impl Cloud {
     /// Spawns function `handler` with `extra` variables on a fresh Runtime API; returns it
     /// and the instant just before the spawn.
     pub async fn function(&self, handler: &str, extra: &[(&str, &str)]) -> (Function, Instant) {
+        self.function_without(handler, extra, &[]).await
+    }
+
+    /// [`Cloud::function`] with the variables `unset` removed from its environment.
+    pub async fn function_without(&self, handler: &str, extra: &[(&str, &str)], unset: &[&str]) -> (Function, Instant) {
         let runtime = RuntimeApi::start().await;
         let mut cmd = self.command(handler, &runtime);
+        for k in unset {
+            cmd.env_remove(k);
+        }
         for (k, v) in extra {
             cmd.env(k, v);
         }

