@@ -371,7 +371,8 @@ pub enum LambdaHandler {
     Api,
     /// SQS batches of the `runs` queue ([`autonoma_functions::lambda::run_sqs_executor`]).
     RunExecutor,
-    /// Applies migrations on each invocation and answers `{"migrated": true}`.
+    /// On each invocation: reads the secrets anew, applies migrations (creating the IAM
+    /// login role when `AUTONOMA_DATABASE_IAM_USER` is set) and answers `{"migrated": true}`.
     Migrate,
 }
 
@@ -392,6 +393,9 @@ impl std::str::FromStr for LambdaHandler {
 /// Secrets are read by ARN first; migrations run only in the `migrate` handler.
 /// Errors: configuration, database or Runtime API failures.
 pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<()> {
+    // Kept unresolved for `migrate`, which reads the (rotating) master secret anew per
+    // invocation.
+    let unresolved = Arc::new(cfg.clone());
     cfg.resolve_secrets().await?;
     let map_err = |e: autonoma_functions::lambda::LambdaError| anyhow::anyhow!("lambda runtime: {e}");
     match handler {
@@ -414,11 +418,12 @@ pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<(
             autonoma_functions::lambda::run_sqs_executor(p.run_env.clone(), p.queue.clone(), cfg.lambda_reserve(), before).await.map_err(map_err)
         }
         LambdaHandler::Migrate => {
-            let cfg = Arc::new(cfg);
             lambda_runtime::run(lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let cfg = cfg.clone();
+                let mut cfg = (*unresolved).clone();
                 async move {
-                    open_store_migrating(&cfg, true).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))?;
+                    let failed = |e: anyhow::Error| lambda_runtime::Error::from(format!("{e:#}"));
+                    cfg.resolve_secrets().await.map_err(failed)?;
+                    open_store_migrating(&cfg, true).await.map_err(failed)?;
                     Ok::<_, lambda_runtime::Error>(serde_json::json!({ "migrated": true }))
                 }
             }))

@@ -583,7 +583,7 @@ async fn the_iam_login_role_is_created_once_with_rds_iam_where_it_exists() {
     // It is a working application login: row-level security applies to it.
     let store = PgStore::connect(&h.server.url("autonoma_iam")).await.unwrap();
     org(&store, "iam@example.com").await;
-    for bad in ["Autonoma", "x; DROP TABLE runs", "1abc", ""] {
+    for bad in ["Autonoma", "x; DROP TABLE runs", "1abc", "", "autonoma_app"] {
         assert!(matches!(PgStore::ensure_login_role(&owner, bad).await, Err(Error::Validation { .. })), "{bad:?}");
     }
 }

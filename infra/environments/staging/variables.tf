@@ -133,9 +133,9 @@ variable "aurora_backup_retention_days" {
 }
 
 variable "database_auth" {
-  description = "How the app logs in to Aurora: secret (RDS-managed master secret) or iam (IAM tokens for autonoma_app)."
+  description = "How the app logs in to Aurora: iam (IAM auth tokens for a non-owner login role, so row-level security binds it) or secret (the RDS-managed master secret: the schema owner)."
   type        = string
-  default     = "secret"
+  default     = "iam"
 }
 
 variable "api_memory_mb" {

@@ -182,9 +182,9 @@ variable "aurora_deletion_protection" {
 }
 
 variable "database_auth" {
-  description = "How the API, executor and GPU workers log in: secret (the RDS-managed master secret) or iam (IAM tokens for database_app_user, created by a migration)."
+  description = "How the API, executor and GPU workers log in: iam (IAM auth tokens for database_app_user, a non-owner role the migrate function creates, so row-level security binds it) or secret (the RDS-managed master secret, i.e. the schema owner)."
   type        = string
-  default     = "secret"
+  default     = "iam"
 
   validation {
     condition     = contains(["secret", "iam"], var.database_auth)
@@ -193,13 +193,13 @@ variable "database_auth" {
 }
 
 variable "database_app_user" {
-  description = "Database role the application uses with database_auth = iam."
+  description = "Login role the application uses with database_auth = iam (created by the migrate function as a member of the autonoma_app group role)."
   type        = string
-  default     = "autonoma_app"
+  default     = "autonoma_app_login"
 
   validation {
-    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.database_app_user))
-    error_message = "database_app_user must be a lowercase PostgreSQL identifier."
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.database_app_user)) && var.database_app_user != "autonoma_app"
+    error_message = "database_app_user must be a lowercase PostgreSQL identifier other than autonoma_app (the group role it joins)."
   }
 }
 

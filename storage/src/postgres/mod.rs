@@ -120,27 +120,28 @@ impl PgStore {
         r
     }
 
-    /// Creates the application login `role` when missing (LOGIN, no password), makes it a
-    /// member of `autonoma_app`, and grants it `rds_iam` where that role exists (RDS and
+    /// Creates the application login `role` when missing (LOGIN, no password; an existing
+    /// role is given LOGIN), makes it a member of `autonoma_app`, and grants it `rds_iam` where that role exists (RDS and
     /// Aurora: the login then authenticates only with IAM auth tokens). Idempotent; run as
     /// the owner at `owner_url` after [`PgStore::migrate`]; the owner needs CREATEROLE (the
     /// RDS master user has it).
     ///
     /// Errors: [`Error::Validation`] (field `role`) unless `role` matches
-    /// `^[a-z_][a-z0-9_]{0,62}$`; [`Error::Internal`] when a statement fails.
+    /// `^[a-z_][a-z0-9_]{0,62}$` or is `autonoma_app`; [`Error::Internal`] when a statement fails.
     pub async fn ensure_login_role(owner_url: &str, role: &str) -> Result<()> {
         let mut chars = role.chars();
         let valid = role.len() <= 63
             && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
             && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
-            return Err(Error::validation("role", format!("{role:?} is not a lowercase PostgreSQL identifier")));
+        if !valid || role == "autonoma_app" {
+            return Err(Error::validation("role", format!("{role:?} is not a lowercase PostgreSQL identifier other than autonoma_app (the group role it joins)")));
         }
         let mut conn = PgConnection::connect(owner_url).await.map_err(db)?;
         // The name is validated above, so it can be spliced (DDL takes no bind parameters).
         let sql = format!(
             "DO $$ BEGIN
                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE \"{role}\" LOGIN; END IF;
+                ALTER ROLE \"{role}\" LOGIN;
                 GRANT autonoma_app TO \"{role}\";
                 IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam') THEN GRANT rds_iam TO \"{role}\"; END IF;
             END $$"
