@@ -15,7 +15,7 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_http::services::ServeDir;
 
 use crate::api::ssr::{cookie, NewKeyFlash, NEW_KEY_COOKIE};
@@ -60,7 +60,7 @@ pub fn router(service: Arc<Service>, site_dir: PathBuf) -> Router {
         .site_pkg_dir("pkg")
         .build();
     let state = AppState { leptos_options, service: service.clone() };
-    let routes = generate_route_list(App);
+    let routes = route_list();
 
     let context = {
         let service = service.clone();
@@ -95,6 +95,17 @@ pub fn router(service: Arc<Service>, site_dir: PathBuf) -> Router {
         })
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// The app's route list, generated once per process. `generate_route_list` runs the app
+/// with leptos_server's process-global `SuppressResourceLoad` flag set, and a `Resource`
+/// whose future is first polled on another thread during that window waits forever
+/// (leptos_server 0.8.8, `resource.rs`; leptos-rs/leptos#4773). Built once, and before any
+/// router built here can serve (a second caller waits on the `OnceLock`), the window never
+/// overlaps a render. Two routers in one process used to hang 1 test run in 7 this way.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// Reads `site_dir/pkg/manifest.json` (hashed names); falls back to the plain names.

@@ -16,17 +16,6 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use tower::ServiceExt;
 
-/// The tests of this file run one at a time. Two of these routers (each with its own
-/// service) rendering knowledge-base pages concurrently in one process occasionally
-/// deadlocked (about 1 run in 7 with two test threads; never in 12 serial runs); production
-/// runs one router per process. The root cause (likely state Leptos keeps per process) is
-/// not found yet: see the known limits in ARCHITECTURE.md.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 async fn app() -> (Router, std::path::PathBuf) {
     let (app, dir, _) = app_with_store(true).await;
     (app, dir)
@@ -177,7 +166,6 @@ fn location(res: &axum::response::Response) -> String {
 
 #[tokio::test]
 async fn pages_sessions_and_guards() {
-    let _serial = serial();
     let (app, dir) = app().await;
 
     // Unauthenticated page loads go to the login page.
@@ -273,7 +261,6 @@ async fn pages_sessions_and_guards() {
 
 #[tokio::test]
 async fn pkg_assets_and_manifest() {
-    let _serial = serial();
     let (app, dir) = app().await;
     let pkg = dir.join("site/pkg");
     std::fs::write(pkg.join("autonoma.css"), "body{}").unwrap();
@@ -305,7 +292,6 @@ async fn pkg_assets_and_manifest() {
 
 #[tokio::test]
 async fn knowledge_bases_without_javascript() {
-    let _serial = serial();
     let (app, dir, store) = app_with_store(true).await;
     let cookie = sign_up(&app, "kim%40example.com").await;
     let html_post = |path: &str, form: &str| {
@@ -458,7 +444,6 @@ async fn knowledge_bases_without_javascript() {
 
 #[tokio::test]
 async fn knowledge_bases_disabled() {
-    let _serial = serial();
     let (app, dir, _) = app_with_store(false).await;
     let cookie = sign_up(&app, "nia%40example.com").await;
     let res = app.clone().oneshot(get("/knowledge", Some(&cookie))).await.unwrap();
@@ -474,7 +459,6 @@ async fn knowledge_bases_disabled() {
 
 #[tokio::test]
 async fn server_function_bodies_are_limited() {
-    let _serial = serial();
     let (app, dir) = app().await;
     // Declared too large: refused before the body is read.
     let big = format!("email=a%40example.com&password={}", "x".repeat(2 << 20));
