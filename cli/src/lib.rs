@@ -50,6 +50,9 @@ pub struct OpenedStore {
     pub store: Arc<dyn Backend>,
     /// `Some` when logged in with [`Config::database_iam_user`].
     pub password: Option<Arc<PasswordRotation>>,
+    /// The same store when it is PostgreSQL: it announces run events across processes
+    /// ([`PgStore::listen_run_events`]).
+    pub pg: Option<PgStore>,
 }
 
 /// IAM auth tokens as database passwords.
@@ -91,7 +94,7 @@ pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result
             .await
             .with_context(|| format!("opening PostgreSQL at {}:{} as {} with IAM authentication", endpoint.host, endpoint.port, endpoint.user))?;
         tokio::spawn(rotation.clone().run(Duration::from_secs(30)));
-        return Ok(OpenedStore { store: Arc::new(store), password: Some(rotation) });
+        return Ok(OpenedStore { store: Arc::new(store.clone()), password: Some(rotation), pg: Some(store) });
     }
     let url = cfg.database_url();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -103,14 +106,14 @@ pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result
             }
         }
         let store = PgStore::connect(&url).await.context("opening PostgreSQL")?;
-        return Ok(OpenedStore { store: Arc::new(store), password: None });
+        return Ok(OpenedStore { store: Arc::new(store.clone()), password: None, pg: Some(store) });
     }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let store = SqliteStore::connect(&url).await.context("opening database")?;
     if migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    Ok(OpenedStore { store: Arc::new(store), password: None })
+    Ok(OpenedStore { store: Arc::new(store), password: None, pg: None })
 }
 
 /// The configured job queue: the database's own ([`QueueBackend::Database`]) or SQS.
@@ -283,7 +286,7 @@ impl Platform {
     /// Errors: the database cannot be opened or migrated, the secret key is invalid, or the
     /// blob store is misconfigured.
     pub async fn open(cfg: &Config, migrate: bool) -> anyhow::Result<Platform> {
-        let OpenedStore { store, password: db_password } = open_store_migrating(cfg, migrate).await?;
+        let OpenedStore { store, password: db_password, pg } = open_store_migrating(cfg, migrate).await?;
         let queue = open_queue(cfg, &store).await;
         let blobs = open_blobs(cfg).await?;
         let secrets = SecretBox::new(&cfg.secret_key()?);
@@ -295,6 +298,18 @@ impl Platform {
             tools.register(Arc::new(KnowledgeSearchTool::new(k.clone())));
         }
         let service = Arc::new(service);
+        if let Some(pg) = pg {
+            // Events another process writes (an executor elsewhere) wake this process's
+            // SSE followers at once instead of at their next poll.
+            let weak = Arc::downgrade(&service);
+            pg.listen_run_events(move |run_id| {
+                if let Some(service) = weak.upgrade() {
+                    service.notifier.notify(run_id);
+                }
+            })
+            .await
+            .context("listening for run events (PostgreSQL LISTEN)")?;
+        }
         let model_path = cfg.model_path.clone().unwrap_or_else(autonoma_llm::local_model_path);
         if !model_path.exists() {
             tracing::warn!(path = %model_path.display(), "local model file missing: runs on the local provider will fail until `bash scripts/setup.sh` fetches it");

@@ -134,7 +134,9 @@ fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Wakes SSE followers when a run gets new events (in-process; other processes poll).
+/// Wakes SSE followers when a run gets new events: called by this process's executor, and
+/// on PostgreSQL for events of other processes too (the binary forwards the store's
+/// `LISTEN` notifications here). Followers also poll every 500 ms as a safety net.
 #[derive(Default)]
 pub struct RunNotifier {
     inner: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<Notify>>>,

@@ -324,7 +324,8 @@ async fn run_events(State(state): State<ApiState>, caller: Caller, headers: Head
             if done {
                 break;
             }
-            // Woken by this process's executor, or poll for events written by another process.
+            // Woken by the run notifier (this process's executor; on PostgreSQL any
+            // process's), with a poll as the safety net for lost notifications.
             let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
         }
     };

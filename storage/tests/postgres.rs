@@ -587,3 +587,33 @@ async fn the_iam_login_role_is_created_once_with_rds_iam_where_it_exists() {
         assert!(matches!(PgStore::ensure_login_role(&owner, bad).await, Err(Error::Validation { .. })), "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn committed_run_events_are_announced_to_listeners_in_other_processes() {
+    let h = Harness::new().await;
+    // Two stores, two pools: as two processes would have.
+    let other = PgStore::connect(&h.server.url("autonoma_web")).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _listening = h.store.listen_run_events(move |run_id| {
+        let _ = tx.send(run_id);
+    })
+    .await
+    .unwrap();
+
+    let org_id = org(&other, "listen@example.com").await;
+    let p = provider(&other, org_id).await;
+    let agent = other.create_agent(org_id, Uuid::now_v7(), &spec(p.id, "Listen")).await.unwrap();
+    let run_id = Uuid::now_v7();
+    let user = other.find_user_by_email("listen@example.com").await.unwrap().unwrap().0.id;
+    let new_run = NewRun { id: run_id, org_id, agent_id: agent.id, agent_version: agent.version, thread_id: Uuid::now_v7(), input: "hi".into(), created_by: user };
+    other.create_run(&new_run, None).await.unwrap();
+    let epoch = other.claim_run(run_id).await.unwrap().unwrap();
+    other.append_event(run_id, epoch, &RunEventKind::TokenDelta { step: 1, text: "a".into() }).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("announced").unwrap();
+    assert_eq!(got, run_id);
+    // A refused append (stale epoch) rolls back, and announces nothing.
+    assert!(matches!(other.append_event(run_id, epoch - 1, &RunEventKind::TokenDelta { step: 1, text: "b".into() }).await, Err(Error::LeaseLost)));
+    other.append_event(run_id, epoch, &RunEventKind::TokenDelta { step: 1, text: "c".into() }).await.unwrap();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap(), run_id);
+    assert!(rx.try_recv().is_err(), "one announcement per committed event");
+}

@@ -32,6 +32,10 @@ mod rotation;
 
 pub use rotation::{PasswordRotation, PasswordSource};
 
+/// The `NOTIFY` channel that carries the id of each run that got a new event (payload: the
+/// run id as text), published in the appending transaction.
+pub const RUN_EVENTS_CHANNEL: &str = "autonoma_run_events";
+
 /// Migrations embedded at compile time from `migrations/postgres`.
 pub static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -149,6 +153,39 @@ impl PgStore {
         let r = sqlx::query(&sql).execute(&mut conn).await.map_err(db).map(|_| ());
         let _ = conn.close().await;
         r
+    }
+
+    /// Calls `on_event(run_id)` for every run event committed by any process on this
+    /// database (`LISTEN` on [`RUN_EVENTS_CHANNEL`] over one dedicated connection), until
+    /// the pool is closed. This is how a process streaming a run's events learns of events
+    /// another process wrote. Delivery is best effort: notifications sent while the
+    /// connection is being re-established are lost (sqlx's `PgListener` reconnects by
+    /// itself), so followers keep a slow poll as a safety net.
+    ///
+    /// Errors: [`Error::Internal`] when the first `LISTEN` fails.
+    pub async fn listen_run_events(&self, on_event: impl Fn(Uuid) + Send + 'static) -> Result<tokio::task::JoinHandle<()>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await.map_err(db)?;
+        listener.listen(RUN_EVENTS_CHANNEL).await.map_err(db)?;
+        let pool = self.pool.clone();
+        Ok(tokio::spawn(async move {
+            loop {
+                let received = tokio::select! {
+                    _ = pool.close_event() => return,
+                    r = listener.recv() => r,
+                };
+                match received {
+                    Ok(n) => match Uuid::parse_str(n.payload()) {
+                        Ok(run_id) => on_event(run_id),
+                        Err(_) => tracing::warn!(payload = n.payload(), "unexpected payload on {RUN_EVENTS_CHANNEL}"),
+                    },
+                    Err(e) => {
+                        // recv() reconnects on its own; an error here is one failed attempt.
+                        tracing::warn!(error = %e, "listening for run events failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }))
     }
 
     /// The underlying pool (for tests and diagnostics).
@@ -861,6 +898,9 @@ async fn insert_event(conn: &mut PgConnection, org: Uuid, run_id: Uuid, epoch: i
     .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
+    // Delivered to every listening process when the transaction commits (and never if it
+    // rolls back): see PgStore::listen_run_events.
+    sqlx::query("SELECT pg_notify($1, $2)").bind(RUN_EVENTS_CHANNEL).bind(run_id.to_string()).execute(&mut *conn).await.map_err(db)?;
     Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now })
 }
 
