@@ -104,6 +104,11 @@ pub struct Config {
     /// two check the certificate against `PGSSLROOTCERT`, e.g. the RDS CA bundle). Default
     /// `require`.
     pub database_ssl_mode: String,
+    /// `AUTONOMA_DATABASE_MAX_CONNECTIONS` — PostgreSQL pool size of this process (the run
+    /// event listener takes one of them). Default 8; the Lambda functions use 2, as each
+    /// instance serves one request at a time and many instances share the database's
+    /// connection limit.
+    pub database_max_connections: u32,
     /// `AUTONOMA_ORIGIN_VERIFY` — when set, every HTTP request must carry this value in
     /// `X-Origin-Verify` (added by the edge) or gets 403; the client address is then taken
     /// from `X-Forwarded-For`. Normally comes from the app secret.
@@ -194,6 +199,7 @@ impl Default for Config {
             database_secret_arn: None,
             database_iam_user: None,
             database_ssl_mode: "require".into(),
+            database_max_connections: autonoma_storage::postgres::DEFAULT_MAX_CONNECTIONS,
             origin_verify: None,
             migrate_on_start: true,
             lambda_reserve_ms: 120_000,

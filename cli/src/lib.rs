@@ -90,7 +90,7 @@ pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result
         }
         let login = DbLogin { host: endpoint.host.clone(), port: endpoint.port, user: endpoint.user.clone() };
         let tokens = Arc::new(IamTokens(AuthTokenGenerator::new(&AwsConfig::default(), login).await));
-        let (store, rotation) = PgStore::connect_rotating(&endpoint, tokens, IAM_TOKEN_MAX_AGE)
+        let (store, rotation) = PgStore::connect_rotating(&endpoint, tokens, IAM_TOKEN_MAX_AGE, cfg.database_max_connections)
             .await
             .with_context(|| format!("opening PostgreSQL at {}:{} as {} with IAM authentication", endpoint.host, endpoint.port, endpoint.user))?;
         tokio::spawn(rotation.clone().run(Duration::from_secs(30)));
@@ -105,7 +105,7 @@ pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result
                 PgStore::ensure_login_role(&owner, user).await.with_context(|| format!("creating the IAM login role {user}"))?;
             }
         }
-        let store = PgStore::connect(&url).await.context("opening PostgreSQL")?;
+        let store = PgStore::connect_sized(&url, cfg.database_max_connections).await.context("opening PostgreSQL")?;
         return Ok(OpenedStore { store: Arc::new(store.clone()), password: None, pg: Some(store) });
     }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
@@ -283,9 +283,12 @@ pub struct Platform {
 
 impl Platform {
     /// Opens the configured backends (migrating when `migrate`) and assembles the service.
+    /// With `follow` and PostgreSQL, run events written by other processes wake this
+    /// process's SSE followers (one pooled connection `LISTEN`s); processes that stream no
+    /// events (the run-executor function) pass false.
     /// Errors: the database cannot be opened or migrated, the secret key is invalid, or the
     /// blob store is misconfigured.
-    pub async fn open(cfg: &Config, migrate: bool) -> anyhow::Result<Platform> {
+    pub async fn open(cfg: &Config, migrate: bool, follow: bool) -> anyhow::Result<Platform> {
         let OpenedStore { store, password: db_password, pg } = open_store_migrating(cfg, migrate).await?;
         let queue = open_queue(cfg, &store).await;
         let blobs = open_blobs(cfg).await?;
@@ -298,7 +301,7 @@ impl Platform {
             tools.register(Arc::new(KnowledgeSearchTool::new(k.clone())));
         }
         let service = Arc::new(service);
-        if let Some(pg) = pg {
+        if let Some(pg) = pg.filter(|_| follow) {
             // Events another process writes (an executor elsewhere) wake this process's
             // SSE followers at once instead of at their next poll.
             let weak = Arc::downgrade(&service);
@@ -350,7 +353,7 @@ impl Platform {
 /// `gpu_worker = false` the GPU queue is left to `autonoma gpu-worker` processes.
 pub async fn serve(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     cfg.resolve_secrets().await?;
-    let p = Platform::open(&cfg, cfg.migrate_on_start).await?;
+    let p = Platform::open(&cfg, cfg.migrate_on_start, true).await?;
     let app = p.http_router(&cfg);
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
@@ -415,11 +418,11 @@ pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<(
     let map_err = |e: autonoma_functions::lambda::LambdaError| anyhow::anyhow!("lambda runtime: {e}");
     match handler {
         LambdaHandler::Api => {
-            let p = Platform::open(&cfg, false).await?;
+            let p = Platform::open(&cfg, false, true).await?;
             autonoma_functions::lambda::run_http(p.http_router(&cfg)).await.map_err(map_err)
         }
         LambdaHandler::RunExecutor => {
-            let p = Platform::open(&cfg, false).await?;
+            let p = Platform::open(&cfg, false, false).await?;
             let before: Option<autonoma_functions::lambda::InvocationHook> = p.db_password.clone().map(|rotation| {
                 Arc::new(move || {
                     let rotation = rotation.clone();

@@ -533,9 +533,9 @@ async fn a_rotating_password_reaches_new_connections_and_open_ones_survive_it() 
     let endpoint = PgEndpoint { host: "127.0.0.1".into(), port: h.server.port(), database: "autonoma".into(), user: "autonoma_rotating".into(), ssl_mode: "disable".into() };
     let n = Arc::new(AtomicUsize::new(0));
     // A wrong password is refused: the server really checks it.
-    assert!(PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600)).await.is_err());
+    assert!(PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600), 4).await.is_err());
     n.store(1, Ordering::SeqCst);
-    let (store, rotation) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600)).await.unwrap();
+    let (store, rotation) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600), 4).await.unwrap();
     let org_id = org(&store, "rotating@example.com").await;
     let held = store.pool().acquire().await.unwrap(); // an open connection across the rotation
 
@@ -561,8 +561,8 @@ async fn a_rotating_password_reaches_new_connections_and_open_ones_survive_it() 
     h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-3'");
     n.store(3, Ordering::SeqCst);
     let endpoint_bad = PgEndpoint { ssl_mode: "sometimes".into(), ..endpoint.clone() };
-    assert!(matches!(PgStore::connect_rotating(&endpoint_bad, Arc::new(Numbered(n.clone())), Duration::ZERO).await, Err(Error::Validation { .. })));
-    let (store3, rotation3) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::ZERO).await.unwrap();
+    assert!(matches!(PgStore::connect_rotating(&endpoint_bad, Arc::new(Numbered(n.clone())), Duration::ZERO, 4).await, Err(Error::Validation { .. })));
+    let (store3, rotation3) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::ZERO, 4).await.unwrap();
     h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-4'");
     n.store(4, Ordering::SeqCst);
     rotation3.ensure_fresh().await.unwrap();

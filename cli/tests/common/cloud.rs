@@ -112,7 +112,8 @@ impl Cloud {
     /// `AWS_LAMBDA_RUNTIME_API`, the handler read from `_HANDLER`).
     pub fn command(&self, handler: &str, runtime: &RuntimeApi) -> Command {
         let mut cmd = self.base_command();
-        cmd.env("_HANDLER", handler);
+        // As deployed (infra/modules/autonoma/lambda.tf): a small pool per instance.
+        cmd.env("_HANDLER", handler).env("AUTONOMA_DATABASE_MAX_CONNECTIONS", "2");
         for (k, v) in runtime.function_env(&format!("autonoma-test-{handler}")) {
             cmd.env(k, v);
         }

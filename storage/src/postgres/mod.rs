@@ -32,6 +32,9 @@ mod rotation;
 
 pub use rotation::{PasswordRotation, PasswordSource};
 
+/// Pool size of [`PgStore::connect`]: 8 connections.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
 /// The `NOTIFY` channel that carries the id of each run that got a new event (payload: the
 /// run id as text), published in the appending transaction.
 pub const RUN_EVENTS_CHANNEL: &str = "autonoma_run_events";
@@ -91,14 +94,22 @@ impl PgStore {
     /// Connects the application role, e.g.
     /// `postgres://autonoma_app_login:secret@db:5432/autonoma`. That role must not own the
     /// tables (row-level security is then enforced on it) and must be a member of
-    /// `autonoma_app`. Errors: [`Error::Internal`] if the server cannot be reached.
+    /// `autonoma_app`. The pool holds at most [`DEFAULT_MAX_CONNECTIONS`].
+    /// Errors: [`Error::Internal`] if the server cannot be reached.
     pub async fn connect(app_url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(8).connect(app_url).await.map_err(db)?;
+        Self::connect_sized(app_url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`PgStore::connect`] with a pool of at most `max_connections` (at least 1), e.g. 2
+    /// in an AWS Lambda function, which serves one request at a time, so that many
+    /// instances fit the database's connection limit.
+    pub async fn connect_sized(app_url: &str, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new().max_connections(max_connections.max(1)).connect(app_url).await.map_err(db)?;
         Ok(PgStore { pool })
     }
 
     /// Connects the application role at `endpoint` with a password from `source` (e.g. RDS
-    /// IAM auth tokens), and returns the store with the [`PasswordRotation`] that renews the
+    /// IAM auth tokens) in a pool of at most `max_connections`, and returns the store with the [`PasswordRotation`] that renews the
     /// password of future connections once it is `max_age` old: spawn
     /// [`PasswordRotation::run`], and call [`PasswordRotation::ensure_fresh`] where the
     /// process may have been frozen. Same role requirements as [`PgStore::connect`].
@@ -106,11 +117,16 @@ impl PgStore {
     /// Errors: [`Error::Validation`] (field `ssl_mode`) for an unknown SSL mode; the
     /// source's error; [`Error::Internal`] if the server cannot be reached or refuses the
     /// login.
-    pub async fn connect_rotating(endpoint: &PgEndpoint, source: Arc<dyn PasswordSource>, max_age: Duration) -> Result<(Self, Arc<PasswordRotation>)> {
+    pub async fn connect_rotating(
+        endpoint: &PgEndpoint,
+        source: Arc<dyn PasswordSource>,
+        max_age: Duration,
+        max_connections: u32,
+    ) -> Result<(Self, Arc<PasswordRotation>)> {
         let base = endpoint.options()?;
         let password = source.password().await?;
         let issued = SystemTime::now();
-        let pool = PgPoolOptions::new().max_connections(8).connect_with(base.clone().password(&password)).await.map_err(db)?;
+        let pool = PgPoolOptions::new().max_connections(max_connections.max(1)).connect_with(base.clone().password(&password)).await.map_err(db)?;
         let rotation = Arc::new(PasswordRotation::new(pool.clone(), base, source, max_age, issued));
         Ok((PgStore { pool }, rotation))
     }
@@ -160,7 +176,8 @@ impl PgStore {
     /// the pool is closed. This is how a process streaming a run's events learns of events
     /// another process wrote. Delivery is best effort: notifications sent while the
     /// connection is being re-established are lost (sqlx's `PgListener` reconnects by
-    /// itself), so followers keep a slow poll as a safety net.
+    /// itself), so followers keep a slow poll as a safety net. The listener holds one of the
+    /// pool's connections.
     ///
     /// Errors: [`Error::Internal`] when the first `LISTEN` fails.
     pub async fn listen_run_events(&self, on_event: impl Fn(Uuid) + Send + 'static) -> Result<tokio::task::JoinHandle<()>> {
