@@ -27,7 +27,7 @@ use autonoma_core::store::{JobQueue, Store};
 use autonoma_aws::{AwsConfig, S3BlobStore, S3Config, ServerSideEncryption, SqsConfig, SqsQueue};
 use autonoma_core::knowledge::blob::BlobStore;
 use autonoma_aws::rds::{AuthTokenGenerator, DbLogin};
-use autonoma_storage::{LocalBlobStore, PasswordRotation, PasswordSource, PgStore, SqliteStore};
+use autonoma_storage::{LocalBlobStore, PasswordRotation, PasswordSource, PgStore, RunSignal, SqliteStore};
 use config::{BlobBackend, EmbeddingDevice, QueueBackend};
 use tokio_util::sync::CancellationToken;
 
@@ -50,8 +50,8 @@ pub struct OpenedStore {
     pub store: Arc<dyn Backend>,
     /// `Some` when logged in with [`Config::database_iam_user`].
     pub password: Option<Arc<PasswordRotation>>,
-    /// The same store when it is PostgreSQL: it announces run events across processes
-    /// ([`PgStore::listen_run_events`]).
+    /// The same store when it is PostgreSQL: it announces run events and cancel requests
+    /// across processes ([`PgStore::listen_runs`]).
     pub pg: Option<PgStore>,
 }
 
@@ -283,12 +283,12 @@ pub struct Platform {
 
 impl Platform {
     /// Opens the configured backends (migrating when `migrate`) and assembles the service.
-    /// With `follow` and PostgreSQL, run events written by other processes wake this
-    /// process's SSE followers (one pooled connection `LISTEN`s); processes that stream no
-    /// events (the run-executor function) pass false.
+    /// On PostgreSQL one pooled connection `LISTEN`s, so that run events written by other
+    /// processes wake this process's SSE followers and cancel requests made elsewhere wake
+    /// the executor of the run.
     /// Errors: the database cannot be opened or migrated, the secret key is invalid, or the
     /// blob store is misconfigured.
-    pub async fn open(cfg: &Config, migrate: bool, follow: bool) -> anyhow::Result<Platform> {
+    pub async fn open(cfg: &Config, migrate: bool) -> anyhow::Result<Platform> {
         let OpenedStore { store, password: db_password, pg } = open_store_migrating(cfg, migrate).await?;
         let queue = open_queue(cfg, &store).await;
         let blobs = open_blobs(cfg).await?;
@@ -301,13 +301,17 @@ impl Platform {
             tools.register(Arc::new(KnowledgeSearchTool::new(k.clone())));
         }
         let service = Arc::new(service);
-        if let Some(pg) = pg.filter(|_| follow) {
+        if let Some(pg) = pg {
             // Events another process writes (an executor elsewhere) wake this process's
-            // SSE followers at once instead of at their next poll.
+            // SSE followers, and cancels requested elsewhere this process's executor, at
+            // once instead of at their next poll.
             let weak = Arc::downgrade(&service);
-            pg.listen_run_events(move |run_id| {
+            pg.listen_runs(move |signal| {
                 if let Some(service) = weak.upgrade() {
-                    service.notifier.notify(run_id);
+                    match signal {
+                        RunSignal::Event(run_id) => service.notifier.notify(run_id),
+                        RunSignal::CancelRequested(run_id) => service.cancels.notify(run_id),
+                    }
                 }
             })
             .await
@@ -353,7 +357,7 @@ impl Platform {
 /// `gpu_worker = false` the GPU queue is left to `autonoma gpu-worker` processes.
 pub async fn serve(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     cfg.resolve_secrets().await?;
-    let p = Platform::open(&cfg, cfg.migrate_on_start, true).await?;
+    let p = Platform::open(&cfg, cfg.migrate_on_start).await?;
     let app = p.http_router(&cfg);
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
@@ -418,11 +422,11 @@ pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<(
     let map_err = |e: autonoma_functions::lambda::LambdaError| anyhow::anyhow!("lambda runtime: {e}");
     match handler {
         LambdaHandler::Api => {
-            let p = Platform::open(&cfg, false, true).await?;
+            let p = Platform::open(&cfg, false).await?;
             autonoma_functions::lambda::run_http(p.http_router(&cfg)).await.map_err(map_err)
         }
         LambdaHandler::RunExecutor => {
-            let p = Platform::open(&cfg, false, false).await?;
+            let p = Platform::open(&cfg, false).await?;
             let before: Option<autonoma_functions::lambda::InvocationHook> = p.db_password.clone().map(|rotation| {
                 Arc::new(move || {
                     let rotation = rotation.clone();

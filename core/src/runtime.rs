@@ -36,8 +36,10 @@ use crate::{Error, Result};
 
 /// Longest a single tool call may take.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the executor polls the store for a cancel request.
-pub const CANCEL_POLL: Duration = Duration::from_millis(250);
+/// How often the executor also polls the store for a cancel request, besides being woken
+/// by [`crate::service::Service::cancels`]: the safety net for a lost cross-process
+/// notification.
+pub const CANCEL_POLL: Duration = Duration::from_secs(2);
 /// Events read per page when a run is rebuilt from its events.
 const REPLAY_PAGE: u32 = 1000;
 
@@ -199,13 +201,18 @@ impl RunEnv {
             self.emit(run_id, epoch, RunEventKind::RunStarted { agent_version: run.agent_version, model: spec.model.clone() }).await?;
         }
 
-        // Watch for cancel requests made through the store (from any process).
+        // Watch for cancel requests made through the store (from any process): checked now
+        // (one may predate this attempt), then whenever the service is told of one, and
+        // every CANCEL_POLL in case a notification was lost.
         let watcher = {
             let store = store.clone();
             let cancel = cancel.clone();
+            let signal = self.service.cancels.for_run(run_id);
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(CANCEL_POLL).await;
+                    let woken = signal.notified();
+                    tokio::pin!(woken);
+                    woken.as_mut().enable();
                     if cancel.is_cancelled() {
                         break;
                     }
@@ -213,11 +220,17 @@ impl RunEnv {
                         cancel.cancel();
                         break;
                     }
+                    tokio::select! {
+                        _ = &mut woken => {}
+                        _ = tokio::time::sleep(CANCEL_POLL) => {}
+                        _ = cancel.cancelled() => break,
+                    }
                 }
             })
         };
         let outcome = self.agent_loop(&run, epoch, &spec, recorded, &cancel, attempt).await;
         watcher.abort();
+        self.service.cancels.forget(run_id);
 
         let (status, output, error, usage, steps, last) = match outcome? {
             LoopEnd::Answer { text, usage, steps } => {

@@ -165,6 +165,10 @@ pub struct Service {
     pub queue: Arc<dyn JobQueue>,
     pub secrets: SecretBox,
     pub notifier: RunNotifier,
+    /// Wakes a run's executor when a cancel is requested: by [`Service::cancel_run`] in
+    /// this process, and on PostgreSQL for requests made in other processes (the binary
+    /// forwards the store's `LISTEN` notifications here).
+    pub cancels: RunNotifier,
     login_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     login_by_email: DefaultKeyedRateLimiter<String>,
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
@@ -195,6 +199,7 @@ impl Service {
             queue,
             secrets,
             notifier: RunNotifier::default(),
+            cancels: RunNotifier::default(),
             login_by_ip: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).unwrap())),
             login_by_email: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(5).unwrap())),
             knowledge: None,
@@ -619,11 +624,13 @@ impl Service {
         self.store.list_thread_runs(actor.org_id, thread_id).await
     }
 
-    /// Asks a run to stop (member+); the executor stops at its next check (within ~250 ms,
-    /// mid-stream included) and records a `cancelled` event.
+    /// Asks a run to stop (member+); its executor is woken at once (in this process, or
+    /// through the store's notifications in another), stops mid-stream if need be, and
+    /// records a `cancelled` event.
     pub async fn cancel_run(&self, actor: &Actor, id: Uuid) -> Result<Run> {
         require(actor, Role::Member, "cancelling runs needs member")?;
         self.store.request_cancel(actor.org_id, id).await?;
+        self.cancels.notify(id);
         self.notifier.notify(id);
         self.store.get_run(actor.org_id, id).await
     }

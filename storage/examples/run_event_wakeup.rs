@@ -1,5 +1,5 @@
 //! How soon a process following a run learns of an event another process wrote, on
-//! PostgreSQL: the `LISTEN`/`NOTIFY` announcement (`PgStore::listen_run_events`) against
+//! PostgreSQL: the `LISTEN`/`NOTIFY` announcement (`PgStore::listen_runs`) against
 //! the 500 ms poll SSE followers fall back to, measured in the same run.
 //!
 //! ```text
@@ -70,8 +70,8 @@ async fn main() {
 
     // (a) LISTEN/NOTIFY.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _listening = follower.listen_run_events(move |id| {
-        let _ = tx.send((id, Instant::now()));
+    let _listening = follower.listen_runs(move |signal| {
+        let _ = tx.send((signal, Instant::now()));
     })
     .await
     .expect("listen");
@@ -80,8 +80,8 @@ async fn main() {
         tokio::time::sleep(gap(i)).await;
         let sent = Instant::now();
         writer.append_event(run_id, epoch, &delta(i)).await.expect("append");
-        let (id, at) = rx.recv().await.expect("announcement");
-        assert_eq!(id, run_id);
+        let (signal, at) = rx.recv().await.expect("announcement");
+        assert_eq!(signal, autonoma_storage::RunSignal::Event(run_id));
         notify_ms.push(at.duration_since(sent).as_secs_f64() * 1e3);
     }
 
@@ -113,6 +113,6 @@ async fn main() {
 
     println!("| follower learns of another process's event | events | median ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|---:|");
-    println!("| LISTEN/NOTIFY (listen_run_events) | {} |", summary(notify_ms));
+    println!("| LISTEN/NOTIFY (listen_runs) | {} |", summary(notify_ms));
     println!("| poll every 500 ms | {} |", summary(poll_ms));
 }

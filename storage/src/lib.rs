@@ -25,7 +25,7 @@ mod knowledge;
 pub mod postgres;
 
 pub use blob::LocalBlobStore;
-pub use postgres::{PasswordRotation, PasswordSource, PgEndpoint, PgStore};
+pub use postgres::{PasswordRotation, PasswordSource, PgEndpoint, PgStore, RunSignal};
 
 /// How write transactions begin on SQLite: `BEGIN IMMEDIATE` takes the write lock up front
 /// (waiting up to `busy_timeout`). A deferred transaction that reads first and writes later

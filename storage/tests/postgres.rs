@@ -13,7 +13,7 @@ use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
 use autonoma_core::model::*;
 use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
 use autonoma_core::Error;
-use autonoma_storage::{PasswordSource, PgEndpoint, PgStore};
+use autonoma_storage::{PasswordSource, PgEndpoint, PgStore, RunSignal};
 use chrono::{TimeDelta, Utc};
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -589,13 +589,13 @@ async fn the_iam_login_role_is_created_once_with_rds_iam_where_it_exists() {
 }
 
 #[tokio::test]
-async fn committed_run_events_are_announced_to_listeners_in_other_processes() {
+async fn committed_run_events_and_cancel_requests_are_announced_to_other_processes() {
     let h = Harness::new().await;
     // Two stores, two pools: as two processes would have.
     let other = PgStore::connect(&h.server.url("autonoma_web")).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _listening = h.store.listen_run_events(move |run_id| {
-        let _ = tx.send(run_id);
+    let _listening = h.store.listen_runs(move |signal| {
+        let _ = tx.send(signal);
     })
     .await
     .unwrap();
@@ -610,10 +610,13 @@ async fn committed_run_events_are_announced_to_listeners_in_other_processes() {
     let epoch = other.claim_run(run_id).await.unwrap().unwrap();
     other.append_event(run_id, epoch, &RunEventKind::TokenDelta { step: 1, text: "a".into() }).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("announced").unwrap();
-    assert_eq!(got, run_id);
+    assert_eq!(got, RunSignal::Event(run_id));
     // A refused append (stale epoch) rolls back, and announces nothing.
     assert!(matches!(other.append_event(run_id, epoch - 1, &RunEventKind::TokenDelta { step: 1, text: "b".into() }).await, Err(Error::LeaseLost)));
     other.append_event(run_id, epoch, &RunEventKind::TokenDelta { step: 1, text: "c".into() }).await.unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap(), run_id);
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap(), RunSignal::Event(run_id));
     assert!(rx.try_recv().is_err(), "one announcement per committed event");
+    // A cancel request is announced on its own channel.
+    other.request_cancel(org_id, run_id).await.unwrap();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap(), RunSignal::CancelRequested(run_id));
 }

@@ -39,6 +39,19 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 /// run id as text), published in the appending transaction.
 pub const RUN_EVENTS_CHANNEL: &str = "autonoma_run_events";
 
+/// The `NOTIFY` channel that carries the id of each run whose cancellation was requested
+/// (payload: the run id as text), published in the requesting transaction.
+pub const RUN_CANCELS_CHANNEL: &str = "autonoma_run_cancels";
+
+/// What [`PgStore::listen_runs`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunSignal {
+    /// The run got a new event ([`RUN_EVENTS_CHANNEL`]).
+    Event(Uuid),
+    /// Someone asked the run to stop ([`RUN_CANCELS_CHANNEL`]).
+    CancelRequested(Uuid),
+}
+
 /// Migrations embedded at compile time from `migrations/postgres`.
 pub static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -171,18 +184,20 @@ impl PgStore {
         r
     }
 
-    /// Calls `on_event(run_id)` for every run event committed by any process on this
-    /// database (`LISTEN` on [`RUN_EVENTS_CHANNEL`] over one dedicated connection), until
-    /// the pool is closed. This is how a process streaming a run's events learns of events
-    /// another process wrote. Delivery is best effort: notifications sent while the
+    /// Calls `on_signal` for every run event and every cancel request committed by any
+    /// process on this database (`LISTEN` on [`RUN_EVENTS_CHANNEL`] and
+    /// [`RUN_CANCELS_CHANNEL`] over one dedicated connection), until the pool is closed.
+    /// This is how a process streaming a run's events learns of events another process
+    /// wrote, and how an executor learns that its run was cancelled elsewhere. Delivery is
+    /// best effort: notifications sent while the
     /// connection is being re-established are lost (sqlx's `PgListener` reconnects by
     /// itself), so followers keep a slow poll as a safety net. The listener holds one of the
     /// pool's connections.
     ///
     /// Errors: [`Error::Internal`] when the first `LISTEN` fails.
-    pub async fn listen_run_events(&self, on_event: impl Fn(Uuid) + Send + 'static) -> Result<tokio::task::JoinHandle<()>> {
+    pub async fn listen_runs(&self, on_signal: impl Fn(RunSignal) + Send + 'static) -> Result<tokio::task::JoinHandle<()>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await.map_err(db)?;
-        listener.listen(RUN_EVENTS_CHANNEL).await.map_err(db)?;
+        listener.listen_all([RUN_EVENTS_CHANNEL, RUN_CANCELS_CHANNEL]).await.map_err(db)?;
         let pool = self.pool.clone();
         Ok(tokio::spawn(async move {
             loop {
@@ -191,9 +206,10 @@ impl PgStore {
                     r = listener.recv() => r,
                 };
                 match received {
-                    Ok(n) => match Uuid::parse_str(n.payload()) {
-                        Ok(run_id) => on_event(run_id),
-                        Err(_) => tracing::warn!(payload = n.payload(), "unexpected payload on {RUN_EVENTS_CHANNEL}"),
+                    Ok(n) => match (n.channel(), Uuid::parse_str(n.payload())) {
+                        (RUN_EVENTS_CHANNEL, Ok(run_id)) => on_signal(RunSignal::Event(run_id)),
+                        (RUN_CANCELS_CHANNEL, Ok(run_id)) => on_signal(RunSignal::CancelRequested(run_id)),
+                        (channel, _) => tracing::warn!(channel, payload = n.payload(), "unexpected notification"),
                     },
                     Err(e) => {
                         // recv() reconnects on its own; an error here is one failed attempt.
@@ -820,6 +836,7 @@ impl Store for PgStore {
         }
         let mut tx = self.tenant_tx(org_id).await?;
         sqlx::query("UPDATE runs SET cancel_requested = true WHERE org_id = $1 AND id = $2").bind(org_id).bind(id).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("SELECT pg_notify($1, $2)").bind(RUN_CANCELS_CHANNEL).bind(id.to_string()).execute(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
@@ -916,7 +933,7 @@ async fn insert_event(conn: &mut PgConnection, org: Uuid, run_id: Uuid, epoch: i
     .await
     .map_err(db)?;
     // Delivered to every listening process when the transaction commits (and never if it
-    // rolls back): see PgStore::listen_run_events.
+    // rolls back): see PgStore::listen_runs.
     sqlx::query("SELECT pg_notify($1, $2)").bind(RUN_EVENTS_CHANNEL).bind(run_id.to_string()).execute(&mut *conn).await.map_err(db)?;
     Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now })
 }
