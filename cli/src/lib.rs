@@ -168,7 +168,7 @@ pub async fn load_embedder(device: EmbeddingDevice, model_dir: PathBuf) -> auton
                 Some(a) if a.device_type != "Cpu" => true,
                 found => {
                     let adapter = found.map(|a| a.to_string()).unwrap_or_else(|| "none".into());
-                    tracing::info!(%adapter, "no GPU adapter: embedding on the CPU with candle (faster than the shaders on a CPU adapter)");
+                    tracing::info!(best_adapter = %adapter, "no GPU (only a CPU adapter, or none): embedding on the CPU with candle, which is faster there than the shaders");
                     false
                 }
             },
