@@ -224,7 +224,8 @@ pub async fn run_gpu_worker(store: Arc<dyn Backend>, queue: Arc<dyn JobQueue>, e
 
 /// `autonoma gpu-worker`: only the GPU job consumer, against the configured database and
 /// queue. Loads the embedding model on the configured device ([`load_embedder`]) at start
-/// (so a missing model or GPU fails now, not on the first job), prints `gpu worker ready` on stdout, and runs until `shutdown`.
+/// (so a missing model or GPU fails now, not on the first job), prints `gpu worker ready`
+/// on stdout, and runs until `shutdown`.
 pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     cfg.resolve_secrets().await?;
     let store = open_store(&cfg).await?.store;
@@ -239,8 +240,8 @@ pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow:
 
 /// The knowledge engine: the tokenizer loaded now (chunking needs no GPU), the embedder
 /// ([`load_embedder`] on the configured device) loaded on first use (query embedding,
-/// embed jobs). `None` (with a warning)
-/// when the model's tokenizer is missing: knowledge bases are then unavailable.
+/// embed jobs). `None` (with a warning) when the model's tokenizer is missing: knowledge
+/// bases are then unavailable.
 fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>, queue: &Arc<dyn JobQueue>, blobs: Arc<dyn BlobStore>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
     let (dir, device) = (cfg.embedding_model_dir(), cfg.embedding_device);
     // Parsed on first use: start-up (a Lambda cold start) does not pay for it.
