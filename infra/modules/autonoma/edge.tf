@@ -10,5 +10,6 @@ module "edge" {
   route53_zone_id                  = var.route53_zone_id
   price_class                      = var.cloudfront_price_class
   waf_rate_limit                   = var.waf_rate_limit
+  waf_login_rate_limit             = var.waf_login_rate_limit
   log_retention_days               = var.log_retention_days
 }

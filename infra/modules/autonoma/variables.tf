@@ -391,6 +391,12 @@ variable "waf_rate_limit" {
   default     = 2000
 }
 
+variable "waf_login_rate_limit" {
+  description = "Login and sign-up requests per 5 minutes per client IP before WAF blocks it (the application's own login limits are per instance)."
+  type        = number
+  default     = 100
+}
+
 # --- Operations -------------------------------------------------------------------------
 variable "log_level" {
   description = "AUTONOMA_LOG tracing filter of every component."

@@ -40,7 +40,7 @@ resource "aws_cloudwatch_log_group" "waf" {
 resource "aws_wafv2_web_acl" "this" {
   region      = local.edge_region
   name        = var.name
-  description = "Autonoma ${var.name}: rate limit, IP reputation, common exploits, known bad inputs"
+  description = "Autonoma ${var.name}: rate limits, IP reputation, common exploits, known bad inputs"
   scope       = "CLOUDFRONT"
 
   default_action {
@@ -154,6 +154,99 @@ resource "aws_wafv2_web_acl" "this" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${var.name}-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  # Login and sign-up attempts per IP across every api instance (the application's own
+  # limits are per process, and Lambda runs many): argon2id makes each attempt costly,
+  # this caps how many one address gets.
+  rule {
+    name     = "login-rate-limit-per-ip"
+    priority = 4
+
+    action {
+      block {}
+    }
+
+    statement {
+      rate_based_statement {
+        limit              = var.waf_login_rate_limit
+        aggregate_key_type = "IP"
+
+        scope_down_statement {
+          or_statement {
+              statement {
+                byte_match_statement {
+                  positional_constraint = "EXACTLY"
+                  search_string         = "/api/v1/auth/login"
+
+                  field_to_match {
+                    uri_path {}
+                  }
+
+                  text_transformation {
+                    priority = 0
+                    type     = "LOWERCASE"
+                  }
+                }
+              }
+
+              statement {
+                byte_match_statement {
+                  positional_constraint = "EXACTLY"
+                  search_string         = "/api/v1/auth/signup"
+
+                  field_to_match {
+                    uri_path {}
+                  }
+
+                  text_transformation {
+                    priority = 0
+                    type     = "LOWERCASE"
+                  }
+                }
+              }
+
+              statement {
+                byte_match_statement {
+                  positional_constraint = "EXACTLY"
+                  search_string         = "/sfn/login"
+
+                  field_to_match {
+                    uri_path {}
+                  }
+
+                  text_transformation {
+                    priority = 0
+                    type     = "LOWERCASE"
+                  }
+                }
+              }
+
+              statement {
+                byte_match_statement {
+                  positional_constraint = "EXACTLY"
+                  search_string         = "/sfn/signup"
+
+                  field_to_match {
+                    uri_path {}
+                  }
+
+                  text_transformation {
+                    priority = 0
+                    type     = "LOWERCASE"
+                  }
+                }
+              }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-login-rate-limit"
       sampled_requests_enabled   = true
     }
   }

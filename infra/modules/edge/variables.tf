@@ -74,6 +74,17 @@ variable "waf_rate_limit" {
   }
 }
 
+variable "waf_login_rate_limit" {
+  description = "Login and sign-up requests (API and UI) per 5 minutes from one IP address before WAF blocks it."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.waf_login_rate_limit >= 10
+    error_message = "waf_login_rate_limit must be at least 10 (WAF's minimum)."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the WAF log group."
   type        = number
