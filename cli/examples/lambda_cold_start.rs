@@ -157,29 +157,17 @@ async fn main() {
     println!();
     println!("| `api` function, `GET /api/v1/me` → 401 (n = {n}) | median | p90 | min | max |");
     println!("|---|---|---|---|---|");
-    println!(
-        "| cold start: spawn → end of the first response | **{:.1} ms** | {:.1} ms | {:.1} ms | {:.1} ms |",
-        median,
-        percentile(&cold, 0.9),
-        cold[0],
-        cold[n - 1]
-    );
+    // One table row from sorted samples: median (bold when `bold`), p90, min, max.
+    let row = |label: &str, sorted: &[f64], bold: bool| {
+        let median = format!("{:.1} ms", percentile(sorted, 0.5));
+        let median = if bold { format!("**{median}**") } else { median };
+        println!("| {label} | {median} | {:.1} ms | {:.1} ms | {:.1} ms |", percentile(sorted, 0.9), sorted[0], sorted[sorted.len() - 1]);
+    };
+    row("cold start: spawn → end of the first response", &cold, true);
     if init.len() == n {
-        println!(
-            "| of which init: spawn → first poll of `/invocation/next` | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
-            percentile(&init, 0.5),
-            percentile(&init, 0.9),
-            init[0],
-            init[n - 1]
-        );
+        row("of which init: spawn → first poll of `/invocation/next`", &init, false);
     }
-    println!(
-        "| process floor: `autonoma version`, spawn → exit | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
-        percentile(&floor, 0.5),
-        percentile(&floor, 0.9),
-        floor[0],
-        floor[n - 1]
-    );
+    row("process floor: `autonoma version`, spawn → exit", &floor, false);
     println!("| warm: a second request on the last process | {warm:.2} ms | | | |");
     println!();
     println!("Goal: cold start median < 50 ms: {}.", if median < 50.0 { "**met**" } else { "**not met**" });

@@ -19,7 +19,7 @@ use autonoma_core::runtime::RunEnv;
 use autonoma_core::service::{SecretBox, Service};
 use autonoma_core::worker::{run_executor, WorkerConfig};
 use autonoma_functions::ApiState;
-use autonoma_gpu_worker::embed::{best_adapter, EmbedOptions, GpuEmbedder, MODEL_ID};
+use autonoma_gpu_worker::embed::{EmbedError, EmbedOptions, GpuEmbedder, MODEL_ID};
 use autonoma_llm::embedding::CpuEmbedder;
 use autonoma_gpu_worker::Handlers;
 use autonoma_core::knowledge::store::KnowledgeStore;
@@ -62,6 +62,15 @@ struct IamTokens(AuthTokenGenerator);
 impl PasswordSource for IamTokens {
     async fn password(&self) -> autonoma_core::Result<String> {
         self.0.token().await
+    }
+}
+
+/// [`PasswordRotation::ensure_fresh`] before a unit of work in a process that may have been
+/// frozen (a Lambda invocation); a failure is logged, and the work goes on with the pool's
+/// current token.
+async fn renew_login(rotation: Arc<PasswordRotation>) {
+    if let Err(e) = rotation.ensure_fresh().await {
+        tracing::warn!(error = %e, "renewing the database login token failed");
     }
 }
 
@@ -161,20 +170,19 @@ pub async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
 /// `Gpu` when there is no usable adapter.
 pub async fn load_embedder(device: EmbeddingDevice, model_dir: PathBuf) -> autonoma_core::Result<Arc<dyn Embedder>> {
     tokio::task::spawn_blocking(move || -> autonoma_core::Result<Arc<dyn Embedder>> {
-        let use_gpu = match device {
-            EmbeddingDevice::Gpu => true,
-            EmbeddingDevice::Cpu => false,
-            EmbeddingDevice::Auto => match best_adapter() {
-                Some(a) if a.device_type != "Cpu" => true,
-                found => {
-                    let adapter = found.map(|a| a.to_string()).unwrap_or_else(|| "none".into());
-                    tracing::info!(best_adapter = %adapter, "no GPU (only a CPU adapter, or none): embedding on the CPU with candle, which is faster there than the shaders");
-                    false
+        let gpu = match device {
+            EmbeddingDevice::Gpu => Some(GpuEmbedder::load(&model_dir, EmbedOptions::default())?),
+            EmbeddingDevice::Cpu => None,
+            EmbeddingDevice::Auto => match GpuEmbedder::load(&model_dir, EmbedOptions { gpu_only: true, ..EmbedOptions::default() }) {
+                Ok(e) => Some(e),
+                Err(EmbedError::NoAdapter { detail }) => {
+                    tracing::info!(%detail, "no GPU (only a CPU adapter, or none): embedding on the CPU with candle, which is faster there than the shaders");
+                    None
                 }
+                Err(e) => return Err(e.into()),
             },
         };
-        if use_gpu {
-            let e = GpuEmbedder::load(&model_dir, EmbedOptions::default())?;
+        if let Some(e) = gpu {
             tracing::info!(adapter = %e.adapter_info(), "embedding model loaded on wgpu");
             Ok(Arc::new(e))
         } else {
@@ -342,9 +350,7 @@ impl Platform {
             app = app.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
                 let rotation = rotation.clone();
                 async move {
-                    if let Err(e) = rotation.ensure_fresh().await {
-                        tracing::warn!(error = %e, "renewing the database login token failed");
-                    }
+                    renew_login(rotation).await;
                     next.run(req).await
                 }
             }));
@@ -413,13 +419,13 @@ impl std::str::FromStr for LambdaHandler {
 }
 
 /// Runs this process as the Lambda function `handler` until the Lambda runtime stops it.
-/// Secrets are read by ARN first; migrations run only in the `migrate` handler.
+/// Secrets are read by ARN first (by `migrate` on each invocation, as the master secret
+/// rotates); migrations run only in the `migrate` handler.
 /// Errors: configuration, database or Runtime API failures.
 pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<()> {
-    // Kept unresolved for `migrate`, which reads the (rotating) master secret anew per
-    // invocation.
-    let unresolved = Arc::new(cfg.clone());
-    cfg.resolve_secrets().await?;
+    if handler != LambdaHandler::Migrate {
+        cfg.resolve_secrets().await?;
+    }
     let map_err = |e: autonoma_functions::lambda::LambdaError| anyhow::anyhow!("lambda runtime: {e}");
     match handler {
         LambdaHandler::Api => {
@@ -429,18 +435,12 @@ pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<(
         LambdaHandler::RunExecutor => {
             let p = Platform::open(&cfg, false).await?;
             let before: Option<autonoma_functions::lambda::InvocationHook> = p.db_password.clone().map(|rotation| {
-                Arc::new(move || {
-                    let rotation = rotation.clone();
-                    Box::pin(async move {
-                        if let Err(e) = rotation.ensure_fresh().await {
-                            tracing::warn!(error = %e, "renewing the database login token failed");
-                        }
-                    }) as futures::future::BoxFuture<'static, ()>
-                }) as autonoma_functions::lambda::InvocationHook
+                Arc::new(move || Box::pin(renew_login(rotation.clone())) as futures::future::BoxFuture<'static, ()>) as autonoma_functions::lambda::InvocationHook
             });
             autonoma_functions::lambda::run_sqs_executor(p.run_env.clone(), p.queue.clone(), cfg.lambda_reserve(), before).await.map_err(map_err)
         }
         LambdaHandler::Migrate => {
+            let unresolved = Arc::new(cfg);
             lambda_runtime::run(lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
                 let mut cfg = (*unresolved).clone();
                 async move {

@@ -21,7 +21,8 @@ use autonoma_core::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use autonoma_core::knowledge::tokens::embedding_tokenizers;
+use tokenizers::Tokenizer;
 
 /// Model identifier reported by [`Embedder::model_id`]; the same as the GPU worker's, as
 /// the vectors are interchangeable.
@@ -72,33 +73,17 @@ impl CpuEmbedder {
         let config_path = model_dir.join("config.json");
         let config = std::fs::read_to_string(&config_path).map_err(|e| model_error(&config_path, e))?;
         let config: Config = serde_json::from_str(&config).map_err(|e| model_error(&config_path, e))?;
+        if config.hidden_size != EMBEDDING_DIM {
+            return Err(model_error(&config_path, format!("hidden size {} is not {EMBEDDING_DIM}", config.hidden_size)));
+        }
         let weights_path = model_dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(|e| model_error(&weights_path, e))?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu).map_err(|e| model_error(&weights_path, e))?;
         let model = BertModel::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
 
         let tokenizer_path = model_dir.join("tokenizer.json");
-        let mut counter = Tokenizer::from_file(&tokenizer_path).map_err(|e| model_error(&tokenizer_path, e))?;
-        // The file ships with padding and truncation at 128: we pad ourselves and truncate
-        // at the sentence-transformers max_seq_length (256).
-        counter.with_padding(None);
-        counter.with_truncation(None).map_err(|e| model_error(&tokenizer_path, e))?;
-        let mut tokenizer = counter.clone();
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_EMBEDDING_TOKENS,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                direction: TruncationDirection::Right,
-            }))
-            .map_err(|e| model_error(&tokenizer_path, e))?;
-        let this = CpuEmbedder { inner: Arc::new(Inner { model, tokenizer, counter }) };
-        // A checkpoint of another width would only fail at the first query otherwise.
-        let probe = this.embed_ids(&[vec![101, 102]])?;
-        if probe[0].len() != EMBEDDING_DIM {
-            return Err(model_error(&weights_path, format!("hidden size {} is not {EMBEDDING_DIM}", probe[0].len())));
-        }
-        Ok(this)
+        let (tokenizer, counter) = embedding_tokenizers(&tokenizer_path).map_err(|e| model_error(&tokenizer_path, e))?;
+        Ok(CpuEmbedder { inner: Arc::new(Inner { model, tokenizer, counter }) })
     }
 
     /// Token ids of `text` as the model sees them: `[CLS] … [SEP]`, at most

@@ -14,11 +14,14 @@
 
 use std::time::{Duration, Instant};
 
-use autonoma_core::model::{AgentSpec, Limits, ProviderConnection, ProviderKind, RunEventKind};
+use autonoma_core::model::RunEventKind;
 use autonoma_core::store::{NewRun, Store};
 use autonoma_storage::PgStore;
 use autonoma_testkit::postgres::PgServer;
 use uuid::Uuid;
+
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -37,29 +40,8 @@ async fn main() {
     let writer = PgStore::connect(&server.app_url()).await.expect("writer");
 
     let (_, org) = writer.create_user_with_org("bench@example.com", "Bench", "hash", "Bench").await.expect("org");
-    let provider = ProviderConnection {
-        id: Uuid::now_v7(),
-        org_id: org.id,
-        name: "p".into(),
-        kind: ProviderKind::OpenaiCompatible,
-        base_url: Some("http://127.0.0.1:9".into()),
-        models: vec!["m".into()],
-        has_api_key: false,
-        created_at: chrono::Utc::now(),
-    };
-    writer.create_provider(&provider, None).await.expect("provider");
-    let spec = AgentSpec {
-        name: "bench".into(),
-        description: String::new(),
-        provider_id: provider.id,
-        model: "m".into(),
-        instructions: String::new(),
-        tools: vec![],
-        http_allowlist: vec![],
-        knowledge_base_ids: vec![],
-        limits: Limits::default(),
-    };
-    let agent = writer.create_agent(org.id, Uuid::now_v7(), &spec).await.expect("agent");
+    let provider = fixtures::provider(&writer, org.id).await;
+    let agent = writer.create_agent(org.id, Uuid::now_v7(), &fixtures::spec(provider.id, "bench")).await.expect("agent");
     let user = writer.find_user_by_email("bench@example.com").await.unwrap().unwrap().0.id;
     let run_id = Uuid::now_v7();
     let new_run = NewRun { id: run_id, org_id: org.id, agent_id: agent.id, agent_version: agent.version, thread_id: Uuid::now_v7(), input: "x".into(), created_by: user };

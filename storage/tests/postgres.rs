@@ -20,6 +20,10 @@ use uuid::Uuid;
 
 use autonoma_testkit::postgres::PgServer;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{provider, spec};
+
 /// A running cluster with the roles `autonoma_owner` (owns the schema, runs migrations) and
 /// `autonoma_web` (the application's login, a member of `autonoma_app`), the database
 /// `autonoma` migrated, and a [`PgStore`] connected as `autonoma_web`.
@@ -46,35 +50,6 @@ impl Harness {
 
 async fn org(s: &PgStore, email: &str) -> Uuid {
     s.create_user_with_org(email, "n", "hash", "org").await.unwrap().1.id
-}
-
-fn spec(provider_id: Uuid, name: &str) -> AgentSpec {
-    AgentSpec {
-        name: name.into(),
-        description: String::new(),
-        provider_id,
-        model: "m".into(),
-        instructions: "be brief".into(),
-        tools: vec!["calculator".into()],
-        http_allowlist: vec![],
-        knowledge_base_ids: vec![],
-        limits: Limits::default(),
-    }
-}
-
-async fn provider(s: &PgStore, org_id: Uuid) -> ProviderConnection {
-    let p = ProviderConnection {
-        id: Uuid::now_v7(),
-        org_id,
-        name: "p".into(),
-        kind: ProviderKind::OpenaiCompatible,
-        base_url: Some("http://x".into()),
-        models: vec!["m".into()],
-        has_api_key: true,
-        created_at: Utc::now(),
-    };
-    s.create_provider(&p, Some(b"sealed")).await.unwrap();
-    p
 }
 
 #[tokio::test]

@@ -6,8 +6,11 @@ use autonoma_core::model::*;
 use autonoma_core::store::{NewRun, RunUpdate, Store};
 use autonoma_core::Error;
 use autonoma_storage::SqliteStore;
-use chrono::Utc;
 use uuid::Uuid;
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{provider, spec};
 
 #[tokio::test]
 async fn a_newer_claim_fences_off_the_older_executor() {
@@ -15,29 +18,8 @@ async fn a_newer_claim_fences_off_the_older_executor() {
     let s = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
     s.migrate().await.unwrap();
     let (user, org) = s.create_user_with_org("a@x.io", "n", "hash", "org").await.unwrap();
-    let p = ProviderConnection {
-        id: Uuid::now_v7(),
-        org_id: org.id,
-        name: "p".into(),
-        kind: ProviderKind::OpenaiCompatible,
-        base_url: Some("http://x".into()),
-        models: vec!["m".into()],
-        has_api_key: false,
-        created_at: Utc::now(),
-    };
-    s.create_provider(&p, None).await.unwrap();
-    let spec = AgentSpec {
-        name: "a".into(),
-        description: String::new(),
-        provider_id: p.id,
-        model: "m".into(),
-        instructions: String::new(),
-        tools: vec![],
-        http_allowlist: vec![],
-        knowledge_base_ids: vec![],
-        limits: Limits::default(),
-    };
-    let agent = s.create_agent(org.id, Uuid::now_v7(), &spec).await.unwrap();
+    let p = provider(&s, org.id).await;
+    let agent = s.create_agent(org.id, Uuid::now_v7(), &spec(p.id, "a")).await.unwrap();
     let new = NewRun { id: Uuid::now_v7(), org_id: org.id, agent_id: agent.id, agent_version: 1, thread_id: Uuid::now_v7(), input: "hi".into(), created_by: user.id };
     let (run, _) = s.create_run(&new, None).await.unwrap();
 

@@ -26,6 +26,34 @@ pub fn default_embedding_model_dir() -> std::path::PathBuf {
     models.join(EMBEDDING_MODEL_RELATIVE_DIR)
 }
 
+/// `tokenizer.json` at `path` with the file's padding and truncation (both at 128 in
+/// all-MiniLM-L6-v2's) turned off: it counts every token. Errors: the `tokenizers` message.
+fn counting_tokenizer(path: &Path) -> std::result::Result<tokenizers::Tokenizer, String> {
+    let mut tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| e.to_string())?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).map_err(|e| e.to_string())?;
+    Ok(tokenizer)
+}
+
+/// The model's tokenizer in the two forms an [`Embedder`] needs, from the `tokenizer.json`
+/// at `path`: `(truncating, counting)`. Neither pads (embedders pad batches themselves);
+/// the first truncates at [`crate::embedding::MAX_EMBEDDING_TOKENS`] (sentence-transformers
+/// `max_seq_length` = 256), the second never (for [`Embedder::count_tokens`]).
+/// Errors: the file cannot be read or configured (the `tokenizers` message).
+pub fn embedding_tokenizers(path: &Path) -> std::result::Result<(tokenizers::Tokenizer, tokenizers::Tokenizer), String> {
+    let counter = counting_tokenizer(path)?;
+    let mut truncating = counter.clone();
+    truncating
+        .with_truncation(Some(tokenizers::TruncationParams {
+            max_length: crate::embedding::MAX_EMBEDDING_TOKENS,
+            strategy: tokenizers::TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: tokenizers::TruncationDirection::Right,
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok((truncating, counter))
+}
+
 /// Counts word-piece tokens of a text.
 pub trait TokenCounter: Send + Sync {
     /// Tokens of `text` after tokenisation, `[CLS]` and `[SEP]` included, before truncation
@@ -44,10 +72,7 @@ impl WordPieceCounter {
     /// Loads `path` (a Hugging Face `tokenizer.json`).
     /// Errors: [`Error::Internal`] when the file is missing or not a tokenizer.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let mut tokenizer = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| Error::internal(format!("loading tokenizer {}: {e}", path.display())))?;
-        tokenizer.with_padding(None);
-        tokenizer.with_truncation(None).map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
+        let tokenizer = counting_tokenizer(path).map_err(|e| Error::internal(format!("loading tokenizer {}: {e}", path.display())))?;
         Ok(WordPieceCounter { tokenizer })
     }
 

@@ -50,9 +50,10 @@ pub(crate) fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
 }
 
 /// Enumerates adapters on every native backend (honouring `WGPU_BACKEND`), keeps those
-/// that run compute shaders and whose name contains `name_filter` (case-insensitive, when
-/// given), and picks the best by [`rank`].
-pub(crate) fn pick_adapter(name_filter: Option<&str>) -> Result<(wgpu::Adapter, Vec<AdapterSummary>), EmbedError> {
+/// that run compute shaders, whose name contains `name_filter` (case-insensitive, when
+/// given) and, with `gpu_only`, that are not CPU implementations; picks the best by
+/// [`rank`].
+pub(crate) fn pick_adapter(name_filter: Option<&str>, gpu_only: bool) -> Result<(wgpu::Adapter, Vec<AdapterSummary>), EmbedError> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapters = block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let seen: Vec<AdapterSummary> = adapters.iter().map(|a| summary(&a.get_info())).collect();
@@ -61,6 +62,7 @@ pub(crate) fn pick_adapter(name_filter: Option<&str>) -> Result<(wgpu::Adapter, 
         .into_iter()
         .filter(|a| a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS))
         .filter(|a| filter.as_ref().is_none_or(|f| a.get_info().name.to_lowercase().contains(f)))
+        .filter(|a| !gpu_only || a.get_info().device_type != wgpu::DeviceType::Cpu)
         .max_by_key(|a| rank(a.get_info().device_type));
     match best {
         Some(a) => Ok((a, seen)),
@@ -71,19 +73,14 @@ pub(crate) fn pick_adapter(name_filter: Option<&str>) -> Result<(wgpu::Adapter, 
                     .to_string()
             } else {
                 format!(
-                    "none of the adapters found is usable (compute shaders required{}): {}",
+                    "none of the adapters found is usable (compute shaders required{}{}): {}",
                     name_filter.map(|f| format!(", name containing {f:?}")).unwrap_or_default(),
+                    if gpu_only { ", not a CPU implementation" } else { "" },
                     seen.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
                 )
             },
         }),
     }
-}
-
-/// Summary of the adapter [`pick_adapter`] would take with no name filter, or `None` when
-/// there is none (no driver, no loader).
-pub(crate) fn best_adapter() -> Option<AdapterSummary> {
-    pick_adapter(None).ok().map(|(a, _)| summary(&a.get_info()))
 }
 
 /// Opens a device on `adapter` with WebGPU's default limits, raised to the adapter's

@@ -28,7 +28,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use autonoma_core::embedding::{Embedder, EMBEDDING_DIM, MAX_EMBEDDING_TOKENS};
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use autonoma_core::knowledge::tokens::embedding_tokenizers;
+use tokenizers::Tokenizer;
 
 /// Model identifier reported by [`Embedder::model_id`] and stored beside each vector.
 pub const MODEL_ID: &str = "all-MiniLM-L6-v2";
@@ -61,14 +62,6 @@ pub fn model_path() -> PathBuf {
         }
     };
     dir.join(MODEL_RELATIVE_PATH)
-}
-
-/// The adapter [`GpuEmbedder::load`] would run on with default options (the best
-/// compute-capable one: discrete GPU > integrated > virtual > CPU), or `None` when wgpu
-/// finds none (no Vulkan/Metal/DX12 driver or loader, as in AWS Lambda). Blocking
-/// (enumerates adapters: tens of milliseconds with lavapipe).
-pub fn best_adapter() -> Option<AdapterSummary> {
-    gpu::best_adapter()
 }
 
 /// Failures of the GPU embedder. Converted to [`autonoma_core::Error::Internal`] at the
@@ -140,11 +133,14 @@ pub struct EmbedOptions {
     /// Matmul tile variant (default [`MatmulTiling::Auto`]); both give the same results up
     /// to float rounding.
     pub matmul_tiling: MatmulTiling,
+    /// Refuse CPU implementations such as lavapipe ([`EmbedError::NoAdapter`] when only
+    /// those exist), for callers with a faster CPU path of their own. Default false.
+    pub gpu_only: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { max_batch_tokens: 8192, max_batch_sequences: 1024, adapter_name: None, matmul_tiling: MatmulTiling::Auto }
+        EmbedOptions { max_batch_tokens: 8192, max_batch_sequences: 1024, adapter_name: None, matmul_tiling: MatmulTiling::Auto, gpu_only: false }
     }
 }
 
@@ -203,21 +199,7 @@ fn load_tokenizer(dir: &Path) -> Result<(Tokenizer, Tokenizer), EmbedError> {
     if !path.is_file() {
         return Err(EmbedError::Model { path, message: "tokenizer.json not found".into() });
     }
-    let mut counter = Tokenizer::from_file(&path).map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", path.display())))?;
-    // The file ships with padding to 128 and truncation at 128; we pad ourselves and
-    // truncate at the sentence-transformers max_seq_length (256).
-    counter.with_padding(None);
-    counter.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-    let mut tokenizer = counter.clone();
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length: MAX_EMBEDDING_TOKENS,
-            strategy: TruncationStrategy::LongestFirst,
-            stride: 0,
-            direction: TruncationDirection::Right,
-        }))
-        .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-    Ok((tokenizer, counter))
+    embedding_tokenizers(&path).map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", path.display())))
 }
 
 impl GpuEmbedder {
@@ -235,7 +217,7 @@ impl GpuEmbedder {
     /// [`EmbedError::Device`] / [`EmbedError::Gpu`] when the device or a kernel fails.
     pub fn load(model_dir: &Path, opts: EmbedOptions) -> Result<Self, EmbedError> {
         let (tokenizer, counter) = load_tokenizer(model_dir)?;
-        let (adapter, seen) = gpu::pick_adapter(opts.adapter_name.as_deref())?;
+        let (adapter, seen) = gpu::pick_adapter(opts.adapter_name.as_deref(), opts.gpu_only)?;
         let host = weights::load(model_dir)?;
         let info = gpu::summary(&adapter.get_info());
         tracing::info!(adapter = %info, candidates = ?seen.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "embedding on wgpu adapter");

@@ -5,6 +5,8 @@ locals {
   api_host      = trimsuffix(trimprefix(var.api_function_url, "https://"), "/")
   # Routed to the API origin explicitly; every other path (SSR pages) is the default.
   api_paths = ["/api/*", "/sfn/*", "/mcp*"]
+  # Where passwords are tried (the WAF login rate limit): the API and the UI's server functions.
+  login_paths = ["/api/v1/auth/login", "/api/v1/auth/signup", "/sfn/login", "/sfn/signup"]
 }
 
 data "aws_cloudfront_cache_policy" "disabled" {
@@ -176,10 +178,12 @@ resource "aws_wafv2_web_acl" "this" {
 
         scope_down_statement {
           or_statement {
-              statement {
+            dynamic "statement" {
+              for_each = local.login_paths
+              content {
                 byte_match_statement {
                   positional_constraint = "EXACTLY"
-                  search_string         = "/api/v1/auth/login"
+                  search_string         = statement.value
 
                   field_to_match {
                     uri_path {}
@@ -191,54 +195,7 @@ resource "aws_wafv2_web_acl" "this" {
                   }
                 }
               }
-
-              statement {
-                byte_match_statement {
-                  positional_constraint = "EXACTLY"
-                  search_string         = "/api/v1/auth/signup"
-
-                  field_to_match {
-                    uri_path {}
-                  }
-
-                  text_transformation {
-                    priority = 0
-                    type     = "LOWERCASE"
-                  }
-                }
-              }
-
-              statement {
-                byte_match_statement {
-                  positional_constraint = "EXACTLY"
-                  search_string         = "/sfn/login"
-
-                  field_to_match {
-                    uri_path {}
-                  }
-
-                  text_transformation {
-                    priority = 0
-                    type     = "LOWERCASE"
-                  }
-                }
-              }
-
-              statement {
-                byte_match_statement {
-                  positional_constraint = "EXACTLY"
-                  search_string         = "/sfn/signup"
-
-                  field_to_match {
-                    uri_path {}
-                  }
-
-                  text_transformation {
-                    priority = 0
-                    type     = "LOWERCASE"
-                  }
-                }
-              }
+            }
           }
         }
       }
