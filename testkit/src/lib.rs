@@ -58,6 +58,8 @@ pub mod postgres;
 pub mod moto;
 /// The AWS Lambda Runtime API, served locally for tests ([`lambda::RuntimeApi`]).
 pub mod lambda;
+/// Free ports for servers that take a port number ([`ports::unused_port`]).
+pub mod ports;
 
 use std::fmt;
 use std::net::SocketAddr;

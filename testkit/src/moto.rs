@@ -5,7 +5,6 @@
 //! marker file records a finished install, so later runs skip pip. Each [`Moto`] runs
 //! `moto_server` on a free port of 127.0.0.1 and kills it on drop.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -57,31 +56,36 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto on a free port and waits until it answers HTTP (up to 60 s, for a cold
-    /// start on a busy machine).
+    /// Starts moto on a free port ([`crate::ports::unused_port`]) and waits until it answers
+    /// HTTP (up to 60 s, for a cold start on a busy machine). A server that exits before
+    /// answering (a port lost to a parallel test, say) is retried on a new port, 3 times.
     pub async fn start() -> Moto {
         let bin = moto_server_bin();
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("local addr").port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning moto_server");
-        let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = moto.child.try_wait().expect("polling moto_server") {
-                panic!("moto_server exited early: {status}");
+        let mut exits = Vec::new();
+        for _ in 0..3 {
+            let port = crate::ports::unused_port();
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawning moto_server");
+            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(status) = moto.child.try_wait().expect("polling moto_server") {
+                    exits.push(format!("port {port}: {status}"));
+                    break;
+                }
+                if http.get(format!("{}/moto-api/", moto.endpoint)).send().await.is_ok() {
+                    return moto;
+                }
+                assert!(Instant::now() < deadline, "moto_server did not answer on {} within 60 s", moto.endpoint);
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if http.get(format!("{}/moto-api/", moto.endpoint)).send().await.is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "moto_server did not answer on {} within 60 s", moto.endpoint);
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        moto
+        panic!("moto_server exited early 3 times: {}", exits.join("; "));
     }
 
     /// Environment variables that point an AWS SDK client (the `autonoma` binary's, for

@@ -4,7 +4,6 @@
 //! every PostgreSQL binary runs as the `postgres` OS user (`runuser`). The package's own
 //! default cluster and service are never used.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -41,6 +40,35 @@ fn check(mut c: Command, what: &str) {
     assert!(out.status.success(), "{what} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
+/// How many ports `pg_ctl start` is tried on before giving up.
+const START_ATTEMPTS: usize = 5;
+
+/// Starts the cluster in `data` on a port from [`crate::ports::unused_port`] and returns the
+/// port. A port taken between the pick and PostgreSQL's bind ("Address already in use") or
+/// any other failed start is retried on a new port; after [`START_ATTEMPTS`] failures it
+/// panics with `pg_ctl`'s output and the server log of every attempt.
+fn start_on_a_free_port(data: &Path, dir: &Path) -> u16 {
+    let mut failures = String::new();
+    for attempt in 1..=START_ATTEMPTS {
+        let port = crate::ports::unused_port();
+        let log = dir.join(format!("log.{attempt}"));
+        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", dir.display());
+        let mut c = pg_command("pg_ctl");
+        c.arg("-D").arg(data).arg("-l").arg(&log).args(["-w", "-o", &opts, "start"]);
+        let out = c.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("pg_ctl start: {e}"));
+        if out.status.success() {
+            return port;
+        }
+        let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+        failures += &format!(
+            "attempt {attempt}, port {port}:\n{}{}\nserver log:\n{server_log}\n",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    panic!("pg_ctl start failed {START_ATTEMPTS} times:\n{failures}");
+}
+
 impl PgServer {
     /// Installs Debian's `postgresql` when its binaries are missing, then creates, starts and
     /// prepares a cluster (roles and database as described on [`PgServer`]).
@@ -63,11 +91,7 @@ impl PgServer {
         let mut c = pg_command("initdb");
         c.arg("-D").arg(&data).args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
         check(c, "initdb");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", dir.display());
-        let mut c = pg_command("pg_ctl");
-        c.arg("-D").arg(&data).arg("-l").arg(dir.join("log")).args(["-w", "-o", &opts, "start"]);
-        check(c, "pg_ctl start");
+        let port = start_on_a_free_port(&data, &dir);
         let server = PgServer { dir, port };
         for sql in [
             "CREATE ROLE autonoma_owner LOGIN",
@@ -124,7 +148,7 @@ impl PgServer {
     }
 }
 
-fn rand_suffix() -> u64 {
+pub(crate) fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
