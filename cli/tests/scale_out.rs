@@ -1,7 +1,8 @@
 //! Scale-out on one PostgreSQL database: two `autonoma serve` processes and one
 //! `autonoma gpu-worker`. 200 runs are submitted across both servers; one server is
 //! SIGKILLed mid-way; every run must complete exactly once, no step may be recorded twice,
-//! and nothing is lost (a restarted server sees every run). Always runs on PostgreSQL (its
+//! and nothing is lost (a restarted server sees every run). Login rate limits hold across
+//! both servers. Always runs on PostgreSQL (its
 //! own throwaway cluster), whatever `AUTONOMA_TEST_BACKEND` says.
 
 mod common;
@@ -218,6 +219,23 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     let agent_id = agent["id"].as_str().unwrap().to_string();
     // B reads what A wrote.
     assert_eq!(user_b.get(&format!("/api/v1/agents/{agent_id}")).send().await.unwrap().status(), 200);
+
+    // Login limits are counted in the database, not per process: 5 wrong passwords for one
+    // e-mail spread over A and B are refused as wrong (401); the 6th is rate limited on
+    // either server.
+    let http = reqwest::Client::new();
+    let try_login = |server: &Server| {
+        let (http, url) = (http.clone(), server.url("/api/v1/auth/login"));
+        async move { http.post(url).json(&json!({"email": "scale@example.com", "password": "not the password"})).send().await.unwrap() }
+    };
+    for server in [a.as_ref().unwrap(), &b, &b, a.as_ref().unwrap(), &b] {
+        assert_eq!(try_login(server).await.status(), 401);
+    }
+    for server in [a.as_ref().unwrap(), &b] {
+        let res = try_login(server).await;
+        assert_eq!(res.status(), 429, "the 6th attempt is limited on every server");
+        assert!(res.headers().contains_key("retry-after"));
+    }
 
     // Documents go in through B; the separate gpu-worker embeds them while the runs execute.
     let kb = create_kb(&user_b).await;

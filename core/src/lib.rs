@@ -8,6 +8,8 @@
 //!   `knowledge_search` tool, and the [`knowledge::blob::BlobStore`] trait;
 //! * [`llm`] — the [`llm::LlmProvider`] trait every model backend implements;
 //! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
+//! * [`rate_limit`] — GCRA rate limits (login attempts) whose state lives in the store, so
+//!   every process shares it;
 //! * [`store`] — the [`store::Store`] and [`store::JobQueue`] traits storage backends implement;
 //! * [`runtime`] — the agent loop (LLM → tool calls → results → … → answer) with limits and cancel;
 //! * [`service`] — the operations a caller may perform, with authorization and validation,
@@ -19,6 +21,7 @@ pub mod error;
 pub mod knowledge;
 pub mod llm;
 pub mod model;
+pub mod rate_limit;
 pub mod runtime;
 pub mod service;
 pub mod store;

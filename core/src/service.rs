@@ -4,7 +4,6 @@
 //! (`autonoma-app`) call these; neither talks to the [`Store`] directly for writes.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,6 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::Utc;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,6 +21,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::*;
+use crate::rate_limit::{self, Quota};
 use crate::store::{JobQueue, NewRun, Session, Store};
 use crate::{Error, Result};
 
@@ -39,6 +38,13 @@ pub const MAX_PAGE: u32 = 100;
 /// Names of the built-in tools an agent may enable.
 /// (`knowledge_search` is added automatically when an agent attaches knowledge bases.)
 pub const BUILTIN_TOOLS: [&str; 4] = ["calculator", "current_time", "http_fetch", "knowledge_search"];
+/// Login attempts allowed per client IP: 10 per minute (a burst of 10, then one every 6 s),
+/// counted across every process on the store.
+pub const LOGIN_PER_IP: Quota = Quota::per_minute(10);
+/// Login attempts allowed per e-mail address: 5 per minute (a burst of 5, then one every
+/// 12 s), counted across every process on the store, so spreading password guesses for one
+/// account over instances or IPs gains nothing.
+pub const LOGIN_PER_EMAIL: Quota = Quota::per_minute(5);
 /// Model name of the embedded local provider.
 pub const LOCAL_MODEL: &str = "smollm2-135m-instruct";
 
@@ -169,8 +175,6 @@ pub struct Service {
     /// this process, and on PostgreSQL for requests made in other processes (the binary
     /// forwards the store's `LISTEN` notifications here).
     pub cancels: RunNotifier,
-    login_by_ip: DefaultKeyedRateLimiter<IpAddr>,
-    login_by_email: DefaultKeyedRateLimiter<String>,
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
 }
 
@@ -191,8 +195,9 @@ pub(crate) fn check_len(field: &str, value: &str, min: usize, max: usize) -> Res
 }
 
 impl Service {
-    /// Builds the service. Login is limited to 10 attempts per minute per client IP and
-    /// 5 per minute per e-mail (GCRA via `governor`).
+    /// Builds the service. Login is limited to [`LOGIN_PER_IP`] attempts per client IP and
+    /// [`LOGIN_PER_EMAIL`] per e-mail, counted in the store so that every process sharing
+    /// it counts together ([`crate::rate_limit`]).
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn JobQueue>, secrets: SecretBox) -> Self {
         Service {
             store,
@@ -200,8 +205,6 @@ impl Service {
             secrets,
             notifier: RunNotifier::default(),
             cancels: RunNotifier::default(),
-            login_by_ip: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).unwrap())),
-            login_by_email: RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(5).unwrap())),
             knowledge: None,
         }
     }
@@ -263,15 +266,9 @@ impl Service {
     pub async fn log_in(&self, email: &str, password: &str, client_ip: Option<IpAddr>) -> Result<NewSession> {
         let email = email.trim().to_lowercase();
         if let Some(ip) = client_ip {
-            if let Err(not_until) = self.login_by_ip.check_key(&ip) {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-                return Err(Error::RateLimited { retry_after_secs: wait.as_secs().max(1) });
-            }
+            self.limit(&rate_limit::key("login-ip", &ip.to_string()), LOGIN_PER_IP).await?;
         }
-        if let Err(not_until) = self.login_by_email.check_key(&email) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return Err(Error::RateLimited { retry_after_secs: wait.as_secs().max(1) });
-        }
+        self.limit(&rate_limit::key("login-email", &email), LOGIN_PER_EMAIL).await?;
         let found = self.store.find_user_by_email(&email).await?;
         let password = password.to_string();
         let (user, ok) = match found {
@@ -289,6 +286,15 @@ impl Service {
         let m = self.store.memberships(user.id).await?;
         let first = m.first().ok_or(Error::Unauthenticated)?;
         self.open_session(user.id, first.org_id, first.role).await
+    }
+
+    /// One attempt against `quota` for `key`; [`Error::RateLimited`] (whole seconds, ≥ 1)
+    /// when over it.
+    async fn limit(&self, key: &[u8], quota: Quota) -> Result<()> {
+        match self.store.rate_limit(key, quota, Utc::now()).await? {
+            Ok(()) => Ok(()),
+            Err(wait) => Err(Error::RateLimited { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 }),
+        }
     }
 
     async fn open_session(&self, user_id: Uuid, org_id: Uuid, role: Role) -> Result<NewSession> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use autonoma_core::model::*;
+use autonoma_core::rate_limit::{gcra, Quota};
 use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
 use autonoma_core::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -316,6 +317,25 @@ impl Store for SqliteStore {
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.pool).await.map_err(db)?;
         Ok(())
+    }
+
+    async fn rate_limit(&self, key: &[u8], quota: Quota, now: DateTime<Utc>) -> Result<std::result::Result<(), Duration>> {
+        // BEGIN IMMEDIATE: the write lock serializes every decision, for all keys.
+        let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
+        sqlx::query("DELETE FROM rate_limits WHERE tat < ?").bind(now).execute(&mut *tx).await.map_err(db)?;
+        let tat: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT tat FROM rate_limits WHERE key = ?").bind(key).fetch_optional(&mut *tx).await.map_err(db)?.flatten();
+        let decision = gcra(tat, now, quota);
+        if let Ok(next) = decision {
+            sqlx::query("INSERT INTO rate_limits (key, tat) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat")
+                .bind(key)
+                .bind(next)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(decision.map(|_| ()))
     }
 
     async fn create_api_key(&self, k: &ApiKey, key_hash: &[u8]) -> Result<()> {

@@ -392,7 +392,7 @@ variable "waf_rate_limit" {
 }
 
 variable "waf_login_rate_limit" {
-  description = "Login and sign-up requests per 5 minutes per client IP before WAF blocks it (the application's own login limits are per instance)."
+  description = "Login and sign-up requests per 5 minutes per client IP before WAF blocks it (in front of the application's own login limits, which count across all instances)."
   type        = number
   default     = 100
 }

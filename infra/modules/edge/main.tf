@@ -160,9 +160,9 @@ resource "aws_wafv2_web_acl" "this" {
     }
   }
 
-  # Login and sign-up attempts per IP across every api instance (the application's own
-  # limits are per process, and Lambda runs many): argon2id makes each attempt costly,
-  # this caps how many one address gets.
+  # Login and sign-up attempts per IP, stopped at the edge before they reach Lambda. The
+  # application's own login limits (10 a minute per IP, 5 per e-mail) count across every api
+  # instance in the database, but sign-up has none and argon2id makes each attempt costly.
   rule {
     name     = "login-rate-limit-per-ip"
     priority = 4
