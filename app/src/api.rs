@@ -189,6 +189,10 @@ pub async fn log_in(
     }
     let session = svc.log_in(&email, &password, ssr::client_ip()).await.map_err(|e| match e {
         autonoma_core::Error::Unauthenticated => AppError::new("unauthenticated", "Wrong e-mail or password."),
+        autonoma_core::Error::RateLimited { retry_after_secs } => AppError::new(
+            "rate_limited",
+            format!("Too many login attempts. Try again in {retry_after_secs} second{}.", if retry_after_secs == 1 { "" } else { "s" }),
+        ),
         e => e.into(),
     })?;
     ssr::set_session_cookie(&session.token);

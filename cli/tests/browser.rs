@@ -33,6 +33,7 @@ fn sign_up_create_agent_chat_and_see_tool_step() {
         .expect("run node");
     assert!(status.success(), "browser test failed; screenshots in {}", out.display());
     assert!(out.join("05-chat-answer.png").exists());
+    assert!(out.join("07-login-rate-limited.png").exists());
 }
 
 /// Knowledge bases in the browser (`tests/e2e/knowledge.mjs`): create a base, drag and drop

@@ -1,5 +1,6 @@
 // Browser end-to-end: sign up, connect the scripted provider, create an agent with the
-// calculator tool, send a message, and see the streamed answer and the tool step.
+// calculator tool, send a message, and see the streamed answer and the tool step; then,
+// logged out, five wrong passwords and the login rate limit's message.
 // Driven by cli/tests/browser.rs, which starts the server and the scripted LLM and passes
 // BASE_URL, SCRIPTED_URL and OUT_DIR. Exits non-zero on any failure.
 import { chromium } from 'playwright-core';
@@ -73,6 +74,21 @@ try {
   const toolText = await page.$eval('.tool-step', (el) => { el.open = true; return el.innerText; });
   if (!toolText.includes('391')) throw new Error(`tool step does not show the result: ${toolText}`);
   await shot('06-chat-tool-open');
+
+  step('wrong passwords, then the login rate limit');
+  const guest = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  guest.on('pageerror', (e) => errors.push(String(e)));
+  await guest.goto(`${base}/login`);
+  for (let i = 1; i <= 6; i++) {
+    await guest.fill('#email', 'eve@example.com');
+    await guest.fill('#password', `wrong guess ${i}`);
+    await guest.click('form:has(#password) button[type=submit]');
+    // Five wrong passwords are refused as such; the sixth (5 per minute per e-mail) is limited.
+    const expected = i <= 5 ? 'Wrong e-mail or password.' : 'Too many login attempts. Try again in';
+    await guest.waitForSelector(`.alert-error:has-text("${expected}")`, { timeout: 30000 });
+    await guest.waitForFunction(() => !document.querySelector('form:has(#password) button[type=submit]').disabled);
+  }
+  await guest.screenshot({ path: `${out}/07-login-rate-limited.png`, fullPage: true });
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
   step('ok');
 } catch (e) {
