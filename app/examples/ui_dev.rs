@@ -201,7 +201,7 @@ async fn seed_demo(service: &Service) -> Result<(), String> {
             password: "demo-password-1".into(),
             name: "Demo".into(),
             org_name: Some("Acme Robotics".into()),
-        })
+        }, None)
         .await
     {
         Ok(s) => s,

@@ -189,10 +189,7 @@ pub async fn log_in(
     }
     let session = svc.log_in(&email, &password, ssr::client_ip()).await.map_err(|e| match e {
         autonoma_core::Error::Unauthenticated => AppError::new("unauthenticated", "Wrong e-mail or password."),
-        autonoma_core::Error::RateLimited { retry_after_secs } => AppError::new(
-            "rate_limited",
-            format!("Too many login attempts. Try again in {retry_after_secs} second{}.", if retry_after_secs == 1 { "" } else { "s" }),
-        ),
+        autonoma_core::Error::RateLimited { retry_after_secs } => AppError::rate_limited("login attempts", retry_after_secs),
         e => e.into(),
     })?;
     ssr::set_session_cookie(&session.token);
@@ -209,14 +206,11 @@ pub async fn sign_up(
     #[doc = "Organization name (defaults to \"<name>'s organization\")."] org_name: Option<String>,
 ) -> Result<(), AppError> {
     let svc = ssr::service()?;
-    let session = svc
-        .sign_up(autonoma_core::service::SignUp {
-            email,
-            password,
-            name: name.unwrap_or_default(),
-            org_name: org_name.filter(|o| !o.trim().is_empty()),
-        })
-        .await?;
+    let input = autonoma_core::service::SignUp { email, password, name: name.unwrap_or_default(), org_name: org_name.filter(|o| !o.trim().is_empty()) };
+    let session = svc.sign_up(input, ssr::client_ip()).await.map_err(|e| match e {
+        autonoma_core::Error::RateLimited { retry_after_secs } => AppError::rate_limited("sign-ups from your address", retry_after_secs),
+        e => e.into(),
+    })?;
     ssr::set_session_cookie(&session.token);
     leptos_axum::redirect("/agents");
     Ok(())

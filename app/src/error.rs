@@ -25,6 +25,13 @@ impl AppError {
         AppError { code: code.into(), message: message.into(), field: None }
     }
 
+    /// `rate_limited`: "Too many {what}. Try again in N seconds." (or minutes, rounded up,
+    /// from 2 minutes on), for a wait of `retry_after_secs`.
+    pub fn rate_limited(what: &str, retry_after_secs: u64) -> Self {
+        let (n, unit) = if retry_after_secs >= 120 { (retry_after_secs.div_ceil(60), "minute") } else { (retry_after_secs.max(1), "second") };
+        AppError::new("rate_limited", format!("Too many {what}. Try again in {n} {unit}{}.", if n == 1 { "" } else { "s" }))
+    }
+
     /// A validation error on one form field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         AppError { code: "validation_failed".into(), message: message.into(), field: Some(field.into()) }
@@ -101,6 +108,20 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::MiddlewareError(e) => AppError::new("forbidden", e),
             other => AppError::new("internal", other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AppError;
+
+    #[test]
+    fn rate_limited_waits_read_in_seconds_then_minutes() {
+        assert_eq!(AppError::rate_limited("login attempts", 12).message, "Too many login attempts. Try again in 12 seconds.");
+        assert_eq!(AppError::rate_limited("login attempts", 1).message, "Too many login attempts. Try again in 1 second.");
+        assert_eq!(AppError::rate_limited("sign-ups", 119).message, "Too many sign-ups. Try again in 119 seconds.");
+        assert_eq!(AppError::rate_limited("sign-ups", 121).message, "Too many sign-ups. Try again in 3 minutes.");
+        assert_eq!(AppError::rate_limited("sign-ups", 360).code, "rate_limited");
     }
 }
 

@@ -63,7 +63,7 @@ async fn bench_steps() -> anyhow::Result<()> {
     let store = Arc::new(autonoma_storage::SqliteStore::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await?);
     store.migrate().await?;
     let service = Arc::new(Service::new(store.clone(), store.clone(), SecretBox::new(&[7; 32])));
-    let s = service.sign_up(SignUp { email: "bench@example.com".into(), password: "benchmark password".into(), name: "b".into(), org_name: None }).await?;
+    let s = service.sign_up(SignUp { email: "bench@example.com".into(), password: "benchmark password".into(), name: "b".into(), org_name: None }, None).await?;
     let actor = s.actor;
     let provider = service
         .create_provider(&actor, NewProvider { name: "instant".into(), kind: ProviderKind::OpenaiCompatible, base_url: Some("http://127.0.0.1:9/v1".into()), api_key: None, models: vec!["instant".into()] })

@@ -218,6 +218,23 @@ async fn accounts_sessions_and_secrets() {
     let res = u.post("/api/v1/providers").json(&json!({"name": "bad", "kind": "openai_compatible", "base_url": "ftp://x", "models": ["m"]})).send().await.unwrap();
     assert_problem(res, 422, "validation_failed").await;
 
+    // Sign-up is rate limited per IP, 10 an hour. Valid requests count, taken e-mails too
+    // (the first two sign-ups above); the weak-password one did not. So 8 more succeed.
+    let mut created = 0;
+    let refused = loop {
+        let res = http.post(server.url("/api/v1/auth/signup")).json(&json!({"email": format!("many{created}@example.com"), "password": "correct horse battery"})).send().await.unwrap();
+        if res.status() == 429 {
+            break res;
+        }
+        assert_eq!(res.status(), 201);
+        created += 1;
+        assert!(created <= 10, "sign-ups are rate limited");
+    };
+    assert_eq!(created, 8);
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((300..=360).contains(&wait), "one interval (6 min) to wait, less the test's time so far: {wait}");
+    assert_problem(refused, 429, "rate_limited").await;
+
     // The OpenAPI document is served and is 3.1.
     let doc: Value = reqwest::get(server.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));

@@ -31,6 +31,12 @@ impl Quota {
         Quota { burst, period: Duration::from_secs(60) }
     }
 
+    /// `burst` requests per hour. Panics when `burst` is 0.
+    pub const fn per_hour(burst: u32) -> Quota {
+        assert!(burst > 0, "a quota allows at least one request");
+        Quota { burst, period: Duration::from_secs(3600) }
+    }
+
     /// The emission interval `T = period / burst`.
     pub fn interval(&self) -> Duration {
         self.period / self.burst

@@ -45,6 +45,10 @@ pub const LOGIN_PER_IP: Quota = Quota::per_minute(10);
 /// 12 s), counted across every process on the store, so spreading password guesses for one
 /// account over instances or IPs gains nothing.
 pub const LOGIN_PER_EMAIL: Quota = Quota::per_minute(5);
+/// Sign-ups allowed per client IP: 10 per hour (a burst of 10, then one every 6 minutes),
+/// counted across every process on the store. Each sign-up costs an argon2id hash and
+/// creates an organization, so mass sign-ups from one address are cut short.
+pub const SIGN_UP_PER_IP: Quota = Quota::per_hour(10);
 /// Model name of the embedded local provider.
 pub const LOCAL_MODEL: &str = "smollm2-135m-instruct";
 
@@ -223,9 +227,12 @@ impl Service {
 
     // ------------------------------------------------------------------ accounts
 
-    /// Creates a user with their own organization (as owner) and logs them in.
-    /// Errors: [`Error::Validation`] for a bad e-mail or short password, [`Error::Conflict`] if taken.
-    pub async fn sign_up(&self, input: SignUp) -> Result<NewSession> {
+    /// Creates a user with their own organization (as owner) and logs them in. Valid
+    /// requests count against [`SIGN_UP_PER_IP`] for `client_ip` (checked after validation,
+    /// so a typo costs nothing; before the e-mail is looked up).
+    /// Errors: [`Error::Validation`] for a bad e-mail or short password,
+    /// [`Error::RateLimited`], [`Error::Conflict`] if taken.
+    pub async fn sign_up(&self, input: SignUp, client_ip: Option<IpAddr>) -> Result<NewSession> {
         let email = input.email.trim().to_lowercase();
         check_len("email", &email, 3, 254)?;
         let at = email.find('@');
@@ -237,6 +244,9 @@ impl Service {
         check_len("name", &name, 1, 100)?;
         let org_name = input.org_name.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| format!("{name}'s organization"));
         check_len("org_name", &org_name, 1, 100)?;
+        if let Some(ip) = client_ip {
+            self.limit(&rate_limit::key("sign-up-ip", &ip.to_string()), SIGN_UP_PER_IP).await?;
+        }
         let password = input.password.clone();
         let hash = tokio::task::spawn_blocking(move || {
             Argon2::default().hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng)).map(|h| h.to_string())

@@ -68,11 +68,11 @@ fn session_response(state: &ApiState, headers: &HeaderMap, s: autonoma_core::ser
     res
 }
 
-/// Create an account and its organization; sets the session cookie.
+/// Create an account and its organization; sets the session cookie. Rate limited per IP.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "auth", request_body = SignUp,
-    responses((status = 201, body = MeResponse), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
-async fn sign_up(State(state): State<ApiState>, headers: HeaderMap, Json(input): Json<SignUp>) -> ApiResult<Response> {
-    let s = state.service.sign_up(input).await?;
+    responses((status = 201, body = MeResponse), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem), (status = 429, body = crate::problem::Problem)))]
+async fn sign_up(State(state): State<ApiState>, headers: HeaderMap, ext: axum::http::Extensions, Json(input): Json<SignUp>) -> ApiResult<Response> {
+    let s = state.service.sign_up(input, client_ip(&ext)).await?;
     Ok(session_response(&state, &headers, s, StatusCode::CREATED))
 }
 

@@ -161,8 +161,9 @@ resource "aws_wafv2_web_acl" "this" {
   }
 
   # Login and sign-up attempts per IP, stopped at the edge before they reach Lambda. The
-  # application's own login limits (10 a minute per IP, 5 per e-mail) count across every api
-  # instance in the database, but sign-up has none and argon2id makes each attempt costly.
+  # application's own limits (logins: 10 a minute per IP and 5 per e-mail; sign-ups: 10 an
+  # hour per IP) count across every api instance in the database; this rule keeps floods
+  # from costing Lambda invocations and argon2id hashes at all.
   rule {
     name     = "login-rate-limit-per-ip"
     priority = 4
