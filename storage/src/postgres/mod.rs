@@ -491,11 +491,19 @@ impl Store for PgStore {
         let decision = gcra(tat, now, quota);
         match decision {
             Ok(next) => {
-                // An upsert: the expired-row sweep below, in another transaction, may have
-                // deleted the row between our insert and our lock.
+                // An upsert: a sweep in another transaction may have deleted the row between
+                // our insert and our lock.
                 sqlx::query("INSERT INTO rate_limits (key, tat) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat")
                     .bind(key)
                     .bind(next)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                // Rows whose time has passed carry no information; sweep some in the same
+                // round of work (no extra transaction). SKIP LOCKED: never wait for a row
+                // another decision holds.
+                sqlx::query("DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits WHERE tat < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)")
+                    .bind(now)
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
@@ -504,13 +512,6 @@ impl Store for PgStore {
             // Nothing to store (and a NULL row of ours goes away with the rollback).
             Err(_) => tx.rollback().await.map_err(db)?,
         }
-        // Rows whose time has passed carry no information. SKIP LOCKED: never wait for a
-        // row another decision holds.
-        sqlx::query("DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits WHERE tat < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
         Ok(decision.map(|_| ()))
     }
 
