@@ -38,24 +38,34 @@ pub(crate) mod ssr {
     pub struct NewKeyFlash(pub String, pub String);
 
     pub fn service() -> Result<Arc<Service>, AppError> {
-        use_context::<Arc<Service>>().ok_or_else(|| AppError::new("internal", "service missing from context"))
+        use_context::<Arc<Service>>()
+            .ok_or_else(|| AppError::new("internal", "service missing from context"))
     }
 
     pub fn parts() -> Result<Parts, AppError> {
-        use_context::<Parts>().ok_or_else(|| AppError::new("internal", "request missing from context"))
+        use_context::<Parts>()
+            .ok_or_else(|| AppError::new("internal", "request missing from context"))
     }
 
     /// Value of a cookie in the `Cookie` headers.
     pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
-        })
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|kv| {
+                let (k, v) = kv.trim().split_once('=')?;
+                (k == name).then(|| v.to_string())
+            })
     }
 
     /// The session token of this request, if any.
     pub fn session_token() -> Option<String> {
-        parts().ok().and_then(|p| cookie(&p.headers, SESSION_COOKIE)).filter(|t| !t.is_empty())
+        parts()
+            .ok()
+            .and_then(|p| cookie(&p.headers, SESSION_COOKIE))
+            .filter(|t| !t.is_empty())
     }
 
     /// The authenticated caller. Errors with `unauthenticated` when the cookie is missing
@@ -69,12 +79,25 @@ pub(crate) mod ssr {
 
     /// True when the request came from a plain HTML form (no JavaScript).
     pub fn is_plain_form_post() -> bool {
-        parts().ok().and_then(|p| p.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html"))).unwrap_or(false)
+        parts()
+            .ok()
+            .and_then(|p| {
+                p.headers
+                    .get(ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.contains("text/html"))
+            })
+            .unwrap_or(false)
     }
 
     /// Whether the request reached the proxy over https.
     pub fn is_https(parts: &Parts) -> bool {
-        parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).map(|v| v.eq_ignore_ascii_case("https")).unwrap_or(false)
+        parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.eq_ignore_ascii_case("https"))
+            .unwrap_or(false)
             || parts.uri.scheme_str() == Some("https")
     }
 
@@ -85,7 +108,10 @@ pub(crate) mod ssr {
             "{name}={value}; HttpOnly; SameSite={same_site}; Path={path}; Max-Age={max_age}{}",
             if secure { "; Secure" } else { "" }
         );
-        if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&cookie)) {
+        if let (Some(res), Ok(v)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            HeaderValue::from_str(&cookie),
+        ) {
             res.append_header(SET_COOKIE, v);
         }
     }
@@ -97,10 +123,15 @@ pub(crate) mod ssr {
 
     /// Converts a core record to its UI mirror through JSON.
     pub fn mirror<T: Serialize, U: DeserializeOwned>(value: &T) -> Result<U, AppError> {
-        serde_json::to_value(value).and_then(serde_json::from_value).map_err(|e| {
-            tracing::error!(error = %e, "DTO mirror mismatch");
-            AppError::new("internal", "Something went wrong on the server. Please try again.")
-        })
+        serde_json::to_value(value)
+            .and_then(serde_json::from_value)
+            .map_err(|e| {
+                tracing::error!(error = %e, "DTO mirror mismatch");
+                AppError::new(
+                    "internal",
+                    "Something went wrong on the server. Please try again.",
+                )
+            })
     }
 
     /// Parses a UUID argument.
@@ -111,7 +142,14 @@ pub(crate) mod ssr {
     /// A local path to go to after login (`/…` but not `//…`), else `/agents`.
     pub fn safe_next(next: Option<String>) -> String {
         match next {
-            Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => n,
+            Some(n)
+                if n.starts_with('/')
+                    && !n.starts_with("//")
+                    && !n.starts_with("/\\")
+                    && !n.contains(['\r', '\n']) =>
+            {
+                n
+            }
             _ => "/agents".into(),
         }
     }
@@ -121,14 +159,19 @@ pub(crate) mod ssr {
     pub async fn knowledge_actor() -> Result<(Arc<Service>, Actor), AppError> {
         let (svc, actor) = actor().await?;
         if svc.knowledge_engine().is_none() {
-            return Err(AppError::new("unavailable", "Knowledge bases are not enabled on this server."));
+            return Err(AppError::new(
+                "unavailable",
+                "Knowledge bases are not enabled on this server.",
+            ));
         }
         Ok((svc, actor))
     }
 
     /// Largest accepted upload of this server, in bytes.
     pub fn max_upload_bytes(svc: &Service) -> usize {
-        svc.knowledge_engine().map(|k| k.config.max_upload_bytes).unwrap_or(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES)
+        svc.knowledge_engine()
+            .map(|k| k.config.max_upload_bytes)
+            .unwrap_or(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES)
     }
 
     /// The readable message of a refused upload of the file `name`: validation problems and
@@ -136,9 +179,18 @@ pub(crate) mod ssr {
     pub fn upload_error(name: &str, e: autonoma_core::Error) -> Result<AppError, AppError> {
         use autonoma_core::Error as E;
         match e {
-            E::Validation { field, message } if field == "file" => Ok(AppError::new("validation_failed", format!("{name} {message}"))),
-            E::Validation { message, .. } => Ok(AppError::new("validation_failed", format!("{name}: {message}"))),
-            E::TooLarge(message) => Ok(AppError::new("payload_too_large", format!("{name} is too large: {message}"))),
+            E::Validation { field, message } if field == "file" => Ok(AppError::new(
+                "validation_failed",
+                format!("{name} {message}"),
+            )),
+            E::Validation { message, .. } => Ok(AppError::new(
+                "validation_failed",
+                format!("{name}: {message}"),
+            )),
+            E::TooLarge(message) => Ok(AppError::new(
+                "payload_too_large",
+                format!("{name} is too large: {message}"),
+            )),
             other => Err(other.into()),
         }
     }
@@ -151,7 +203,12 @@ pub(crate) mod ssr {
             .extensions
             .get::<autonoma_core::ClientAddr>()
             .map(|c| c.0)
-            .or_else(|| parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip())
+            })
     }
 }
 
@@ -161,14 +218,19 @@ pub(crate) mod ssr {
 #[server(prefix = "/sfn", endpoint = "me")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {
     let svc = ssr::service()?;
-    let Some(token) = ssr::session_token() else { return Ok(None) };
+    let Some(token) = ssr::session_token() else {
+        return Ok(None);
+    };
     let actor = match svc.actor_from_session(&token).await {
         Ok((actor, _)) => actor,
         Err(autonoma_core::Error::Unauthenticated) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let memberships = svc.me(&actor).await?;
-    let m = memberships.iter().find(|m| m.org_id == actor.org_id).or(memberships.first());
+    let m = memberships
+        .iter()
+        .find(|m| m.org_id == actor.org_id)
+        .or(memberships.first());
     Ok(Some(Me {
         email: m.map(|m| m.email.clone()).unwrap_or_default(),
         org_name: m.map(|m| m.org_name.clone()).unwrap_or_default(),
@@ -187,11 +249,18 @@ pub async fn log_in(
     if email.trim().is_empty() {
         return Err(AppError::field("email", "enter your e-mail address"));
     }
-    let session = svc.log_in(&email, &password, ssr::client_ip()).await.map_err(|e| match e {
-        autonoma_core::Error::Unauthenticated => AppError::new("unauthenticated", "Wrong e-mail or password."),
-        autonoma_core::Error::RateLimited { retry_after_secs } => AppError::rate_limited("login attempts", retry_after_secs),
-        e => e.into(),
-    })?;
+    let session = svc
+        .log_in(&email, &password, ssr::client_ip())
+        .await
+        .map_err(|e| match e {
+            autonoma_core::Error::Unauthenticated => {
+                AppError::new("unauthenticated", "Wrong e-mail or password.")
+            }
+            autonoma_core::Error::RateLimited { retry_after_secs } => {
+                AppError::rate_limited("login attempts", retry_after_secs)
+            }
+            e => e.into(),
+        })?;
     ssr::set_session_cookie(&session.token);
     leptos_axum::redirect(&ssr::safe_next(next));
     Ok(())
@@ -206,11 +275,21 @@ pub async fn sign_up(
     #[doc = "Organization name (defaults to \"<name>'s organization\")."] org_name: Option<String>,
 ) -> Result<(), AppError> {
     let svc = ssr::service()?;
-    let input = autonoma_core::service::SignUp { email, password, name: name.unwrap_or_default(), org_name: org_name.filter(|o| !o.trim().is_empty()) };
-    let session = svc.sign_up(input, ssr::client_ip()).await.map_err(|e| match e {
-        autonoma_core::Error::RateLimited { retry_after_secs } => AppError::rate_limited("sign-ups from your address", retry_after_secs),
-        e => e.into(),
-    })?;
+    let input = autonoma_core::service::SignUp {
+        email,
+        password,
+        name: name.unwrap_or_default(),
+        org_name: org_name.filter(|o| !o.trim().is_empty()),
+    };
+    let session = svc
+        .sign_up(input, ssr::client_ip())
+        .await
+        .map_err(|e| match e {
+            autonoma_core::Error::RateLimited { retry_after_secs } => {
+                AppError::rate_limited("sign-ups from your address", retry_after_secs)
+            }
+            e => e.into(),
+        })?;
     ssr::set_session_cookie(&session.token);
     leptos_axum::redirect("/agents");
     Ok(())
@@ -232,7 +311,9 @@ pub async fn log_out() -> Result<(), AppError> {
 
 /// A page of agents, newest first.
 #[server(prefix = "/sfn", endpoint = "agents/list")]
-pub async fn list_agents(#[doc = "Cursor from the previous page."] cursor: Option<String>) -> Result<PageDto<AgentDto>, AppError> {
+pub async fn list_agents(
+    #[doc = "Cursor from the previous page."] cursor: Option<String>,
+) -> Result<PageDto<AgentDto>, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let page = svc.list_agents(&actor, cursor.as_deref(), Some(50)).await?;
     ssr::mirror(&page)
@@ -267,7 +348,8 @@ pub async fn save_agent(
     #[doc = "Max LLM calls per run."] max_steps: Option<String>,
     #[doc = "Max output tokens per call."] max_output_tokens: Option<String>,
     #[doc = "Wall-clock limit in seconds."] timeout_secs: Option<String>,
-    #[doc = "Ids of the knowledge bases to search (`knowledge_base_ids[]`, one per ticked box)."] knowledge_base_ids: Option<Vec<String>>,
+    #[doc = "Ids of the knowledge bases to search (`knowledge_base_ids[]`, one per ticked box)."]
+    knowledge_base_ids: Option<Vec<String>>,
 ) -> Result<AgentDto, AppError> {
     use autonoma_core::model::{AgentSpec, Limits};
     let (svc, actor) = ssr::actor().await?;
@@ -279,17 +361,27 @@ pub async fn save_agent(
     let number = |field: &str, v: Option<String>, default: u32| -> Result<u32, AppError> {
         match v.as_deref().map(str::trim) {
             None | Some("") => Ok(default),
-            Some(s) => s.parse::<u32>().map_err(|_| AppError::field(field, "must be a whole number")),
+            Some(s) => s
+                .parse::<u32>()
+                .map_err(|_| AppError::field(field, "must be a whole number")),
         }
     };
     let d = Limits::default();
     let limits = Limits {
         max_steps: number("limits.max_steps", max_steps, d.max_steps)?,
-        max_output_tokens: number("limits.max_output_tokens", max_output_tokens, d.max_output_tokens)?,
+        max_output_tokens: number(
+            "limits.max_output_tokens",
+            max_output_tokens,
+            d.max_output_tokens,
+        )?,
         timeout_secs: number("limits.timeout_secs", timeout_secs, d.timeout_secs)?,
     };
     let mut tools = Vec::new();
-    for (name, on) in [("calculator", &tool_calculator), ("current_time", &tool_current_time), ("http_fetch", &tool_http_fetch)] {
+    for (name, on) in [
+        ("calculator", &tool_calculator),
+        ("current_time", &tool_current_time),
+        ("http_fetch", &tool_http_fetch),
+    ] {
         if on.is_some() {
             tools.push(name.to_string());
         }
@@ -341,15 +433,32 @@ pub const DOCUMENTS_PAGE: u32 = 100;
 
 /// A page of the organization's knowledge bases, newest first, with their document counts.
 #[server(prefix = "/sfn", endpoint = "knowledge/list")]
-pub async fn list_knowledge_bases(#[doc = "Cursor from the previous page."] cursor: Option<String>) -> Result<PageDto<KnowledgeBaseSummaryDto>, AppError> {
+pub async fn list_knowledge_bases(
+    #[doc = "Cursor from the previous page."] cursor: Option<String>,
+) -> Result<PageDto<KnowledgeBaseSummaryDto>, AppError> {
     let (svc, actor) = ssr::knowledge_actor().await?;
-    let page = svc.list_knowledge_bases(&actor, cursor.as_deref().filter(|c| !c.is_empty()), Some(50)).await?;
+    let page = svc
+        .list_knowledge_bases(
+            &actor,
+            cursor.as_deref().filter(|c| !c.is_empty()),
+            Some(50),
+        )
+        .await?;
     let mut items = Vec::with_capacity(page.items.len());
     for kb in &page.items {
-        let docs = svc.list_documents(&actor, kb.id, None, Some(DOCUMENTS_PAGE)).await?;
-        items.push(KnowledgeBaseSummaryDto { base: ssr::mirror(kb)?, documents: docs.items.len() as u32, more: docs.next_cursor.is_some() });
+        let docs = svc
+            .list_documents(&actor, kb.id, None, Some(DOCUMENTS_PAGE))
+            .await?;
+        items.push(KnowledgeBaseSummaryDto {
+            base: ssr::mirror(kb)?,
+            documents: docs.items.len() as u32,
+            more: docs.next_cursor.is_some(),
+        });
     }
-    Ok(PageDto { items, next_cursor: page.next_cursor })
+    Ok(PageDto {
+        items,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// The organization's knowledge bases for the agent editor (newest 100), or `None` when this
@@ -373,7 +482,9 @@ pub async fn create_knowledge_base(
     use autonoma_core::knowledge::NewKnowledgeBase;
     let (svc, actor) = ssr::knowledge_actor().await?;
     let description = description.unwrap_or_default().trim().to_string();
-    let kb = svc.create_knowledge_base(&actor, NewKnowledgeBase { name, description }).await?;
+    let kb = svc
+        .create_knowledge_base(&actor, NewKnowledgeBase { name, description })
+        .await?;
     leptos_axum::redirect(&format!("/knowledge/{}", kb.id));
     ssr::mirror(&kb)
 }
@@ -381,9 +492,12 @@ pub async fn create_knowledge_base(
 /// One knowledge base, with this server's upload limit. An id that is not a UUID is
 /// reported like a missing base (`not_found`).
 #[server(prefix = "/sfn", endpoint = "knowledge/get")]
-pub async fn get_knowledge_base(#[doc = "Knowledge base id."] id: String) -> Result<KnowledgeBaseDto, AppError> {
+pub async fn get_knowledge_base(
+    #[doc = "Knowledge base id."] id: String,
+) -> Result<KnowledgeBaseDto, AppError> {
     let (svc, actor) = ssr::knowledge_actor().await?;
-    let id = ssr::uuid("id", &id).map_err(|_| AppError::new("not_found", "Knowledge base not found."))?;
+    let id = ssr::uuid("id", &id)
+        .map_err(|_| AppError::new("not_found", "Knowledge base not found."))?;
     let kb = svc.get_knowledge_base(&actor, id).await?;
     let mut dto: KnowledgeBaseDto = ssr::mirror(&kb)?;
     dto.max_upload_bytes = ssr::max_upload_bytes(&svc) as u64;
@@ -392,26 +506,42 @@ pub async fn get_knowledge_base(#[doc = "Knowledge base id."] id: String) -> Res
 
 /// Deletes a knowledge base with all its documents and goes back to the list.
 #[server(prefix = "/sfn", endpoint = "knowledge/delete")]
-pub async fn delete_knowledge_base(#[doc = "Knowledge base id."] id: String) -> Result<(), AppError> {
+pub async fn delete_knowledge_base(
+    #[doc = "Knowledge base id."] id: String,
+) -> Result<(), AppError> {
     let (svc, actor) = ssr::knowledge_actor().await?;
-    svc.delete_knowledge_base(&actor, ssr::uuid("id", &id)?).await?;
+    svc.delete_knowledge_base(&actor, ssr::uuid("id", &id)?)
+        .await?;
     leptos_axum::redirect("/knowledge");
     Ok(())
 }
 
 /// The newest [`DOCUMENTS_PAGE`] documents of a base with their ingestion progress.
 #[server(prefix = "/sfn", endpoint = "knowledge/documents")]
-pub async fn list_documents(#[doc = "Knowledge base id."] kb_id: String) -> Result<PageDto<DocumentDto>, AppError> {
+pub async fn list_documents(
+    #[doc = "Knowledge base id."] kb_id: String,
+) -> Result<PageDto<DocumentDto>, AppError> {
     let (svc, actor) = ssr::knowledge_actor().await?;
-    let page = svc.list_documents(&actor, ssr::uuid("kb_id", &kb_id)?, None, Some(DOCUMENTS_PAGE)).await?;
+    let page = svc
+        .list_documents(
+            &actor,
+            ssr::uuid("kb_id", &kb_id)?,
+            None,
+            Some(DOCUMENTS_PAGE),
+        )
+        .await?;
     ssr::mirror(&page)
 }
 
 /// Deletes one document (its chunks and vectors go with it).
 #[server(prefix = "/sfn", endpoint = "knowledge/documents/delete")]
-pub async fn delete_document(#[doc = "Knowledge base id."] kb_id: String, #[doc = "Document id."] id: String) -> Result<(), AppError> {
+pub async fn delete_document(
+    #[doc = "Knowledge base id."] kb_id: String,
+    #[doc = "Document id."] id: String,
+) -> Result<(), AppError> {
     let (svc, actor) = ssr::knowledge_actor().await?;
-    svc.delete_document(&actor, ssr::uuid("kb_id", &kb_id)?, ssr::uuid("id", &id)?).await?;
+    svc.delete_document(&actor, ssr::uuid("kb_id", &kb_id)?, ssr::uuid("id", &id)?)
+        .await?;
     Ok(())
 }
 
@@ -426,7 +556,9 @@ pub async fn delete_document(#[doc = "Knowledge base id."] kb_id: String, #[doc 
 /// problem). A file already in the base is not stored again: the answer has
 /// `created: false`, and a plain form post reports it as "already uploaded".
 #[server(prefix = "/sfn", endpoint = "knowledge/upload", input = MultipartFormData)]
-pub async fn upload_documents(#[doc = "The multipart form: `kb_id`, then `file` parts."] data: MultipartData) -> Result<Vec<UploadedDto>, AppError> {
+pub async fn upload_documents(
+    #[doc = "The multipart form: `kb_id`, then `file` parts."] data: MultipartData,
+) -> Result<Vec<UploadedDto>, AppError> {
     use autonoma_core::knowledge::Upload;
     let (svc, actor) = ssr::knowledge_actor().await?;
     let max = ssr::max_upload_bytes(&svc);
@@ -434,9 +566,25 @@ pub async fn upload_documents(#[doc = "The multipart form: `kb_id`, then `file` 
     // the browser gets the answer, up to this much).
     let cap = max.saturating_mul(4).saturating_add(1 << 20);
     let plain = ssr::is_plain_form_post();
-    let mut form = data.into_inner().ok_or_else(|| AppError::new("request", "Expected a multipart form."))?;
-    let read_error = |e: &dyn std::fmt::Display| AppError::new("request", format!("The upload was interrupted or malformed ({e}). Please try again."));
-    let too_much = || AppError::new("payload_too_large", format!("The upload is too large: at most {} per request, {} per file.", human_size(cap as u64), human_size(max as u64)));
+    let mut form = data
+        .into_inner()
+        .ok_or_else(|| AppError::new("request", "Expected a multipart form."))?;
+    let read_error = |e: &dyn std::fmt::Display| {
+        AppError::new(
+            "request",
+            format!("The upload was interrupted or malformed ({e}). Please try again."),
+        )
+    };
+    let too_much = || {
+        AppError::new(
+            "payload_too_large",
+            format!(
+                "The upload is too large: at most {} per request, {} per file.",
+                human_size(cap as u64),
+                human_size(max as u64)
+            ),
+        )
+    };
 
     let mut kb_id = None;
     let mut total = 0usize;
@@ -450,7 +598,9 @@ pub async fn upload_documents(#[doc = "The multipart form: `kb_id`, then `file` 
             "file" => {
                 let name = field.file_name().unwrap_or_default().to_string();
                 let media_type = field.content_type().map(|m| m.to_string());
-                let kb = kb_id.ok_or_else(|| AppError::field("kb_id", "must come before the files in the form"))?;
+                let kb = kb_id.ok_or_else(|| {
+                    AppError::field("kb_id", "must come before the files in the form")
+                })?;
                 let mut bytes = Vec::new();
                 let mut size = 0usize;
                 while let Some(chunk) = field.chunk().await.map_err(|e| read_error(&e))? {
@@ -470,11 +620,30 @@ pub async fn upload_documents(#[doc = "The multipart form: `kb_id`, then `file` 
                 let outcome = if size > max {
                     Err(AppError::new(
                         "payload_too_large",
-                        format!("{} is too large: {} — the limit is {} per file", if name.is_empty() { "The file" } else { &name }, human_size(size as u64), human_size(max as u64)),
+                        format!(
+                            "{} is too large: {} — the limit is {} per file",
+                            if name.is_empty() { "The file" } else { &name },
+                            human_size(size as u64),
+                            human_size(max as u64)
+                        ),
                     ))
                 } else {
-                    match svc.upload_document(&actor, kb, Upload { name: name.clone(), media_type, bytes }).await {
-                        Ok((doc, created)) => Ok(UploadedDto { document: ssr::mirror(&doc)?, created }),
+                    match svc
+                        .upload_document(
+                            &actor,
+                            kb,
+                            Upload {
+                                name: name.clone(),
+                                media_type,
+                                bytes,
+                            },
+                        )
+                        .await
+                    {
+                        Ok((doc, created)) => Ok(UploadedDto {
+                            document: ssr::mirror(&doc)?,
+                            created,
+                        }),
                         Err(e) => Err(ssr::upload_error(&name, e)?),
                     }
                 };
@@ -484,24 +653,51 @@ pub async fn upload_documents(#[doc = "The multipart form: `kb_id`, then `file` 
         }
     }
     if outcomes.is_empty() {
-        return Err(AppError::field("file", "choose at least one file to upload"));
+        return Err(AppError::field(
+            "file",
+            "choose at least one file to upload",
+        ));
     }
 
     // One line per refused file (and, for a plain form post, per file already there).
     let mut problems: Vec<(&str, String)> = Vec::new();
     for (name, outcome) in &outcomes {
         match outcome {
-            Err(e) => problems.push((if e.code == "payload_too_large" { "payload_too_large" } else { "validation_failed" }, e.message.clone())),
-            Ok(u) if !u.created && plain => problems.push(("conflict", format!("{name}: already uploaded (same content as “{}”)", u.document.name))),
+            Err(e) => problems.push((
+                if e.code == "payload_too_large" {
+                    "payload_too_large"
+                } else {
+                    "validation_failed"
+                },
+                e.message.clone(),
+            )),
+            Ok(u) if !u.created && plain => problems.push((
+                "conflict",
+                format!(
+                    "{name}: already uploaded (same content as “{}”)",
+                    u.document.name
+                ),
+            )),
             Ok(_) => {}
         }
     }
     if let Some((first, _)) = problems.first() {
-        let code = if problems.iter().all(|(c, _)| c == first) { *first } else { "validation_failed" };
+        let code = if problems.iter().all(|(c, _)| c == first) {
+            *first
+        } else {
+            "validation_failed"
+        };
         let lines: Vec<String> = problems.iter().map(|(_, m)| m.clone()).collect();
-        let stored = outcomes.iter().filter(|(_, o)| matches!(o, Ok(u) if u.created)).count();
+        let stored = outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Ok(u) if u.created))
+            .count();
         let message = if stored > 0 {
-            format!("Uploaded {stored} of {} files. {}", outcomes.len(), lines.join(" · "))
+            format!(
+                "Uploaded {stored} of {} files. {}",
+                outcomes.len(),
+                lines.join(" · ")
+            )
         } else {
             lines.join(" · ")
         };
@@ -521,9 +717,18 @@ pub async fn search_knowledge_base(
     let (svc, actor) = ssr::knowledge_actor().await?;
     let k = match k.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<u32>().map_err(|_| AppError::field("k", "must be a whole number"))?),
+        Some(s) => Some(
+            s.parse::<u32>()
+                .map_err(|_| AppError::field("k", "must be a whole number"))?,
+        ),
     };
-    let hits = svc.search_knowledge_base(&actor, ssr::uuid("kb_id", &kb_id)?, SearchRequest { query, k }).await?;
+    let hits = svc
+        .search_knowledge_base(
+            &actor,
+            ssr::uuid("kb_id", &kb_id)?,
+            SearchRequest { query, k },
+        )
+        .await?;
     ssr::mirror(&hits)
 }
 
@@ -548,8 +753,14 @@ pub async fn create_provider(
 ) -> Result<ProviderDto, AppError> {
     use autonoma_core::model::ProviderKind;
     let (svc, actor) = ssr::actor().await?;
-    let kind = ProviderKind::parse(kind.trim()).ok_or_else(|| AppError::field("kind", "choose Local or OpenAI-compatible"))?;
-    let models = models.unwrap_or_default().split(['\n', ',']).map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+    let kind = ProviderKind::parse(kind.trim())
+        .ok_or_else(|| AppError::field("kind", "choose Local or OpenAI-compatible"))?;
+    let models = models
+        .unwrap_or_default()
+        .split(['\n', ','])
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
     let conn = svc
         .create_provider(
             &actor,
@@ -587,28 +798,48 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyDto>, AppError> {
 #[server(prefix = "/sfn", endpoint = "keys/create")]
 pub async fn create_api_key(
     #[doc = "Label of the key."] name: String,
-    #[doc = "Role it acts with (`admin`, `member`, `viewer`); empty for the caller's."] role: Option<String>,
+    #[doc = "Role it acts with (`admin`, `member`, `viewer`); empty for the caller's."]
+    role: Option<String>,
 ) -> Result<CreatedKeyDto, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let role = match role.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(r) => Some(autonoma_core::model::Role::parse(r).ok_or_else(|| AppError::field("role", "unknown role"))?),
+        Some(r) => Some(
+            autonoma_core::model::Role::parse(r)
+                .ok_or_else(|| AppError::field("role", "unknown role"))?,
+        ),
     };
     let created = svc.create_api_key(&actor, &name, role).await?;
     if ssr::is_plain_form_post() {
-        ssr::set_cookie(ssr::NEW_KEY_COOKIE, &format!("{}:{}", created.key.id, created.secret), "/settings/api-keys", 300, "Strict");
+        ssr::set_cookie(
+            ssr::NEW_KEY_COOKIE,
+            &format!("{}:{}", created.key.id, created.secret),
+            "/settings/api-keys",
+            300,
+            "Strict",
+        );
     }
-    Ok(CreatedKeyDto { key: ssr::mirror(&created.key)?, secret: created.secret })
+    Ok(CreatedKeyDto {
+        key: ssr::mirror(&created.key)?,
+        secret: created.secret,
+    })
 }
 
 /// The key created by the previous plain form post, if any (read once).
 #[server(prefix = "/sfn", endpoint = "keys/flash")]
 pub async fn take_new_key() -> Result<Option<CreatedKeyDto>, AppError> {
     let (svc, actor) = ssr::actor().await?;
-    let Some(flash) = ssr::parts()?.extensions.get::<ssr::NewKeyFlash>().cloned() else { return Ok(None) };
+    let Some(flash) = ssr::parts()?.extensions.get::<ssr::NewKeyFlash>().cloned() else {
+        return Ok(None);
+    };
     let keys = svc.list_api_keys(&actor).await?;
-    let Some(key) = keys.iter().find(|k| k.id.to_string() == flash.0) else { return Ok(None) };
-    Ok(Some(CreatedKeyDto { key: ssr::mirror(key)?, secret: flash.1 }))
+    let Some(key) = keys.iter().find(|k| k.id.to_string() == flash.0) else {
+        return Ok(None);
+    };
+    Ok(Some(CreatedKeyDto {
+        key: ssr::mirror(key)?,
+        secret: flash.1,
+    }))
 }
 
 /// Revokes an API key.
@@ -631,13 +862,27 @@ pub async fn send_message(
 ) -> Result<RunDto, AppError> {
     let (svc, actor) = ssr::actor().await?;
     let agent_id = ssr::uuid("agent_id", &agent_id)?;
-    let thread_id = match thread_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let thread_id = match thread_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(t) => Some(ssr::uuid("thread_id", t)?),
         None => None,
     };
-    let (run, _) = svc.start_run(&actor, agent_id, autonoma_core::service::RunInput { input, thread_id }, None).await?;
+    let (run, _) = svc
+        .start_run(
+            &actor,
+            agent_id,
+            autonoma_core::service::RunInput { input, thread_id },
+            None,
+        )
+        .await?;
     if ssr::is_plain_form_post() {
-        leptos_axum::redirect(&format!("/agents/{}?thread={}", run.agent_id, run.thread_id));
+        leptos_axum::redirect(&format!(
+            "/agents/{}?thread={}",
+            run.agent_id, run.thread_id
+        ));
     }
     ssr::mirror(&run)
 }
@@ -657,32 +902,56 @@ pub async fn get_run(#[doc = "Run id."] id: String) -> Result<TurnDto, AppError>
     let id = ssr::uuid("id", &id)?;
     let run = svc.get_run(&actor, id).await?;
     let events = all_events(&svc, &actor, id).await?;
-    Ok(TurnDto { run: ssr::mirror(&run)?, events })
+    Ok(TurnDto {
+        run: ssr::mirror(&run)?,
+        events,
+    })
 }
 
 /// A page of runs of one agent, newest first.
 #[server(prefix = "/sfn", endpoint = "runs/list")]
-pub async fn list_runs(#[doc = "Agent id."] agent_id: String, #[doc = "Cursor from the previous page."] cursor: Option<String>) -> Result<PageDto<RunDto>, AppError> {
+pub async fn list_runs(
+    #[doc = "Agent id."] agent_id: String,
+    #[doc = "Cursor from the previous page."] cursor: Option<String>,
+) -> Result<PageDto<RunDto>, AppError> {
     let (svc, actor) = ssr::actor().await?;
-    let page = svc.list_runs(&actor, Some(ssr::uuid("agent_id", &agent_id)?), cursor.as_deref(), Some(20)).await?;
+    let page = svc
+        .list_runs(
+            &actor,
+            Some(ssr::uuid("agent_id", &agent_id)?),
+            cursor.as_deref(),
+            Some(20),
+        )
+        .await?;
     ssr::mirror(&page)
 }
 
 /// The runs of a conversation, oldest first, each with its events.
 #[server(prefix = "/sfn", endpoint = "runs/thread")]
-pub async fn get_thread(#[doc = "Conversation id (a run's `thread_id`)."] thread_id: String) -> Result<Vec<TurnDto>, AppError> {
+pub async fn get_thread(
+    #[doc = "Conversation id (a run's `thread_id`)."] thread_id: String,
+) -> Result<Vec<TurnDto>, AppError> {
     let (svc, actor) = ssr::actor().await?;
-    let runs = svc.thread(&actor, ssr::uuid("thread_id", &thread_id)?).await?;
+    let runs = svc
+        .thread(&actor, ssr::uuid("thread_id", &thread_id)?)
+        .await?;
     let mut turns = Vec::with_capacity(runs.len());
     for run in runs {
         let events = all_events(&svc, &actor, run.id).await?;
-        turns.push(TurnDto { run: ssr::mirror(&run)?, events });
+        turns.push(TurnDto {
+            run: ssr::mirror(&run)?,
+            events,
+        });
     }
     Ok(turns)
 }
 
 #[cfg(feature = "ssr")]
-async fn all_events(svc: &autonoma_core::service::Service, actor: &autonoma_core::model::Actor, run_id: uuid::Uuid) -> Result<Vec<EventDto>, AppError> {
+async fn all_events(
+    svc: &autonoma_core::service::Service,
+    actor: &autonoma_core::model::Actor,
+    run_id: uuid::Uuid,
+) -> Result<Vec<EventDto>, AppError> {
     let mut out: Vec<EventDto> = Vec::new();
     let mut after = 0;
     loop {

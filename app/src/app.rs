@@ -27,7 +27,11 @@ pub struct Assets {
 
 impl Default for Assets {
     fn default() -> Self {
-        Assets { js: "autonoma.js".into(), wasm: "autonoma_bg.wasm".into(), css: "autonoma.css".into() }
+        Assets {
+            js: "autonoma.js".into(),
+            wasm: "autonoma_bg.wasm".into(),
+            css: "autonoma.css".into(),
+        }
     }
 }
 
@@ -236,6 +240,9 @@ pub fn PageHeader(
 }
 
 /// Field-level message of a failed action, if it concerns `field`.
-pub fn field_error<T: Clone + Send + Sync + 'static>(value: Option<Result<T, AppError>>, field: &str) -> Option<String> {
+pub fn field_error<T: Clone + Send + Sync + 'static>(
+    value: Option<Result<T, AppError>>,
+    field: &str,
+) -> Option<String> {
     value.and_then(|r| r.err()).and_then(|e| e.for_field(field))
 }

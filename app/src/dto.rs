@@ -30,7 +30,11 @@ pub struct LimitsDto {
 
 impl Default for LimitsDto {
     fn default() -> Self {
-        LimitsDto { max_steps: 8, max_output_tokens: 512, timeout_secs: 120 }
+        LimitsDto {
+            max_steps: 8,
+            max_output_tokens: 512,
+            timeout_secs: 120,
+        }
     }
 }
 
@@ -296,7 +300,10 @@ pub enum EventKind {
 impl EventKind {
     /// True for completed, failed and cancelled.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, EventKind::Completed { .. } | EventKind::Failed { .. } | EventKind::Cancelled { .. })
+        matches!(
+            self,
+            EventKind::Completed { .. } | EventKind::Failed { .. } | EventKind::Cancelled { .. }
+        )
     }
 }
 
@@ -435,9 +442,15 @@ mod tests {
         .unwrap();
         assert_eq!(e.seq, 3);
         assert!(matches!(e.kind, EventKind::ToolCall { ref name, .. } if name == "calculator"));
-        let u: EventDto = serde_json::from_str(r#"{"run_id":"r","seq":4,"type":"approval_requested","created_at":"x"}"#).unwrap();
+        let u: EventDto = serde_json::from_str(
+            r#"{"run_id":"r","seq":4,"type":"approval_requested","created_at":"x"}"#,
+        )
+        .unwrap();
         assert_eq!(u.kind, EventKind::Unknown);
-        assert_eq!(short_time("2026-01-02T03:04:05.123Z"), "2026-01-02 03:04 UTC");
+        assert_eq!(
+            short_time("2026-01-02T03:04:05.123Z"),
+            "2026-01-02 03:04 UTC"
+        );
         assert_eq!(human_size(812), "812 B");
         assert_eq!(human_size(14_540), "14.2 KiB");
         assert_eq!(human_size(10 * 1024 * 1024), "10.0 MiB");

@@ -22,24 +22,45 @@ pub struct AppError {
 impl AppError {
     /// An error with a code and message.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        AppError { code: code.into(), message: message.into(), field: None }
+        AppError {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// `rate_limited`: "Too many {what}. Try again in N seconds." (or minutes, rounded up,
     /// from 2 minutes on), for a wait of `retry_after_secs`.
     pub fn rate_limited(what: &str, retry_after_secs: u64) -> Self {
-        let (n, unit) = if retry_after_secs >= 120 { (retry_after_secs.div_ceil(60), "minute") } else { (retry_after_secs.max(1), "second") };
-        AppError::new("rate_limited", format!("Too many {what}. Try again in {n} {unit}{}.", if n == 1 { "" } else { "s" }))
+        let (n, unit) = if retry_after_secs >= 120 {
+            (retry_after_secs.div_ceil(60), "minute")
+        } else {
+            (retry_after_secs.max(1), "second")
+        };
+        AppError::new(
+            "rate_limited",
+            format!(
+                "Too many {what}. Try again in {n} {unit}{}.",
+                if n == 1 { "" } else { "s" }
+            ),
+        )
     }
 
     /// A validation error on one form field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        AppError { code: "validation_failed".into(), message: message.into(), field: Some(field.into()) }
+        AppError {
+            code: "validation_failed".into(),
+            message: message.into(),
+            field: Some(field.into()),
+        }
     }
 
     /// The session is missing or expired.
     pub fn unauthenticated() -> Self {
-        AppError::new("unauthenticated", "Your session has ended. Please log in again.")
+        AppError::new(
+            "unauthenticated",
+            "Your session has ended. Please log in again.",
+        )
     }
 
     /// True when the user must log in again.
@@ -103,8 +124,14 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Request(e) => AppError::new("request", format!("Could not reach the server ({e}). Check your connection and try again.")),
-            ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => AppError::new("validation_failed", format!("The form was incomplete or malformed: {e}")),
+            ServerFnErrorErr::Request(e) => AppError::new(
+                "request",
+                format!("Could not reach the server ({e}). Check your connection and try again."),
+            ),
+            ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => AppError::new(
+                "validation_failed",
+                format!("The form was incomplete or malformed: {e}"),
+            ),
             ServerFnErrorErr::MiddlewareError(e) => AppError::new("forbidden", e),
             other => AppError::new("internal", other.to_string()),
         }
@@ -117,10 +144,22 @@ mod tests {
 
     #[test]
     fn rate_limited_waits_read_in_seconds_then_minutes() {
-        assert_eq!(AppError::rate_limited("login attempts", 12).message, "Too many login attempts. Try again in 12 seconds.");
-        assert_eq!(AppError::rate_limited("login attempts", 1).message, "Too many login attempts. Try again in 1 second.");
-        assert_eq!(AppError::rate_limited("sign-ups", 119).message, "Too many sign-ups. Try again in 119 seconds.");
-        assert_eq!(AppError::rate_limited("sign-ups", 121).message, "Too many sign-ups. Try again in 3 minutes.");
+        assert_eq!(
+            AppError::rate_limited("login attempts", 12).message,
+            "Too many login attempts. Try again in 12 seconds."
+        );
+        assert_eq!(
+            AppError::rate_limited("login attempts", 1).message,
+            "Too many login attempts. Try again in 1 second."
+        );
+        assert_eq!(
+            AppError::rate_limited("sign-ups", 119).message,
+            "Too many sign-ups. Try again in 119 seconds."
+        );
+        assert_eq!(
+            AppError::rate_limited("sign-ups", 121).message,
+            "Too many sign-ups. Try again in 3 minutes."
+        );
         assert_eq!(AppError::rate_limited("sign-ups", 360).code, "rate_limited");
     }
 }
@@ -130,11 +169,18 @@ impl From<autonoma_core::Error> for AppError {
     fn from(e: autonoma_core::Error) -> Self {
         use autonoma_core::Error as E;
         match e {
-            E::Validation { field, message } => AppError { code: "validation_failed".into(), message, field: Some(field) },
+            E::Validation { field, message } => AppError {
+                code: "validation_failed".into(),
+                message,
+                field: Some(field),
+            },
             E::Unauthenticated => AppError::unauthenticated(),
             E::Internal(detail) => {
                 tracing::error!(%detail, "internal error in a UI server function");
-                AppError::new("internal", "Something went wrong on the server. Please try again.")
+                AppError::new(
+                    "internal",
+                    "Something went wrong on the server. Please try again.",
+                )
             }
             other => {
                 let code = other.code();

@@ -59,7 +59,10 @@ pub fn router(service: Arc<Service>, site_dir: PathBuf) -> Router {
         .site_root(site_dir.to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let state = AppState { leptos_options, service: service.clone() };
+    let state = AppState {
+        leptos_options,
+        service: service.clone(),
+    };
     let routes = route_list();
 
     let context = {
@@ -70,7 +73,9 @@ pub fn router(service: Arc<Service>, site_dir: PathBuf) -> Router {
             provide_context(load_assets(&site_dir));
         }
     };
-    let pkg = ServeDir::new(site_dir.join("pkg")).precompressed_br().precompressed_gzip();
+    let pkg = ServeDir::new(site_dir.join("pkg"))
+        .precompressed_br()
+        .precompressed_gzip();
     let not_found = {
         let context = context.clone();
         let options = state.leptos_options.clone();
@@ -110,8 +115,12 @@ fn route_list() -> Vec<AxumRouteListing> {
 
 /// Reads `site_dir/pkg/manifest.json` (hashed names); falls back to the plain names.
 fn load_assets(site_dir: &Path) -> Assets {
-    let Ok(text) = std::fs::read_to_string(site_dir.join("pkg/manifest.json")) else { return Assets::default() };
-    let Ok(map) = serde_json::from_str::<std::collections::HashMap<String, String>>(&text) else { return Assets::default() };
+    let Ok(text) = std::fs::read_to_string(site_dir.join("pkg/manifest.json")) else {
+        return Assets::default();
+    };
+    let Ok(map) = serde_json::from_str::<std::collections::HashMap<String, String>>(&text) else {
+        return Assets::default();
+    };
     let d = Assets::default();
     Assets {
         js: map.get("js").cloned().unwrap_or(d.js),
@@ -143,22 +152,47 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
                 return (StatusCode::FORBIDDEN, format!("Forbidden: {why}")).into_response();
             }
         }
-        if method == Method::POST && path == crate::api::UploadDocuments::PATH && !is_multipart(&req) {
+        if method == Method::POST
+            && path == crate::api::UploadDocuments::PATH
+            && !is_multipart(&req)
+        {
             // The multipart decoder needs a boundary; refuse anything else readably.
             let err = crate::AppError::new("request", "Uploads must be sent as multipart/form-data (a form with enctype=\"multipart/form-data\").");
             let body = serde_json::to_string(&err).unwrap_or_default();
-            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
         }
         let limit = if path == crate::api::UploadDocuments::PATH {
-            crate::api::ssr::max_upload_bytes(&state.service).saturating_mul(4).saturating_add(1 << 20)
+            crate::api::ssr::max_upload_bytes(&state.service)
+                .saturating_mul(4)
+                .saturating_add(1 << 20)
         } else {
             MAX_SERVER_FN_BODY_BYTES
         };
-        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
-            let err = crate::AppError::new("payload_too_large", format!("The request is larger than the {} MiB this form accepts.", limit >> 20));
+            let err = crate::AppError::new(
+                "payload_too_large",
+                format!(
+                    "The request is larger than the {} MiB this form accepts.",
+                    limit >> 20
+                ),
+            );
             let body = serde_json::to_string(&err).unwrap_or_default();
-            return (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
         }
         // Bodies without a Content-Length (chunked) are cut off at the same limit.
         let (parts, body) = req.into_parts();
@@ -170,8 +204,13 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         let hashed = is_hashed_asset(&path);
         let mut res = next.run(req).await;
         if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
-            let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+            let value = if hashed {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
         }
         return res;
     }
@@ -182,14 +221,22 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if method == Method::GET || method == Method::HEAD {
         let session = cookie_of(&req, SESSION_COOKIE);
         let actor = match session {
-            Some(token) if !token.is_empty() => state.service.actor_from_session(&token).await.ok().map(|(actor, _)| actor),
+            Some(token) if !token.is_empty() => state
+                .service
+                .actor_from_session(&token)
+                .await
+                .ok()
+                .map(|(actor, _)| actor),
             _ => None,
         };
         let signed_in = actor.is_some();
         if let (Some(rest), Some(actor)) = (path.strip_prefix("/knowledge/"), &actor) {
             if !rest.is_empty() && !rest.contains('/') {
                 missing_page = match uuid::Uuid::parse_str(rest) {
-                    Ok(id) => matches!(state.service.get_knowledge_base(actor, id).await, Err(autonoma_core::Error::NotFound(_))),
+                    Ok(id) => matches!(
+                        state.service.get_knowledge_base(actor, id).await,
+                        Err(autonoma_core::Error::NotFound(_))
+                    ),
                     Err(_) => true,
                 };
             }
@@ -201,15 +248,21 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
             return Redirect::to("/agents").into_response();
         }
         if !is_public(&path) && !signed_in {
-            let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/agents");
-            return Redirect::to(&format!("/login?next={}", encode_query_value(next))).into_response();
+            let next = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/agents");
+            return Redirect::to(&format!("/login?next={}", encode_query_value(next)))
+                .into_response();
         }
         // Hand a freshly created key's secret (plain form post) to this page load, once.
         if path == "/settings/api-keys" {
             if let Some(flash) = cookie_of(&req, NEW_KEY_COOKIE) {
                 let mut req = req;
                 if let Some((id, secret)) = flash.split_once(':') {
-                    req.extensions_mut().insert(NewKeyFlash(id.to_string(), secret.to_string()));
+                    req.extensions_mut()
+                        .insert(NewKeyFlash(id.to_string(), secret.to_string()));
                 }
                 let mut res = next.run(req).await;
                 let clear = format!("{NEW_KEY_COOKIE}=; HttpOnly; SameSite=Strict; Path=/settings/api-keys; Max-Age=0");
@@ -224,12 +277,24 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if missing_page && res.status() == StatusCode::OK {
         *res.status_mut() = StatusCode::NOT_FOUND;
     }
-    if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
+    if res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    {
         // Pages carry per-user data.
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        res.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        res.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        res.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        res.headers_mut()
+            .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        res.headers_mut().insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
     }
     res
 }
@@ -238,7 +303,10 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
 /// (400 validation, 401, 403, 404, 409, 413, 429, 502, 503), read from the [`crate::AppError`] JSON.
 async fn with_error_status(res: Response) -> Response {
     if res.status() != StatusCode::INTERNAL_SERVER_ERROR
-        || !res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+        || !res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
     {
         return res;
     }
@@ -268,7 +336,9 @@ fn is_multipart(req: &Request<Body>) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data") && v.contains("boundary="))
+        .is_some_and(|v| {
+            v.to_ascii_lowercase().starts_with("multipart/form-data") && v.contains("boundary=")
+        })
 }
 
 fn cookie_of(req: &Request<Body>, name: &str) -> Option<String> {
@@ -287,7 +357,9 @@ fn encode_query_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -297,10 +369,15 @@ fn encode_query_value(s: &str) -> String {
 /// CSRF defence for server functions (on top of the SameSite=Lax session cookie).
 fn check_origin(req: &Request<Body>) -> Result<(), &'static str> {
     let h = req.headers();
-    if h.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
+    if h.get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+    {
         return Err("cross-site request");
     }
-    let Some(origin) = h.get(header::ORIGIN) else { return Ok(()) };
+    let Some(origin) = h.get(header::ORIGIN) else {
+        return Ok(());
+    };
     let origin = origin.to_str().map_err(|_| "malformed Origin")?;
     let (scheme, authority) = origin.split_once("://").ok_or("opaque Origin")?;
     let default_port = match scheme {
@@ -353,14 +430,43 @@ mod tests {
     #[test]
     fn origin_check() {
         assert!(check_origin(&req(&[("host", "localhost:3000")])).is_ok());
-        assert!(check_origin(&req(&[("host", "localhost:3000"), ("origin", "http://localhost:3000")])).is_ok());
-        assert!(check_origin(&req(&[("host", "example.com"), ("origin", "https://example.com")])).is_ok());
-        assert!(check_origin(&req(&[("host", "example.com:443"), ("origin", "https://example.com")])).is_ok());
-        assert!(check_origin(&req(&[("host", "localhost:3000"), ("origin", "http://evil.test")])).is_err());
-        assert!(check_origin(&req(&[("host", "localhost:3000"), ("origin", "http://localhost:3001")])).is_err());
+        assert!(check_origin(&req(&[
+            ("host", "localhost:3000"),
+            ("origin", "http://localhost:3000")
+        ]))
+        .is_ok());
+        assert!(check_origin(&req(&[
+            ("host", "example.com"),
+            ("origin", "https://example.com")
+        ]))
+        .is_ok());
+        assert!(check_origin(&req(&[
+            ("host", "example.com:443"),
+            ("origin", "https://example.com")
+        ]))
+        .is_ok());
+        assert!(check_origin(&req(&[
+            ("host", "localhost:3000"),
+            ("origin", "http://evil.test")
+        ]))
+        .is_err());
+        assert!(check_origin(&req(&[
+            ("host", "localhost:3000"),
+            ("origin", "http://localhost:3001")
+        ]))
+        .is_err());
         assert!(check_origin(&req(&[("host", "localhost:3000"), ("origin", "null")])).is_err());
-        assert!(check_origin(&req(&[("host", "localhost:3000"), ("sec-fetch-site", "cross-site")])).is_err());
-        assert!(check_origin(&req(&[("host", "internal:8080"), ("x-forwarded-host", "app.example.com"), ("origin", "https://app.example.com")])).is_ok());
+        assert!(check_origin(&req(&[
+            ("host", "localhost:3000"),
+            ("sec-fetch-site", "cross-site")
+        ]))
+        .is_err());
+        assert!(check_origin(&req(&[
+            ("host", "internal:8080"),
+            ("x-forwarded-host", "app.example.com"),
+            ("origin", "https://app.example.com")
+        ]))
+        .is_ok());
     }
 
     #[test]
@@ -368,7 +474,10 @@ mod tests {
         assert!(is_hashed_asset("/pkg/autonoma.0123456789abcdef.js"));
         assert!(is_hashed_asset("/pkg/autonoma_bg.0123456789abcdef.wasm"));
         assert!(!is_hashed_asset("/pkg/autonoma.css"));
-        assert_eq!(encode_query_value("/agents/x?thread=a&b"), "/agents/x%3Fthread%3Da%26b");
+        assert_eq!(
+            encode_query_value("/agents/x?thread=a&b"),
+            "/agents/x%3Fthread%3Da%26b"
+        );
         assert!(is_public("/sfn/login") && is_public("/login") && !is_public("/agents"));
     }
 }

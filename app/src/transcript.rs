@@ -71,7 +71,10 @@ impl Transcript {
         if let Some(i) = self.steps.iter().position(|s| s.number == number) {
             return &mut self.steps[i];
         }
-        self.steps.push(Step { number, ..Step::default() });
+        self.steps.push(Step {
+            number,
+            ..Step::default()
+        });
         self.steps.last_mut().unwrap()
     }
 
@@ -85,7 +88,11 @@ impl Transcript {
             EventKind::RunStarted { model, .. } => self.model = Some(model.clone()),
             EventKind::RunResumed { from_step, .. } => {
                 // Text streamed by the executor that stopped is replayed by the next one.
-                for s in self.steps.iter_mut().filter(|s| s.number >= *from_step && !s.text_final) {
+                for s in self
+                    .steps
+                    .iter_mut()
+                    .filter(|s| s.number >= *from_step && !s.text_final)
+                {
                     s.text.clear();
                 }
             }
@@ -100,11 +107,28 @@ impl Transcript {
                 s.text = text.clone();
                 s.text_final = true;
             }
-            EventKind::ToolCall { step, call_id, name, arguments } => {
-                let arguments = serde_json::to_string_pretty(arguments).unwrap_or_else(|_| arguments.to_string());
-                self.step_mut(*step).tools.push(ToolStep { call_id: call_id.clone(), name: name.clone(), arguments, result: None });
+            EventKind::ToolCall {
+                step,
+                call_id,
+                name,
+                arguments,
+            } => {
+                let arguments = serde_json::to_string_pretty(arguments)
+                    .unwrap_or_else(|_| arguments.to_string());
+                self.step_mut(*step).tools.push(ToolStep {
+                    call_id: call_id.clone(),
+                    name: name.clone(),
+                    arguments,
+                    result: None,
+                });
             }
-            EventKind::ToolResult { step, call_id, name, output, is_error } => {
+            EventKind::ToolResult {
+                step,
+                call_id,
+                name,
+                output,
+                is_error,
+            } => {
                 let s = self.step_mut(*step);
                 match s.tools.iter_mut().find(|t| &t.call_id == call_id) {
                     Some(t) => t.result = Some((output.clone(), *is_error)),
@@ -116,13 +140,23 @@ impl Transcript {
                     }),
                 }
             }
-            EventKind::Usage { input_tokens, output_tokens, .. } => {
+            EventKind::Usage {
+                input_tokens,
+                output_tokens,
+                ..
+            } => {
                 self.usage.0 += input_tokens;
                 self.usage.1 += output_tokens;
             }
-            EventKind::Completed { output } => self.outcome = Some(Outcome::Completed(output.clone())),
-            EventKind::Failed { reason, code } => self.outcome = Some(Outcome::Failed(reason.clone(), code.clone())),
-            EventKind::Cancelled { reason } => self.outcome = Some(Outcome::Cancelled(reason.clone())),
+            EventKind::Completed { output } => {
+                self.outcome = Some(Outcome::Completed(output.clone()))
+            }
+            EventKind::Failed { reason, code } => {
+                self.outcome = Some(Outcome::Failed(reason.clone(), code.clone()))
+            }
+            EventKind::Cancelled { reason } => {
+                self.outcome = Some(Outcome::Cancelled(reason.clone()))
+            }
             EventKind::Unknown => {}
         }
     }
@@ -132,7 +166,12 @@ impl Transcript {
     pub fn extra_output(&self) -> Option<String> {
         match &self.outcome {
             Some(Outcome::Completed(out)) if !out.trim().is_empty() => {
-                let last_text = self.steps.iter().rev().find(|s| !s.text.trim().is_empty()).map(|s| s.text.trim());
+                let last_text = self
+                    .steps
+                    .iter()
+                    .rev()
+                    .find(|s| !s.text.trim().is_empty())
+                    .map(|s| s.text.trim());
                 (last_text != Some(out.trim())).then(|| out.clone())
             }
             _ => None,
@@ -373,7 +412,11 @@ pub fn parse_knowledge_results(output: &str) -> Option<(String, Vec<Passage>)> {
         let marker = format!("[{next}] ");
         let blank = line.trim().is_empty();
         if let Some(citation) = line.strip_prefix(&marker).filter(|_| after_blank) {
-            passages.push(Passage { number: next, citation: citation.trim().to_string(), text: String::new() });
+            passages.push(Passage {
+                number: next,
+                citation: citation.trim().to_string(),
+                text: String::new(),
+            });
         } else if let Some(p) = passages.last_mut() {
             if !p.text.is_empty() {
                 p.text.push('\n');
@@ -393,7 +436,11 @@ pub fn parse_knowledge_results(output: &str) -> Option<(String, Vec<Passage>)> {
 #[component]
 fn KnowledgeStep(tool: ToolStep) -> impl IntoView {
     let args: serde_json::Value = serde_json::from_str(&tool.arguments).unwrap_or_default();
-    let query = args.get("query").and_then(|q| q.as_str()).unwrap_or("").to_string();
+    let query = args
+        .get("query")
+        .and_then(|q| q.as_str())
+        .unwrap_or("")
+        .to_string();
     let state = match &tool.result {
         None => "running",
         Some((_, true)) => "error",
@@ -468,14 +515,26 @@ fn follow_run(
     use wasm_bindgen::JsCast;
     use web_sys::{EventSource, MessageEvent};
 
-    const TYPES: [&str; 10] =
-        ["run_started", "run_resumed", "token_delta", "assistant_message", "tool_call", "tool_result", "usage", "completed", "failed", "cancelled"];
+    const TYPES: [&str; 10] = [
+        "run_started",
+        "run_resumed",
+        "token_delta",
+        "assistant_message",
+        "tool_call",
+        "tool_result",
+        "usage",
+        "completed",
+        "failed",
+        "cancelled",
+    ];
 
     let url = format!("/api/v1/runs/{run_id}/events");
     let es = match EventSource::new(&url) {
         Ok(es) => es,
         Err(_) => {
-            stream_error.set(Some("Could not open the live event stream; reload the page to see progress.".into()));
+            stream_error.set(Some(
+                "Could not open the live event stream; reload the page to see progress.".into(),
+            ));
             return;
         }
     };
@@ -494,7 +553,9 @@ fn follow_run(
     let on_event = {
         let finish = finish.clone();
         Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let Some(data) = ev.data().as_string() else { return };
+            let Some(data) = ev.data().as_string() else {
+                return;
+            };
             match serde_json::from_str::<EventDto>(&data) {
                 Ok(e) => {
                     let terminal = e.kind.is_terminal();
@@ -521,7 +582,9 @@ fn follow_run(
             // CLOSED means the browser gave up (e.g. 401/404); otherwise it reconnects
             // by itself with Last-Event-ID.
             if es.ready_state() == EventSource::CLOSED && live.get_untracked() {
-                stream_error.set(Some("Lost the live event stream. Reload the page to see the latest state.".into()));
+                stream_error.set(Some(
+                    "Lost the live event stream. Reload the page to see the latest state.".into(),
+                ));
                 live.set(false);
             }
         })
@@ -537,10 +600,18 @@ fn follow_run(
 /// Whether the window is scrolled (nearly) to the end of the page.
 #[cfg(feature = "hydrate")]
 pub(crate) fn near_bottom() -> bool {
-    let Some(w) = web_sys::window() else { return false };
-    let Some(root) = w.document().and_then(|d| d.document_element()) else { return false };
+    let Some(w) = web_sys::window() else {
+        return false;
+    };
+    let Some(root) = w.document().and_then(|d| d.document_element()) else {
+        return false;
+    };
     let y = w.scroll_y().unwrap_or(0.0);
-    let h = w.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let h = w
+        .inner_height()
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
     y + h >= root.scroll_height() as f64 - 160.0
 }
 
@@ -548,7 +619,11 @@ pub(crate) fn near_bottom() -> bool {
 #[cfg(feature = "hydrate")]
 pub(crate) fn scroll_to_bottom() {
     if let Some(w) = web_sys::window() {
-        let h = w.document().and_then(|d| d.document_element()).map(|e| e.scroll_height()).unwrap_or(0);
+        let h = w
+            .document()
+            .and_then(|d| d.document_element())
+            .map(|e| e.scroll_height())
+            .unwrap_or(0);
         w.scroll_to_with_x_and_y(0.0, h as f64);
     }
 }
@@ -558,22 +633,92 @@ mod tests {
     use super::*;
 
     fn ev(seq: i64, kind: EventKind) -> EventDto {
-        EventDto { run_id: "r".into(), seq, kind, created_at: String::new() }
+        EventDto {
+            run_id: "r".into(),
+            seq,
+            kind,
+            created_at: String::new(),
+        }
     }
 
     #[test]
     fn folds_deltas_tools_and_outcome() {
         let events = vec![
-            ev(1, EventKind::RunStarted { agent_version: 1, model: "m".into() }),
-            ev(2, EventKind::TokenDelta { step: 1, text: "Let me ".into() }),
-            ev(3, EventKind::TokenDelta { step: 1, text: "compute.".into() }),
-            ev(4, EventKind::AssistantMessage { step: 1, text: "Let me compute.".into() }),
-            ev(5, EventKind::ToolCall { step: 1, call_id: "c".into(), name: "calculator".into(), arguments: serde_json::json!({"expression": "2+2"}) }),
-            ev(6, EventKind::ToolResult { step: 1, call_id: "c".into(), name: "calculator".into(), output: "4".into(), is_error: false }),
-            ev(7, EventKind::TokenDelta { step: 2, text: "It is 4.".into() }),
-            ev(7, EventKind::TokenDelta { step: 2, text: "dup".into() }),
-            ev(8, EventKind::Usage { step: 2, input_tokens: 10, output_tokens: 3 }),
-            ev(9, EventKind::Completed { output: "It is 4.".into() }),
+            ev(
+                1,
+                EventKind::RunStarted {
+                    agent_version: 1,
+                    model: "m".into(),
+                },
+            ),
+            ev(
+                2,
+                EventKind::TokenDelta {
+                    step: 1,
+                    text: "Let me ".into(),
+                },
+            ),
+            ev(
+                3,
+                EventKind::TokenDelta {
+                    step: 1,
+                    text: "compute.".into(),
+                },
+            ),
+            ev(
+                4,
+                EventKind::AssistantMessage {
+                    step: 1,
+                    text: "Let me compute.".into(),
+                },
+            ),
+            ev(
+                5,
+                EventKind::ToolCall {
+                    step: 1,
+                    call_id: "c".into(),
+                    name: "calculator".into(),
+                    arguments: serde_json::json!({"expression": "2+2"}),
+                },
+            ),
+            ev(
+                6,
+                EventKind::ToolResult {
+                    step: 1,
+                    call_id: "c".into(),
+                    name: "calculator".into(),
+                    output: "4".into(),
+                    is_error: false,
+                },
+            ),
+            ev(
+                7,
+                EventKind::TokenDelta {
+                    step: 2,
+                    text: "It is 4.".into(),
+                },
+            ),
+            ev(
+                7,
+                EventKind::TokenDelta {
+                    step: 2,
+                    text: "dup".into(),
+                },
+            ),
+            ev(
+                8,
+                EventKind::Usage {
+                    step: 2,
+                    input_tokens: 10,
+                    output_tokens: 3,
+                },
+            ),
+            ev(
+                9,
+                EventKind::Completed {
+                    output: "It is 4.".into(),
+                },
+            ),
         ];
         let t = Transcript::from_events(&events);
         assert_eq!(t.steps.len(), 2);
@@ -588,11 +733,41 @@ mod tests {
     #[test]
     fn a_resumed_run_drops_the_partial_deltas_of_the_unfinished_step() {
         let events = vec![
-            ev(1, EventKind::RunStarted { agent_version: 1, model: "m".into() }),
-            ev(2, EventKind::AssistantMessage { step: 1, text: "Step one.".into() }),
-            ev(3, EventKind::TokenDelta { step: 2, text: "half an ans".into() }),
-            ev(4, EventKind::RunResumed { from_step: 2, attempt: 2 }),
-            ev(5, EventKind::TokenDelta { step: 2, text: "The answer.".into() }),
+            ev(
+                1,
+                EventKind::RunStarted {
+                    agent_version: 1,
+                    model: "m".into(),
+                },
+            ),
+            ev(
+                2,
+                EventKind::AssistantMessage {
+                    step: 1,
+                    text: "Step one.".into(),
+                },
+            ),
+            ev(
+                3,
+                EventKind::TokenDelta {
+                    step: 2,
+                    text: "half an ans".into(),
+                },
+            ),
+            ev(
+                4,
+                EventKind::RunResumed {
+                    from_step: 2,
+                    attempt: 2,
+                },
+            ),
+            ev(
+                5,
+                EventKind::TokenDelta {
+                    step: 2,
+                    text: "The answer.".into(),
+                },
+            ),
         ];
         let t = Transcript::from_events(&events);
         assert_eq!(t.steps[0].text, "Step one.");
@@ -605,10 +780,19 @@ mod tests {
         let (summary, passages) = parse_knowledge_results(out).unwrap();
         assert!(summary.starts_with("2 passages"));
         assert_eq!(passages.len(), 2);
-        assert_eq!(passages[0].citation, "ARCHITECTURE.md § Architecture > Invariants (chunk 4)");
-        assert_eq!(passages[0].text, "Jobs are at-least-once.\n[2] is not a marker here");
+        assert_eq!(
+            passages[0].citation,
+            "ARCHITECTURE.md § Architecture > Invariants (chunk 4)"
+        );
+        assert_eq!(
+            passages[0].text,
+            "Jobs are at-least-once.\n[2] is not a marker here"
+        );
         assert_eq!(passages[1].number, 2);
         assert_eq!(passages[1].text, "Backoff doubles.");
-        assert_eq!(parse_knowledge_results("No passages found for \"x\"."), None);
+        assert_eq!(
+            parse_knowledge_results("No passages found for \"x\"."),
+            None
+        );
     }
 }

@@ -16,7 +16,9 @@ pub struct StaticCredentials {
 
 impl std::fmt::Debug for StaticCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticCredentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,7 +42,10 @@ impl AwsConfig {
         AwsConfig {
             region: Some("us-east-1".into()),
             endpoint_url: Some(endpoint_url.into()),
-            credentials: Some(StaticCredentials { access_key_id: "test".into(), secret_access_key: "test".into() }),
+            credentials: Some(StaticCredentials {
+                access_key_id: "test".into(),
+                secret_access_key: "test".into(),
+            }),
         }
     }
 
@@ -49,7 +54,9 @@ impl AwsConfig {
     /// environment, profile files or the instance metadata service; it does not fail, a
     /// missing region or credentials surfaces on the first request instead.
     pub async fn load(&self) -> SdkConfig {
-        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
         if let Some(region) = &self.region {
             loader = loader.region(Region::new(region.clone()));

@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime};
 use autonoma_core::{Error, Result};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{self, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+use aws_sigv4::http_request::{
+    self, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
@@ -42,8 +44,18 @@ pub struct DbLogin {
 /// Errors: [`Error::Validation`] (field `user`) for a user outside `[A-Za-z0-9_.-]` (the
 /// token carries it unescaped, as AWS's SDKs do); [`Error::Internal`] when signing fails
 /// (e.g. a host that makes no URL).
-pub fn sign_auth_token(credentials: &Credentials, region: &str, login: &DbLogin, time: SystemTime) -> Result<String> {
-    if login.user.is_empty() || !login.user.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+pub fn sign_auth_token(
+    credentials: &Credentials,
+    region: &str,
+    login: &DbLogin,
+    time: SystemTime,
+) -> Result<String> {
+    if login.user.is_empty()
+        || !login
+            .user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
         return Err(Error::validation("user", format!("database user {:?}: only letters, digits, '_', '.' and '-' are supported with IAM authentication", login.user)));
     }
     let identity: Identity = credentials.clone().into();
@@ -58,10 +70,21 @@ pub fn sign_auth_token(credentials: &Credentials, region: &str, login: &DbLogin,
         .settings(settings)
         .build()
         .map_err(|e| Error::internal(format!("RDS auth token: {e}")))?;
-    let mut url = url::Url::parse(&format!("https://{}:{}/?Action=connect&DBUser={}", login.host, login.port, login.user))
-        .map_err(|e| Error::internal(format!("RDS auth token: host {:?}: {e}", login.host)))?;
-    let signable = SignableRequest::new("GET", url.as_str(), std::iter::empty(), SignableBody::empty()).map_err(|e| Error::internal(format!("RDS auth token: {e}")))?;
-    let (instructions, _signature) = http_request::sign(signable, &params.into()).map_err(|e| Error::internal(format!("RDS auth token: {e}")))?.into_parts();
+    let mut url = url::Url::parse(&format!(
+        "https://{}:{}/?Action=connect&DBUser={}",
+        login.host, login.port, login.user
+    ))
+    .map_err(|e| Error::internal(format!("RDS auth token: host {:?}: {e}", login.host)))?;
+    let signable = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        std::iter::empty(),
+        SignableBody::empty(),
+    )
+    .map_err(|e| Error::internal(format!("RDS auth token: {e}")))?;
+    let (instructions, _signature) = http_request::sign(signable, &params.into())
+        .map_err(|e| Error::internal(format!("RDS auth token: {e}")))?
+        .into_parts();
     for (name, value) in instructions.params() {
         url.query_pairs_mut().append_pair(name, value);
     }
@@ -79,7 +102,10 @@ pub struct AuthTokenGenerator {
 impl AuthTokenGenerator {
     /// Resolves the SDK configuration (no request is made).
     pub async fn new(aws: &AwsConfig, login: DbLogin) -> Self {
-        AuthTokenGenerator { sdk: aws.load().await, login }
+        AuthTokenGenerator {
+            sdk: aws.load().await,
+            login,
+        }
     }
 
     /// The login tokens are made for.
@@ -90,10 +116,23 @@ impl AuthTokenGenerator {
     /// A fresh token, valid for [`AUTH_TOKEN_LIFETIME`] from now.
     /// Errors: [`Error::Internal`] when no region or credentials can be resolved.
     pub async fn token(&self) -> Result<String> {
-        let region = self.sdk.region().ok_or_else(|| Error::internal("RDS auth token: no AWS region configured (AWS_REGION)"))?;
-        let provider = self.sdk.credentials_provider().ok_or_else(|| Error::internal("RDS auth token: no AWS credentials provider"))?;
-        let credentials = provider.provide_credentials().await.map_err(|e| Error::internal(format!("RDS auth token: credentials: {e}")))?;
-        sign_auth_token(&credentials, region.as_ref(), &self.login, SystemTime::now())
+        let region = self.sdk.region().ok_or_else(|| {
+            Error::internal("RDS auth token: no AWS region configured (AWS_REGION)")
+        })?;
+        let provider = self
+            .sdk
+            .credentials_provider()
+            .ok_or_else(|| Error::internal("RDS auth token: no AWS credentials provider"))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| Error::internal(format!("RDS auth token: credentials: {e}")))?;
+        sign_auth_token(
+            &credentials,
+            region.as_ref(),
+            &self.login,
+            SystemTime::now(),
+        )
     }
 }
 
@@ -106,8 +145,18 @@ mod tests {
     #[test]
     fn matches_the_aws_sdk_test_vector() {
         let credentials = Credentials::new("akid", "secret", None, None, "test");
-        let login = DbLogin { host: "prod-instance.us-east-1.rds.amazonaws.com".into(), port: 3306, user: "peccy".into() };
-        let token = sign_auth_token(&credentials, "us-east-1", &login, UNIX_EPOCH + Duration::from_secs(1724709600)).unwrap();
+        let login = DbLogin {
+            host: "prod-instance.us-east-1.rds.amazonaws.com".into(),
+            port: 3306,
+            user: "peccy".into(),
+        };
+        let token = sign_auth_token(
+            &credentials,
+            "us-east-1",
+            &login,
+            UNIX_EPOCH + Duration::from_secs(1724709600),
+        )
+        .unwrap();
         assert_eq!(
             token,
             "prod-instance.us-east-1.rds.amazonaws.com:3306/?Action=connect&DBUser=peccy&X-Amz-Algorithm=AWS4-HMAC-SHA256\
@@ -118,15 +167,37 @@ mod tests {
 
     #[test]
     fn session_credentials_sign_the_security_token_and_odd_users_are_refused() {
-        let credentials = Credentials::new("ASIAEXAMPLE", "secret", Some("session/token+=".into()), None, "test");
+        let credentials = Credentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            Some("session/token+=".into()),
+            None,
+            "test",
+        );
         let time = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let mut login = DbLogin { host: "db.example.com".into(), port: 5432, user: "app user@x".into() };
-        assert!(matches!(sign_auth_token(&credentials, "eu-west-1", &login, time), Err(Error::Validation { .. })));
+        let mut login = DbLogin {
+            host: "db.example.com".into(),
+            port: 5432,
+            user: "app user@x".into(),
+        };
+        assert!(matches!(
+            sign_auth_token(&credentials, "eu-west-1", &login, time),
+            Err(Error::Validation { .. })
+        ));
         login.user = "autonoma_app.login-1".into();
         let token = sign_auth_token(&credentials, "eu-west-1", &login, time).unwrap();
-        assert!(token.starts_with("db.example.com:5432/?Action=connect&DBUser=autonoma_app.login-1&"), "{token}");
-        assert!(token.contains("X-Amz-Security-Token=session%2Ftoken%2B%3D"), "{token}");
-        assert!(token.contains("%2Feu-west-1%2Frds-db%2Faws4_request"), "{token}");
+        assert!(
+            token.starts_with("db.example.com:5432/?Action=connect&DBUser=autonoma_app.login-1&"),
+            "{token}"
+        );
+        assert!(
+            token.contains("X-Amz-Security-Token=session%2Ftoken%2B%3D"),
+            "{token}"
+        );
+        assert!(
+            token.contains("%2Feu-west-1%2Frds-db%2Faws4_request"),
+            "{token}"
+        );
     }
 
     #[tokio::test]
@@ -134,12 +205,27 @@ mod tests {
         let aws = AwsConfig {
             region: Some("eu-central-1".into()),
             endpoint_url: None,
-            credentials: Some(crate::StaticCredentials { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "s".into() }),
+            credentials: Some(crate::StaticCredentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "s".into(),
+            }),
         };
-        let generator = AuthTokenGenerator::new(&aws, DbLogin { host: "h.example".into(), port: 5432, user: "autonoma_app_login".into() }).await;
+        let generator = AuthTokenGenerator::new(
+            &aws,
+            DbLogin {
+                host: "h.example".into(),
+                port: 5432,
+                user: "autonoma_app_login".into(),
+            },
+        )
+        .await;
         let token = generator.token().await.unwrap();
         assert!(token.starts_with("h.example:5432/?Action=connect&DBUser=autonoma_app_login&X-Amz-Algorithm=AWS4-HMAC-SHA256"), "{token}");
-        assert!(token.contains("X-Amz-Credential=AKIDEXAMPLE%2F") && token.contains("%2Feu-central-1%2Frds-db%2F"), "{token}");
+        assert!(
+            token.contains("X-Amz-Credential=AKIDEXAMPLE%2F")
+                && token.contains("%2Feu-central-1%2Frds-db%2F"),
+            "{token}"
+        );
         assert!(token.contains("X-Amz-Expires=900"), "{token}");
     }
 }

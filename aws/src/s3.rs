@@ -48,7 +48,12 @@ pub struct S3Config {
 impl S3Config {
     /// A bucket with no key prefix, SSE-S3 and virtual-hosted addressing.
     pub fn new(bucket: impl Into<String>) -> S3Config {
-        S3Config { bucket: bucket.into(), key_prefix: String::new(), sse: ServerSideEncryption::S3, force_path_style: false }
+        S3Config {
+            bucket: bucket.into(),
+            key_prefix: String::new(),
+            sse: ServerSideEncryption::S3,
+            force_path_style: false,
+        }
     }
 }
 
@@ -76,7 +81,9 @@ impl S3BlobStore {
     /// (path-style addressing). Makes no request.
     pub async fn from_config(aws: &AwsConfig, cfg: S3Config) -> S3BlobStore {
         let sdk = aws.load().await;
-        let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style).build();
+        let conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(cfg.force_path_style)
+            .build();
         S3BlobStore::new(Client::from_conf(conf), cfg)
     }
 
@@ -98,7 +105,13 @@ impl S3BlobStore {
     /// Creates the bucket if it does not exist (tests and local setups; production buckets
     /// come from Terraform in `infra/`). Errors: [`Error::Internal`] when S3 refuses.
     pub async fn ensure_bucket(&self) -> Result<()> {
-        match self.client.create_bucket().bucket(&self.cfg.bucket).send().await {
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.cfg.bucket)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_bucket_already_owned_by_you() => Ok(()),
@@ -114,10 +127,15 @@ impl S3BlobStore {
     /// Errors: [`Error::Validation`] (`expires`) outside that range.
     pub async fn presigned_get(&self, key: &BlobKey, expires: Duration) -> Result<String> {
         if expires.is_zero() || expires > Duration::from_secs(7 * 24 * 3600) {
-            return Err(Error::Validation { field: "expires".into(), message: "must be between 1 second and 7 days".into() });
+            return Err(Error::Validation {
+                field: "expires".into(),
+                message: "must be between 1 second and 7 days".into(),
+            });
         }
-        let presign = PresigningConfig::expires_in(expires)
-            .map_err(|e| Error::Validation { field: "expires".into(), message: e.to_string() })?;
+        let presign = PresigningConfig::expires_in(expires).map_err(|e| Error::Validation {
+            field: "expires".into(),
+            message: e.to_string(),
+        })?;
         let req = self
             .client
             .get_object()
@@ -142,7 +160,9 @@ impl BlobStore for S3BlobStore {
             .content_type("application/octet-stream")
             .body(ByteStream::from(bytes.to_vec()));
         req = match &self.cfg.sse {
-            ServerSideEncryption::S3 => req.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256),
+            ServerSideEncryption::S3 => {
+                req.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+            }
             ServerSideEncryption::Kms { key_id } => {
                 let r = req.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms);
                 match key_id {
@@ -157,7 +177,14 @@ impl BlobStore for S3BlobStore {
 
     /// `GetObject`, body read whole. Errors: [`Error::NotFound`] (`"blob"`) on `NoSuchKey`.
     async fn get(&self, key: &BlobKey) -> Result<Vec<u8>> {
-        let out = match self.client.get_object().bucket(&self.cfg.bucket).key(self.object_key(key)).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.cfg.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 if e.as_service_error().is_some_and(|se| se.is_no_such_key()) {
@@ -166,7 +193,11 @@ impl BlobStore for S3BlobStore {
                 return Err(s3_err("GetObject", e));
             }
         };
-        let body = out.body.collect().await.map_err(|e| s3_err("GetObject body", e))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| s3_err("GetObject body", e))?;
         Ok(body.into_bytes().to_vec())
     }
 

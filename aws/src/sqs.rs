@@ -47,7 +47,9 @@ use autonoma_core::model::Job;
 use autonoma_core::store::JobQueue;
 use autonoma_core::{Error, Result};
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use aws_sdk_sqs::Client;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -85,7 +87,12 @@ pub struct SqsConfig {
 
 impl Default for SqsConfig {
     fn default() -> Self {
-        SqsConfig { queue_prefix: String::new(), dlq_suffix: "-dlq".into(), receive_wait: Duration::from_secs(1), queue_urls: HashMap::new() }
+        SqsConfig {
+            queue_prefix: String::new(),
+            dlq_suffix: "-dlq".into(),
+            receive_wait: Duration::from_secs(1),
+            queue_urls: HashMap::new(),
+        }
     }
 }
 
@@ -142,7 +149,9 @@ pub struct SqsQueue {
 
 impl std::fmt::Debug for SqsQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqsQueue").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("SqsQueue")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -162,7 +171,12 @@ fn ceil_secs(d: Duration, max: u64) -> i32 {
 impl SqsQueue {
     /// A queue on an existing client.
     pub fn new(client: Client, cfg: SqsConfig) -> SqsQueue {
-        SqsQueue { client, cfg, queues: Mutex::new(HashMap::new()), held: Mutex::new(HashMap::new()) }
+        SqsQueue {
+            client,
+            cfg,
+            queues: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Builds the client from `aws` (endpoint, region, credentials). Makes no request.
@@ -190,7 +204,8 @@ impl SqsQueue {
     /// [`DEFAULT_MAX_RECEIVE_COUNT`] receives. Idempotent. For tests and local setups;
     /// production queues come from Terraform. Errors: [`Error::Internal`] when SQS refuses.
     pub async fn ensure_queues(&self, queue: &str) -> Result<()> {
-        self.ensure_queues_with(queue, DEFAULT_MAX_RECEIVE_COUNT).await
+        self.ensure_queues_with(queue, DEFAULT_MAX_RECEIVE_COUNT)
+            .await
     }
 
     /// Like [`SqsQueue::ensure_queues`] with `max_receive_count` (at least 1) as the
@@ -205,11 +220,16 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sqs_err("CreateQueue (dead-letter)", e))?;
-        let dlq_url = dlq.queue_url.ok_or_else(|| Error::internal("sqs CreateQueue: no QueueUrl"))?;
+        let dlq_url = dlq
+            .queue_url
+            .ok_or_else(|| Error::internal("sqs CreateQueue: no QueueUrl"))?;
         self.client
             .set_queue_attributes()
             .queue_url(&dlq_url)
-            .attributes(QueueAttributeName::MessageRetentionPeriod, DLQ_RETENTION_SECS.to_string())
+            .attributes(
+                QueueAttributeName::MessageRetentionPeriod,
+                DLQ_RETENTION_SECS.to_string(),
+            )
             .send()
             .await
             .map_err(|e| sqs_err("SetQueueAttributes (dead-letter)", e))?;
@@ -232,7 +252,9 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sqs_err("CreateQueue", e))?;
-        let url = main.queue_url.ok_or_else(|| Error::internal("sqs CreateQueue: no QueueUrl"))?;
+        let url = main
+            .queue_url
+            .ok_or_else(|| Error::internal("sqs CreateQueue: no QueueUrl"))?;
         let policy = serde_json::json!({
             "deadLetterTargetArn": dlq_arn,
             "maxReceiveCount": max_receive_count.max(1).to_string(),
@@ -278,17 +300,26 @@ impl SqsQueue {
         let policy = attrs
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::RedrivePolicy))
-            .ok_or_else(|| Error::internal(format!("sqs queue {name} has no RedrivePolicy (dead-letter queue)")))?;
-        let policy: serde_json::Value = serde_json::from_str(&policy).map_err(|e| Error::internal(format!("sqs RedrivePolicy of {name}: {e}")))?;
-        let arn = policy["deadLetterTargetArn"]
-            .as_str()
-            .ok_or_else(|| Error::internal(format!("sqs RedrivePolicy of {name}: no deadLetterTargetArn")))?;
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "sqs queue {name} has no RedrivePolicy (dead-letter queue)"
+                ))
+            })?;
+        let policy: serde_json::Value = serde_json::from_str(&policy)
+            .map_err(|e| Error::internal(format!("sqs RedrivePolicy of {name}: {e}")))?;
+        let arn = policy["deadLetterTargetArn"].as_str().ok_or_else(|| {
+            Error::internal(format!(
+                "sqs RedrivePolicy of {name}: no deadLetterTargetArn"
+            ))
+        })?;
         let max_receive_count = match &policy["maxReceiveCount"] {
             serde_json::Value::Number(n) => n.as_u64(),
             serde_json::Value::String(s) => s.parse().ok(),
             _ => None,
         }
-        .ok_or_else(|| Error::internal(format!("sqs RedrivePolicy of {name}: bad maxReceiveCount")))?
+        .ok_or_else(|| {
+            Error::internal(format!("sqs RedrivePolicy of {name}: bad maxReceiveCount"))
+        })?
         .clamp(1, u64::from(u32::MAX)) as u32;
         let dlq_name = arn.rsplit(':').next().unwrap_or(arn);
         let dlq_url = self
@@ -300,15 +331,29 @@ impl SqsQueue {
             .map_err(|e| sqs_err(&format!("GetQueueUrl {dlq_name}"), e))?
             .queue_url
             .ok_or_else(|| Error::internal("sqs GetQueueUrl: no QueueUrl"))?;
-        let info = Arc::new(QueueInfo { url, dlq_url, max_receive_count });
-        self.queues.lock().expect("queue cache").insert(queue.to_string(), info.clone());
+        let info = Arc::new(QueueInfo {
+            url,
+            dlq_url,
+            max_receive_count,
+        });
+        self.queues
+            .lock()
+            .expect("queue cache")
+            .insert(queue.to_string(), info.clone());
         Ok(info)
     }
 
     /// Writes `envelope` (with `attempt` and `last_error` set) to the dead-letter queue,
     /// then deletes the original. A crash in between leaves the job in both queues (the
     /// original is then redelivered and dead-lettered again): at least once here too.
-    async fn dead_letter(&self, info: &QueueInfo, receipt: &str, mut envelope: Envelope, attempt: u32, error: &str) -> Result<()> {
+    async fn dead_letter(
+        &self,
+        info: &QueueInfo,
+        receipt: &str,
+        mut envelope: Envelope,
+        attempt: u32,
+        error: &str,
+    ) -> Result<()> {
         envelope.attempt = attempt;
         envelope.last_error = Some(error.to_string());
         let body = serde_json::to_string(&envelope).map_err(Error::internal)?;
@@ -319,16 +364,33 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sqs_err("SendMessage (dead-letter)", e))?;
-        match self.client.delete_message().queue_url(&info.url).receipt_handle(receipt).send().await {
+        match self
+            .client
+            .delete_message()
+            .queue_url(&info.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_receipt_handle_is_invalid()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_receipt_handle_is_invalid()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(sqs_err("DeleteMessage", e)),
         }
     }
 
     /// The lease behind `token`, if this instance holds it for `job_id`.
     fn held(&self, job_id: Uuid, token: Uuid) -> Option<Held> {
-        self.held.lock().expect("leases").get(&token).filter(|h| h.job_id == job_id).cloned()
+        self.held
+            .lock()
+            .expect("leases")
+            .get(&token)
+            .filter(|h| h.job_id == job_id)
+            .cloned()
     }
 
     fn forget(&self, token: Uuid) -> Option<Held> {
@@ -341,14 +403,29 @@ impl JobQueue for SqsQueue {
     /// `SendMessage` of an [`Envelope`] with `DelaySeconds` = `delay` (rounded up).
     /// Errors: [`Error::Validation`] (`delay`) above [`MAX_DELAY_SECS`] (SQS cannot hold a
     /// message back longer); [`Error::Internal`] when SQS refuses or the queue is missing.
-    async fn enqueue(&self, queue: &str, payload: &serde_json::Value, max_attempts: u32, delay: Duration) -> Result<Uuid> {
+    async fn enqueue(
+        &self,
+        queue: &str,
+        payload: &serde_json::Value,
+        max_attempts: u32,
+        delay: Duration,
+    ) -> Result<Uuid> {
         if delay > Duration::from_secs(MAX_DELAY_SECS) {
-            return Err(Error::Validation { field: "delay".into(), message: format!("SQS delays are at most {MAX_DELAY_SECS} s") });
+            return Err(Error::Validation {
+                field: "delay".into(),
+                message: format!("SQS delays are at most {MAX_DELAY_SECS} s"),
+            });
         }
         let info = self.info(queue).await?;
         let id = Uuid::now_v7();
-        let envelope =
-            Envelope { id, queue: queue.to_string(), payload: payload.clone(), max_attempts: max_attempts.max(1), attempt: 0, last_error: None };
+        let envelope = Envelope {
+            id,
+            queue: queue.to_string(),
+            payload: payload.clone(),
+            max_attempts: max_attempts.max(1),
+            attempt: 0,
+            last_error: None,
+        };
         self.client
             .send_message()
             .queue_url(&info.url)
@@ -376,7 +453,10 @@ impl JobQueue for SqsQueue {
             // Forget leases long gone (their consumer never acknowledged them).
             let cutoff = Instant::now().checked_sub(Duration::from_secs(600));
             if let Some(cutoff) = cutoff {
-                self.held.lock().expect("leases").retain(|_, h| h.expires > cutoff);
+                self.held
+                    .lock()
+                    .expect("leases")
+                    .retain(|_, h| h.expires > cutoff);
             }
         }
         let visibility = ceil_secs(lease, MAX_VISIBILITY_SECS);
@@ -395,8 +475,13 @@ impl JobQueue for SqsQueue {
                 .send()
                 .await
                 .map_err(|e| sqs_err("ReceiveMessage", e))?;
-            let Some(msg) = out.messages.unwrap_or_default().into_iter().next() else { return Ok(None) };
-            let receipt = msg.receipt_handle.clone().ok_or_else(|| Error::internal("sqs ReceiveMessage: no ReceiptHandle"))?;
+            let Some(msg) = out.messages.unwrap_or_default().into_iter().next() else {
+                return Ok(None);
+            };
+            let receipt = msg
+                .receipt_handle
+                .clone()
+                .ok_or_else(|| Error::internal("sqs ReceiveMessage: no ReceiptHandle"))?;
             let attempt = msg
                 .attributes
                 .as_ref()
@@ -416,14 +501,25 @@ impl JobQueue for SqsQueue {
                         attempt: 0,
                         last_error: None,
                     };
-                    self.dead_letter(&info, &receipt, raw, attempt, &format!("unreadable message body: {e}")).await?;
+                    self.dead_letter(
+                        &info,
+                        &receipt,
+                        raw,
+                        attempt,
+                        &format!("unreadable message body: {e}"),
+                    )
+                    .await?;
                     continue;
                 }
             };
             let max_attempts = envelope.max_attempts.max(1).min(info.max_receive_count);
             if attempt > max_attempts {
-                let error = envelope.last_error.clone().unwrap_or_else(|| "lease expired".to_string());
-                self.dead_letter(&info, &receipt, envelope, attempt - 1, &error).await?;
+                let error = envelope
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "lease expired".to_string());
+                self.dead_letter(&info, &receipt, envelope, attempt - 1, &error)
+                    .await?;
                 continue;
             }
             let token = Uuid::new_v4();
@@ -456,7 +552,9 @@ impl JobQueue for SqsQueue {
     /// locally; stricter than the SQLite queue, which extends an expired lease nobody has
     /// taken over), or SQS answers `MessageNotInflight` / `ReceiptHandleIsInvalid`.
     async fn heartbeat(&self, job_id: Uuid, lease_token: Uuid, lease: Duration) -> Result<bool> {
-        let Some(held) = self.held(job_id, lease_token) else { return Ok(false) };
+        let Some(held) = self.held(job_id, lease_token) else {
+            return Ok(false);
+        };
         if Instant::now() >= held.expires {
             self.forget(lease_token);
             return Ok(false);
@@ -478,7 +576,11 @@ impl JobQueue for SqsQueue {
                 }
                 Ok(true)
             }
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_message_not_inflight() || se.is_receipt_handle_is_invalid()) => {
+            Err(e)
+                if e.as_service_error().is_some_and(|se| {
+                    se.is_message_not_inflight() || se.is_receipt_handle_is_invalid()
+                }) =>
+            {
                 self.forget(lease_token);
                 Ok(false)
             }
@@ -491,13 +593,25 @@ impl JobQueue for SqsQueue {
     /// Deviation: SQS may accept the delete of a message whose lease expired and which
     /// another consumer now holds.
     async fn complete(&self, job_id: Uuid, lease_token: Uuid) -> Result<()> {
-        let Some(held) = self.held(job_id, lease_token) else { return Ok(()) };
-        match self.client.delete_message().queue_url(&held.info.url).receipt_handle(&held.receipt).send().await {
+        let Some(held) = self.held(job_id, lease_token) else {
+            return Ok(());
+        };
+        match self
+            .client
+            .delete_message()
+            .queue_url(&held.info.url)
+            .receipt_handle(&held.receipt)
+            .send()
+            .await
+        {
             Ok(_) => {
                 self.forget(lease_token);
                 Ok(())
             }
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_receipt_handle_is_invalid()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_receipt_handle_is_invalid()) =>
+            {
                 self.forget(lease_token);
                 Ok(())
             }
@@ -511,10 +625,25 @@ impl JobQueue for SqsQueue {
     /// kept (see the module documentation). On the last attempt: the job is copied to the
     /// dead-letter queue with `error` (`SendMessage`) and deleted (`DeleteMessage`).
     /// An unknown token or a lease SQS already released is a no-op success.
-    async fn fail(&self, job_id: Uuid, lease_token: Uuid, error: &str, retry_in: Duration) -> Result<()> {
-        let Some(held) = self.held(job_id, lease_token) else { return Ok(()) };
+    async fn fail(
+        &self,
+        job_id: Uuid,
+        lease_token: Uuid,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<()> {
+        let Some(held) = self.held(job_id, lease_token) else {
+            return Ok(());
+        };
         if held.attempt >= held.max_attempts {
-            self.dead_letter(&held.info, &held.receipt, held.envelope.clone(), held.attempt, error).await?;
+            self.dead_letter(
+                &held.info,
+                &held.receipt,
+                held.envelope.clone(),
+                held.attempt,
+                error,
+            )
+            .await?;
             self.forget(lease_token);
             return Ok(());
         }
@@ -528,7 +657,10 @@ impl JobQueue for SqsQueue {
             .await
         {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_message_not_inflight() || se.is_receipt_handle_is_invalid()) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(|se| {
+                    se.is_message_not_inflight() || se.is_receipt_handle_is_invalid()
+                }) => {}
             Err(e) => return Err(sqs_err("ChangeMessageVisibility", e)),
         }
         self.forget(lease_token);
@@ -571,8 +703,16 @@ impl JobQueue for SqsQueue {
                 new += 1;
                 let body = m.body.unwrap_or_default();
                 match serde_json::from_str::<Envelope>(&body) {
-                    Ok(e) => out.push((e.id, e.payload, e.last_error.unwrap_or_else(|| "lease expired".to_string()))),
-                    Err(_) => out.push((Uuid::nil(), serde_json::Value::String(body), "unreadable message body".to_string())),
+                    Ok(e) => out.push((
+                        e.id,
+                        e.payload,
+                        e.last_error.unwrap_or_else(|| "lease expired".to_string()),
+                    )),
+                    Err(_) => out.push((
+                        Uuid::nil(),
+                        serde_json::Value::String(body),
+                        "unreadable message body".to_string(),
+                    )),
                 }
             }
             if new == 0 {
@@ -613,19 +753,38 @@ mod tests {
     fn durations_round_up_to_whole_seconds_within_limits() {
         assert_eq!(ceil_secs(Duration::ZERO, MAX_VISIBILITY_SECS), 0);
         assert_eq!(ceil_secs(Duration::from_millis(1), MAX_VISIBILITY_SECS), 1);
-        assert_eq!(ceil_secs(Duration::from_millis(1500), MAX_VISIBILITY_SECS), 2);
+        assert_eq!(
+            ceil_secs(Duration::from_millis(1500), MAX_VISIBILITY_SECS),
+            2
+        );
         assert_eq!(ceil_secs(Duration::from_secs(30), MAX_VISIBILITY_SECS), 30);
-        assert_eq!(ceil_secs(Duration::from_secs(100_000), MAX_VISIBILITY_SECS), 43_200);
+        assert_eq!(
+            ceil_secs(Duration::from_secs(100_000), MAX_VISIBILITY_SECS),
+            43_200
+        );
     }
 
     #[test]
     fn envelope_json_shape() {
         let id = Uuid::now_v7();
-        let e = Envelope { id, queue: "runs".into(), payload: serde_json::json!({"run_id": "r"}), max_attempts: 3, attempt: 0, last_error: None };
+        let e = Envelope {
+            id,
+            queue: "runs".into(),
+            payload: serde_json::json!({"run_id": "r"}),
+            max_attempts: 3,
+            attempt: 0,
+            last_error: None,
+        };
         let v = serde_json::to_value(&e).unwrap();
-        assert_eq!(v, serde_json::json!({"id": id, "queue": "runs", "payload": {"run_id": "r"}, "max_attempts": 3, "attempt": 0}));
+        assert_eq!(
+            v,
+            serde_json::json!({"id": id, "queue": "runs", "payload": {"run_id": "r"}, "max_attempts": 3, "attempt": 0})
+        );
         // Older or hand-written bodies without `attempt` still parse.
-        let back: Envelope = serde_json::from_value(serde_json::json!({"id": id, "queue": "runs", "payload": 1, "max_attempts": 2})).unwrap();
+        let back: Envelope = serde_json::from_value(
+            serde_json::json!({"id": id, "queue": "runs", "payload": 1, "max_attempts": 2}),
+        )
+        .unwrap();
         assert_eq!((back.attempt, back.last_error), (0, None));
     }
 }

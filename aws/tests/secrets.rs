@@ -23,8 +23,21 @@ async fn reads_a_json_secret_by_arn_and_refuses_other_shapes() {
     assert_eq!(map["AUTONOMA_ORIGIN_VERIFY"], "edge-secret");
     assert_eq!(map["AUTONOMA_SECRET_KEY"], "00ff");
 
-    let plain = client.create_secret().name("plain").secret_string("not json").send().await.unwrap().arn.unwrap();
+    let plain = client
+        .create_secret()
+        .name("plain")
+        .secret_string("not json")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
     let e = secret_json(&cfg, &plain).await.unwrap_err();
     assert!(e.to_string().contains("internal"), "{e}");
-    assert!(secret_json(&cfg, "arn:aws:secretsmanager:us-east-1:000000000000:secret:missing").await.is_err());
+    assert!(secret_json(
+        &cfg,
+        "arn:aws:secretsmanager:us-east-1:000000000000:secret:missing"
+    )
+    .await
+    .is_err());
 }

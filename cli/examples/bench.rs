@@ -27,13 +27,28 @@ struct InstantLlm;
 
 #[async_trait]
 impl LlmProvider for InstantLlm {
-    async fn chat(&self, req: ChatRequest, deltas: tokio::sync::mpsc::UnboundedSender<String>) -> Result<ChatResponse, LlmError> {
-        let tool_turns = req.messages.iter().filter(|m| m.role == ChatRole::Tool).count();
-        let usage = Usage { input_tokens: 10, output_tokens: 5 };
+    async fn chat(
+        &self,
+        req: ChatRequest,
+        deltas: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<ChatResponse, LlmError> {
+        let tool_turns = req
+            .messages
+            .iter()
+            .filter(|m| m.role == ChatRole::Tool)
+            .count();
+        let usage = Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+        };
         if tool_turns < 9 {
             Ok(ChatResponse {
                 content: String::new(),
-                tool_calls: vec![ToolCall { id: format!("call_{tool_turns}"), name: "calculator".into(), arguments: serde_json::json!({"expression": "2+2"}) }],
+                tool_calls: vec![ToolCall {
+                    id: format!("call_{tool_turns}"),
+                    name: "calculator".into(),
+                    arguments: serde_json::json!({"expression": "2+2"}),
+                }],
                 usage,
                 finish_reason: FinishReason::ToolCalls,
             })
@@ -41,14 +56,23 @@ impl LlmProvider for InstantLlm {
             for w in ["The ", "answer ", "is ", "4."] {
                 let _ = deltas.send(w.to_string());
             }
-            Ok(ChatResponse { content: "The answer is 4.".into(), tool_calls: vec![], usage, finish_reason: FinishReason::Stop })
+            Ok(ChatResponse {
+                content: "The answer is 4.".into(),
+                tool_calls: vec![],
+                usage,
+                finish_reason: FinishReason::Stop,
+            })
         }
     }
 }
 
 struct InstantFactory;
 impl ProviderFactory for InstantFactory {
-    fn build(&self, _: &ProviderConnection, _: Option<String>) -> Result<Arc<dyn LlmProvider>, LlmError> {
+    fn build(
+        &self,
+        _: &ProviderConnection,
+        _: Option<String>,
+    ) -> Result<Arc<dyn LlmProvider>, LlmError> {
         Ok(Arc::new(InstantLlm))
     }
 }
@@ -60,35 +84,88 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn bench_steps() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(autonoma_storage::SqliteStore::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await?);
+    let store = Arc::new(
+        autonoma_storage::SqliteStore::connect(&format!(
+            "sqlite://{}/bench.db",
+            dir.path().display()
+        ))
+        .await?,
+    );
     store.migrate().await?;
-    let service = Arc::new(Service::new(store.clone(), store.clone(), SecretBox::new(&[7; 32])));
-    let s = service.sign_up(SignUp { email: "bench@example.com".into(), password: "benchmark password".into(), name: "b".into(), org_name: None }, None).await?;
+    let service = Arc::new(Service::new(
+        store.clone(),
+        store.clone(),
+        SecretBox::new(&[7; 32]),
+    ));
+    let s = service
+        .sign_up(
+            SignUp {
+                email: "bench@example.com".into(),
+                password: "benchmark password".into(),
+                name: "b".into(),
+                org_name: None,
+            },
+            None,
+        )
+        .await?;
     let actor = s.actor;
     let provider = service
-        .create_provider(&actor, NewProvider { name: "instant".into(), kind: ProviderKind::OpenaiCompatible, base_url: Some("http://127.0.0.1:9/v1".into()), api_key: None, models: vec!["instant".into()] })
+        .create_provider(
+            &actor,
+            NewProvider {
+                name: "instant".into(),
+                kind: ProviderKind::OpenaiCompatible,
+                base_url: Some("http://127.0.0.1:9/v1".into()),
+                api_key: None,
+                models: vec!["instant".into()],
+            },
+        )
         .await?;
     let agent = service
-        .create_agent(&actor, AgentSpec {
-            name: "bench".into(),
-            description: String::new(),
-            provider_id: provider.id,
-            model: "instant".into(),
-            instructions: "bench".into(),
-            tools: vec!["calculator".into()],
-            http_allowlist: vec![],
-            knowledge_base_ids: vec![],
-            limits: Limits { max_steps: 10, max_output_tokens: 64, timeout_secs: 60 },
-        })
+        .create_agent(
+            &actor,
+            AgentSpec {
+                name: "bench".into(),
+                description: String::new(),
+                provider_id: provider.id,
+                model: "instant".into(),
+                instructions: "bench".into(),
+                tools: vec!["calculator".into()],
+                http_allowlist: vec![],
+                knowledge_base_ids: vec![],
+                limits: Limits {
+                    max_steps: 10,
+                    max_output_tokens: 64,
+                    timeout_secs: 60,
+                },
+            },
+        )
         .await?;
-    let env = RunEnv { service: service.clone(), providers: Arc::new(InstantFactory), tools: autonoma_tools::builtin_registry() };
+    let env = RunEnv {
+        service: service.clone(),
+        providers: Arc::new(InstantFactory),
+        tools: autonoma_tools::builtin_registry(),
+    };
     let runs = 300;
     let mut per_step_us = Vec::with_capacity(runs);
     let mut events_per_run = 0;
     for i in 0..runs {
-        let (run, _) = service.start_run(&actor, agent.id, RunInput { input: format!("what is 2+2? #{i}"), thread_id: None }, None).await?;
+        let (run, _) = service
+            .start_run(
+                &actor,
+                agent.id,
+                RunInput {
+                    input: format!("what is 2+2? #{i}"),
+                    thread_id: None,
+                },
+                None,
+            )
+            .await?;
         // Take the job off the queue as the executor would, then time the run itself.
-        let job = store.lease("runs", Duration::from_secs(30)).await?.expect("job");
+        let job = store
+            .lease("runs", Duration::from_secs(30))
+            .await?
+            .expect("job");
         let t = Instant::now();
         let status = env.execute(run.id, CancellationToken::new()).await?;
         let elapsed = t.elapsed();
@@ -112,7 +189,13 @@ async fn bench_api() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let bin = std::env::var("AUTONOMA_BIN").unwrap_or_else(|_| {
         let exe = std::env::current_exe().unwrap();
-        exe.parent().unwrap().parent().unwrap().join("autonoma").display().to_string()
+        exe.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("autonoma")
+            .display()
+            .to_string()
     });
     let mut child = std::process::Command::new(&bin)
         .arg("serve")
@@ -122,9 +205,18 @@ async fn bench_api() -> anyhow::Result<()> {
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)?;
-    let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )?;
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
     let me: serde_json::Value = http
         .post(format!("{base}/api/v1/auth/signup"))
         .json(&serde_json::json!({"email": "api@example.com", "password": "benchmark password"}))
@@ -150,7 +242,13 @@ async fn bench_api() -> anyhow::Result<()> {
         .json()
         .await?;
     let key = key["secret"].as_str().unwrap().to_string();
-    let providers: serde_json::Value = http.get(format!("{base}/api/v1/providers")).bearer_auth(&key).send().await?.json().await?;
+    let providers: serde_json::Value = http
+        .get(format!("{base}/api/v1/providers"))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .json()
+        .await?;
     let pid = providers[0]["id"].as_str().unwrap().to_string();
     for i in 0..20 {
         http.post(format!("{base}/api/v1/agents"))
@@ -164,7 +262,12 @@ async fn bench_api() -> anyhow::Result<()> {
     let url = format!("{base}/api/v1/agents");
     // Warm-up.
     for _ in 0..200 {
-        http.get(&url).bearer_auth(&key).send().await?.bytes().await?;
+        http.get(&url)
+            .bearer_auth(&key)
+            .send()
+            .await?
+            .bytes()
+            .await?;
     }
     let start = tokio::time::Instant::now();
     let mut handles = Vec::with_capacity((rate * secs) as usize);
@@ -205,13 +308,24 @@ async fn bench_local() -> anyhow::Result<()> {
     let t = Instant::now();
     model.load().await?;
     println!("local: model load {:.2} s", t.elapsed().as_secs_f64());
-    let prompts = ["What is the capital of France?", "Write a haiku about the sea.", "Explain what a CPU does in two sentences.", "List three fruits.", "Say hello to a new user of an AI agent platform."];
+    let prompts = [
+        "What is the capital of France?",
+        "Write a haiku about the sea.",
+        "Explain what a CPU does in two sentences.",
+        "List three fruits.",
+        "Say hello to a new user of an AI agent platform.",
+    ];
     let mut ttft = vec![];
     let mut tps = vec![];
     for round in 0..2 {
         for p in prompts {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let req = ChatRequest { model: "smollm2-135m-instruct".into(), messages: vec![ChatMessage::text(ChatRole::User, p)], tools: vec![], max_tokens: 128 };
+            let req = ChatRequest {
+                model: "smollm2-135m-instruct".into(),
+                messages: vec![ChatMessage::text(ChatRole::User, p)],
+                tools: vec![],
+                max_tokens: 128,
+            };
             let t = Instant::now();
             let call = model.chat(req, tx);
             tokio::pin!(call);

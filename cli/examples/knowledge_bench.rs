@@ -20,7 +20,9 @@ use std::time::Instant;
 use autonoma_core::embedding::EMBEDDING_DIM;
 use autonoma_core::knowledge::store::KnowledgeStore;
 use autonoma_core::knowledge::tokens::WordPieceCounter;
-use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, Knowledge, KnowledgeBase, KnowledgeConfig, LazyEmbedder};
+use autonoma_core::knowledge::{
+    Chunk, Document, DocumentStatus, Knowledge, KnowledgeBase, KnowledgeConfig, LazyEmbedder,
+};
 use autonoma_core::store::Store;
 use autonoma_storage::{LocalBlobStore, SqliteStore};
 use chrono::Utc;
@@ -29,7 +31,9 @@ use uuid::Uuid;
 
 fn random_unit(rng: &mut impl Rng) -> Vec<f32> {
     // Gaussian-ish components (sum of uniforms), normalised.
-    let mut v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| (0..4).map(|_| rng.gen::<f32>() - 0.5).sum()).collect();
+    let mut v: Vec<f32> = (0..EMBEDDING_DIM)
+        .map(|_| (0..4).map(|_| rng.gen::<f32>() - 0.5).sum())
+        .collect();
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter_mut().for_each(|x| *x /= n);
     v
@@ -41,10 +45,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn bench(n: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(SqliteStore::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await?);
+    let store = Arc::new(
+        SqliteStore::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await?,
+    );
     store.migrate().await?;
-    let (_, org) = store.create_user_with_org("bench@example.com", "b", "x", "bench").await?;
-    let kb = KnowledgeBase { id: Uuid::now_v7(), org_id: org.id, name: "bench".into(), description: String::new(), created_at: Utc::now() };
+    let (_, org) = store
+        .create_user_with_org("bench@example.com", "b", "x", "bench")
+        .await?;
+    let kb = KnowledgeBase {
+        id: Uuid::now_v7(),
+        org_id: org.id,
+        name: "bench".into(),
+        description: String::new(),
+        created_at: Utc::now(),
+    };
     store.create_knowledge_base(&kb).await?;
     let doc_id = Uuid::now_v7();
     let doc = Document {
@@ -66,7 +80,9 @@ async fn bench(n: usize) -> anyhow::Result<()> {
             id: Uuid::now_v7(),
             document_id: doc_id,
             ordinal: i as i64,
-            text: format!("chunk number {i} of the benchmark document, about as long as a short sentence."),
+            text: format!(
+                "chunk number {i} of the benchmark document, about as long as a short sentence."
+            ),
             heading: "Bench".into(),
             page: None,
             start_char: 0,
@@ -75,19 +91,38 @@ async fn bench(n: usize) -> anyhow::Result<()> {
         })
         .collect();
     let t = Instant::now();
-    store.insert_document(&doc, &format!("{}/bench", org.id), &chunks).await?;
+    store
+        .insert_document(&doc, &format!("{}/bench", org.id), &chunks)
+        .await?;
     let mut rng = rand::thread_rng();
     for batch in chunks.chunks(2000) {
-        let vectors: Vec<(Uuid, Vec<f32>)> = batch.iter().map(|c| (c.id, random_unit(&mut rng))).collect();
-        store.store_vectors(org.id, doc_id, "random", &vectors).await?;
+        let vectors: Vec<(Uuid, Vec<f32>)> = batch
+            .iter()
+            .map(|c| (c.id, random_unit(&mut rng)))
+            .collect();
+        store
+            .store_vectors(org.id, doc_id, "random", &vectors)
+            .await?;
     }
     let insert_s = t.elapsed().as_secs_f64();
 
     let model_dir = autonoma_gpu_worker::embed::model_path();
     let tokens = Arc::new(WordPieceCounter::from_model_dir(&model_dir)?);
     // Searches below pass vectors; the embedder is only for `Knowledge::search` and never loads here.
-    let embedder = Arc::new(LazyEmbedder::new("all-MiniLM-L6-v2", EMBEDDING_DIM, tokens.clone(), move || autonoma::load_embedder(autonoma::config::EmbeddingDevice::Auto, model_dir.clone())));
-    let k = Knowledge::new(store.clone(), store.clone(), Arc::new(LocalBlobStore::new(dir.path().join("blobs"))), tokens, embedder, KnowledgeConfig::default());
+    let embedder = Arc::new(LazyEmbedder::new(
+        "all-MiniLM-L6-v2",
+        EMBEDDING_DIM,
+        tokens.clone(),
+        move || autonoma::load_embedder(autonoma::config::EmbeddingDevice::Auto, model_dir.clone()),
+    ));
+    let k = Knowledge::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(LocalBlobStore::new(dir.path().join("blobs"))),
+        tokens,
+        embedder,
+        KnowledgeConfig::default(),
+    );
 
     let q = random_unit(&mut rng);
     let t = Instant::now();
@@ -116,9 +151,21 @@ async fn bench(n: usize) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
-    let sizes = if sizes.is_empty() { vec![10_000, 100_000] } else { sizes };
-    println!("knowledge search benchmark ({} logical CPUs)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
+    println!(
+        "knowledge search benchmark ({} logical CPUs)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     for n in sizes {
         bench(n).await?;
     }

@@ -34,7 +34,13 @@ use cloud::{Cloud, Function, ORIGIN_SECRET};
 /// `GET /api/v1/me` with the origin-verify header, waited for to the end of the stream.
 /// Returns (status, content-type, when the Runtime API was first polled if seen).
 async fn get_me(f: &Function, started: Instant) -> (u16, String, Option<Duration>) {
-    let event = http_api_v2_event("GET", "/api/v1/me", &[("x-origin-verify", ORIGIN_SECRET)], None, "198.51.100.7");
+    let event = http_api_v2_event(
+        "GET",
+        "/api/v1/me",
+        &[("x-origin-verify", ORIGIN_SECRET)],
+        None,
+        "198.51.100.7",
+    );
     let polls_before = f.runtime.polls();
     let mut inv = f.runtime.invoke(event, Duration::from_secs(60));
     let mut raw = Vec::new();
@@ -59,7 +65,10 @@ async fn get_me(f: &Function, started: Instant) -> (u16, String, Option<Duration
     }
     let (prelude, _body) = split_http_stream(&raw).expect("a streamed HTTP integration response");
     let status = prelude["statusCode"].as_u64().unwrap() as u16;
-    let ctype = prelude["headers"]["content-type"].as_str().unwrap_or("").to_string();
+    let ctype = prelude["headers"]["content-type"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     (status, ctype, first_poll)
 }
 
@@ -73,20 +82,36 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let binary = args.next().map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("target")
-        });
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .unwrap()
+                    .join("target")
+            });
         target.join("release/autonoma")
     });
-    let n: usize = args.next().map(|s| s.parse().expect("N: a number of cold starts")).unwrap_or(30);
-    assert!(binary.exists(), "{} does not exist: `cargo build --release -p autonoma` first, or pass the binary's path", binary.display());
+    let n: usize = args
+        .next()
+        .map(|s| s.parse().expect("N: a number of cold starts"))
+        .unwrap_or(30);
+    assert!(
+        binary.exists(),
+        "{} does not exist: `cargo build --release -p autonoma` first, or pass the binary's path",
+        binary.display()
+    );
     assert!(n > 0);
 
     eprintln!("setting up PostgreSQL and moto…");
@@ -95,18 +120,31 @@ async fn main() {
     // Migrations, once, through the migrate function.
     {
         let runtime = RuntimeApi::start().await;
-        let child = cloud.command("migrate", &runtime).spawn().expect("spawn the migrate function");
+        let child = cloud
+            .command("migrate", &runtime)
+            .spawn()
+            .expect("spawn the migrate function");
         let f = Function { child, runtime };
         let mut inv = f.runtime.invoke(json!({}), Duration::from_secs(120));
-        let out = tokio::time::timeout(Duration::from_secs(180), inv.finish()).await.expect("migrate answered").expect("migrate succeeded");
-        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!({ "migrated": true }));
+        let out = tokio::time::timeout(Duration::from_secs(180), inv.finish())
+            .await
+            .expect("migrate answered")
+            .expect("migrate succeeded");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out).unwrap(),
+            json!({ "migrated": true })
+        );
     }
 
     // The process floor: spawn to exit of `autonoma version` (exec, dynamic loading, main).
     let mut floor = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        let st = Command::new(&binary).arg("version").stdout(Stdio::null()).status().expect("autonoma version");
+        let st = Command::new(&binary)
+            .arg("version")
+            .stdout(Stdio::null())
+            .status()
+            .expect("autonoma version");
         floor.push(ms(t.elapsed()));
         assert!(st.success());
     }
@@ -124,8 +162,16 @@ async fn main() {
         let f = Function { child, runtime };
         let (status, ctype, first_poll) = get_me(&f, started).await;
         let took = started.elapsed();
-        assert_eq!((status, ctype.as_str()), (401, "application/problem+json"), "cold start {i}");
-        assert!(f.runtime.init_errors().is_empty(), "{:?}", f.runtime.init_errors());
+        assert_eq!(
+            (status, ctype.as_str()),
+            (401, "application/problem+json"),
+            "cold start {i}"
+        );
+        assert!(
+            f.runtime.init_errors().is_empty(),
+            "{:?}",
+            f.runtime.init_errors()
+        );
         cold.push(ms(took));
         if let Some(p) = first_poll {
             init.push(ms(p));
@@ -147,29 +193,74 @@ async fn main() {
     cold.sort_by(f64::total_cmp);
     init.sort_by(f64::total_cmp);
     let median = percentile(&cold, 0.5);
-    let cpu = sh("sh", &["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]);
+    let cpu = sh(
+        "sh",
+        &["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+    );
     println!();
-    println!("Machine: {} cores ({}), Linux {}, load average {} (1/5/15 min) at the end.", sh("nproc", &[]), cpu.trim(), sh("uname", &["-r"]), {
-        let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        l.split_whitespace().take(3).collect::<Vec<_>>().join(" / ")
-    });
-    println!("Binary: {} ({:.1} MB).", binary.display(), std::fs::metadata(&binary).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0));
+    println!(
+        "Machine: {} cores ({}), Linux {}, load average {} (1/5/15 min) at the end.",
+        sh("nproc", &[]),
+        cpu.trim(),
+        sh("uname", &["-r"]),
+        {
+            let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+            l.split_whitespace().take(3).collect::<Vec<_>>().join(" / ")
+        }
+    );
+    println!(
+        "Binary: {} ({:.1} MB).",
+        binary.display(),
+        std::fs::metadata(&binary)
+            .map(|m| m.len() as f64 / 1e6)
+            .unwrap_or(0.0)
+    );
     println!();
     println!("| `api` function, `GET /api/v1/me` → 401 (n = {n}) | median | p90 | min | max |");
     println!("|---|---|---|---|---|");
     // One table row from sorted samples: median (bold when `bold`), p90, min, max.
     let row = |label: &str, sorted: &[f64], bold: bool| {
         let median = format!("{:.1} ms", percentile(sorted, 0.5));
-        let median = if bold { format!("**{median}**") } else { median };
-        println!("| {label} | {median} | {:.1} ms | {:.1} ms | {:.1} ms |", percentile(sorted, 0.9), sorted[0], sorted[sorted.len() - 1]);
+        let median = if bold {
+            format!("**{median}**")
+        } else {
+            median
+        };
+        println!(
+            "| {label} | {median} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            percentile(sorted, 0.9),
+            sorted[0],
+            sorted[sorted.len() - 1]
+        );
     };
     row("cold start: spawn → end of the first response", &cold, true);
     if init.len() == n {
-        row("of which init: spawn → first poll of `/invocation/next`", &init, false);
+        row(
+            "of which init: spawn → first poll of `/invocation/next`",
+            &init,
+            false,
+        );
     }
-    row("process floor: `autonoma version`, spawn → exit", &floor, false);
+    row(
+        "process floor: `autonoma version`, spawn → exit",
+        &floor,
+        false,
+    );
     println!("| warm: a second request on the last process | {warm:.2} ms | | | |");
     println!();
-    println!("Goal: cold start median < 50 ms: {}.", if median < 50.0 { "**met**" } else { "**not met**" });
-    println!("All cold starts (ms, in order): {}", raw.iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "Goal: cold start median < 50 ms: {}.",
+        if median < 50.0 {
+            "**met**"
+        } else {
+            "**not met**"
+        }
+    );
+    println!(
+        "All cold starts (ms, in order): {}",
+        raw.iter()
+            .map(|v| format!("{v:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }

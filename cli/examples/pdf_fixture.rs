@@ -62,7 +62,10 @@ fn main() {
         }
         ops.push(Operation::new("ET", vec![]));
         let content = Content { operations: ops };
-        let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().expect("content encodes")));
+        let content_id = doc.add_object(Stream::new(
+            dictionary! {},
+            content.encode().expect("content encodes"),
+        ));
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page",
             "Parent" => pages_id,
@@ -84,7 +87,10 @@ fn main() {
     let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
     doc.trailer.set("Root", catalog_id);
     doc.compress();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").join("tests/fixtures/greenhouse-guide.pdf");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .join("tests/fixtures/greenhouse-guide.pdf");
     doc.save(&path).expect("write the fixture");
     println!("wrote {}", path.display());
 }

@@ -214,7 +214,14 @@ impl Config {
         let file = file.unwrap_or_else(|| PathBuf::from("autonoma.toml"));
         let cfg = figment::Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("AUTONOMA_").ignore(&["CONFIG", "API_KEY", "SERVER", "MODEL_DIR", "SECRET_KEY", "ORIGIN_VERIFY"]))
+            .merge(Env::prefixed("AUTONOMA_").ignore(&[
+                "CONFIG",
+                "API_KEY",
+                "SERVER",
+                "MODEL_DIR",
+                "SECRET_KEY",
+                "ORIGIN_VERIFY",
+            ]))
             .extract::<Config>()?;
         let mut cfg = cfg;
         // Taken verbatim: figment would read an all-digit value as a number.
@@ -245,13 +252,27 @@ impl Config {
         }
         if let (Some(arn), None) = (self.database_secret_arn.clone(), &self.database_url) {
             let map = autonoma_aws::secrets::secret_json(&aws, &arn).await?;
-            let field = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| anyhow::anyhow!("database secret {arn} has no {k}"));
-            let host = self.database_host.clone().ok_or_else(|| anyhow::anyhow!("AUTONOMA_DATABASE_SECRET_ARN needs AUTONOMA_DATABASE_HOST"))?;
-            let name = self.database_name.clone().unwrap_or_else(|| "autonoma".into());
-            let mut url = url::Url::parse(&format!("postgres://{host}:{}/{name}", self.database_port))?;
-            url.query_pairs_mut().append_pair("sslmode", &self.database_ssl_mode);
-            url.set_username(&field("username")?).map_err(|_| anyhow::anyhow!("bad database username"))?;
-            url.set_password(Some(&field("password")?)).map_err(|_| anyhow::anyhow!("bad database password"))?;
+            let field = |k: &str| {
+                map.get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow::anyhow!("database secret {arn} has no {k}"))
+            };
+            let host = self.database_host.clone().ok_or_else(|| {
+                anyhow::anyhow!("AUTONOMA_DATABASE_SECRET_ARN needs AUTONOMA_DATABASE_HOST")
+            })?;
+            let name = self
+                .database_name
+                .clone()
+                .unwrap_or_else(|| "autonoma".into());
+            let mut url =
+                url::Url::parse(&format!("postgres://{host}:{}/{name}", self.database_port))?;
+            url.query_pairs_mut()
+                .append_pair("sslmode", &self.database_ssl_mode);
+            url.set_username(&field("username")?)
+                .map_err(|_| anyhow::anyhow!("bad database username"))?;
+            url.set_password(Some(&field("password")?))
+                .map_err(|_| anyhow::anyhow!("bad database password"))?;
             self.database_url = Some(url.to_string());
         }
         Ok(())
@@ -264,7 +285,9 @@ impl Config {
 
     /// The embedding model folder in effect.
     pub fn embedding_model_dir(&self) -> PathBuf {
-        self.embedding_model_dir.clone().unwrap_or_else(autonoma_gpu_worker::embed::model_path)
+        self.embedding_model_dir
+            .clone()
+            .unwrap_or_else(autonoma_gpu_worker::embed::model_path)
     }
 
     /// Where blobs (uploaded documents) are kept: `<data_dir>/blobs`.
@@ -296,11 +319,16 @@ impl Config {
     pub fn iam_login(&self) -> anyhow::Result<Option<autonoma_storage::PgEndpoint>> {
         match (&self.database_iam_user, &self.database_url) {
             (Some(user), None) => {
-                let host = self.database_host.clone().ok_or_else(|| anyhow::anyhow!("AUTONOMA_DATABASE_IAM_USER needs AUTONOMA_DATABASE_HOST"))?;
+                let host = self.database_host.clone().ok_or_else(|| {
+                    anyhow::anyhow!("AUTONOMA_DATABASE_IAM_USER needs AUTONOMA_DATABASE_HOST")
+                })?;
                 Ok(Some(autonoma_storage::PgEndpoint {
                     host,
                     port: self.database_port,
-                    database: self.database_name.clone().unwrap_or_else(|| "autonoma".into()),
+                    database: self
+                        .database_name
+                        .clone()
+                        .unwrap_or_else(|| "autonoma".into()),
                     user: user.clone(),
                     ssl_mode: self.database_ssl_mode.clone(),
                 }))
@@ -313,7 +341,10 @@ impl Config {
     /// `postgres://<user>@<host>:<port>/<name> (IAM)`.
     pub fn database_for_logs(&self) -> String {
         if let Ok(Some(e)) = self.iam_login() {
-            return format!("postgres://{}@{}:{}/{} (IAM)", e.user, e.host, e.port, e.database);
+            return format!(
+                "postgres://{}@{}:{}/{} (IAM)",
+                e.user, e.host, e.port, e.database
+            );
         }
         let url = self.database_url();
         match url::Url::parse(&url) {
@@ -327,7 +358,9 @@ impl Config {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("autonoma.db").display()))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("autonoma.db").display()))
     }
 
     /// The 32-byte secret key: from config, else from `<data_dir>/secret.key`, created if missing.
@@ -353,8 +386,11 @@ impl Config {
                 }
             }
         };
-        let bytes = hex::decode(hex_key.trim()).map_err(|e| anyhow::anyhow!("secret key is not hex: {e}"))?;
-        bytes.try_into().map_err(|_| anyhow::anyhow!("secret key must be 32 bytes (64 hex characters)"))
+        let bytes = hex::decode(hex_key.trim())
+            .map_err(|e| anyhow::anyhow!("secret key is not hex: {e}"))?;
+        bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("secret key must be 32 bytes (64 hex characters)"))
     }
 }
 
@@ -364,14 +400,26 @@ mod tests {
 
     #[test]
     fn logs_never_show_the_database_password() {
-        let mut cfg = Config { database_url: Some("postgres://app:s3cret@db:5432/autonoma?sslmode=require".into()), ..Config::default() };
-        assert_eq!(cfg.database_for_logs(), "postgres://app:***@db:5432/autonoma?sslmode=require");
+        let mut cfg = Config {
+            database_url: Some("postgres://app:s3cret@db:5432/autonoma?sslmode=require".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            cfg.database_for_logs(),
+            "postgres://app:***@db:5432/autonoma?sslmode=require"
+        );
         cfg.database_url = None;
         cfg.database_iam_user = Some("autonoma_iam".into());
         cfg.database_host = Some("db.example".into());
-        assert_eq!(cfg.database_for_logs(), "postgres://autonoma_iam@db.example:5432/autonoma (IAM)");
+        assert_eq!(
+            cfg.database_for_logs(),
+            "postgres://autonoma_iam@db.example:5432/autonoma (IAM)"
+        );
         let login = cfg.iam_login().unwrap().unwrap();
-        assert_eq!((login.ssl_mode.as_str(), login.database.as_str()), ("require", "autonoma"));
+        assert_eq!(
+            (login.ssl_mode.as_str(), login.database.as_str()),
+            ("require", "autonoma")
+        );
         cfg.database_host = None;
         assert!(cfg.iam_login().is_err(), "IAM needs a host");
     }

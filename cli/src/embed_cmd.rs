@@ -38,20 +38,29 @@ pub struct EmbedArgs {
 /// When the model cannot be loaded, no adapter exists, stdin is not UTF-8, or the device
 /// fails.
 pub async fn run(args: EmbedArgs) -> anyhow::Result<()> {
-    tokio::task::spawn_blocking(move || run_blocking(args)).await.context("embed task panicked")?
+    tokio::task::spawn_blocking(move || run_blocking(args))
+        .await
+        .context("embed task panicked")?
 }
 
 fn run_blocking(args: EmbedArgs) -> anyhow::Result<()> {
     let dir = args.model_dir.unwrap_or_else(model_path);
-    let opts = EmbedOptions { max_batch_tokens: args.max_batch_tokens, adapter_name: args.adapter, ..EmbedOptions::default() };
-    let embedder = GpuEmbedder::load(&dir, opts).with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
+    let opts = EmbedOptions {
+        max_batch_tokens: args.max_batch_tokens,
+        adapter_name: args.adapter,
+        ..EmbedOptions::default()
+    };
+    let embedder = GpuEmbedder::load(&dir, opts)
+        .with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
     eprintln!("adapter: {}", embedder.adapter_info());
 
     let stdin = std::io::stdin().lock();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let chunk = args.chunk.max(1);
     let mut pending: Vec<String> = Vec::with_capacity(chunk);
-    let flush = |pending: &mut Vec<String>, out: &mut BufWriter<std::io::StdoutLock<'_>>| -> anyhow::Result<()> {
+    let flush = |pending: &mut Vec<String>,
+                 out: &mut BufWriter<std::io::StdoutLock<'_>>|
+     -> anyhow::Result<()> {
         if pending.is_empty() {
             return Ok(());
         }

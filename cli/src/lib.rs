@@ -10,24 +10,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use autonoma_aws::rds::{AuthTokenGenerator, DbLogin};
+use autonoma_aws::{AwsConfig, S3BlobStore, S3Config, ServerSideEncryption, SqsConfig, SqsQueue};
 use autonoma_core::embedding::{Embedder, EMBEDDING_DIM};
+use autonoma_core::knowledge::blob::BlobStore;
 use autonoma_core::knowledge::embed_job::{fail_dead_lettered, run_embed_job, EMBED_CHUNKS_KIND};
+use autonoma_core::knowledge::store::KnowledgeStore;
 use autonoma_core::knowledge::tokens::{LazyWordPieceCounter, TokenCounter};
 use autonoma_core::knowledge::tool::KnowledgeSearchTool;
 use autonoma_core::knowledge::{Knowledge, KnowledgeConfig, LazyEmbedder};
 use autonoma_core::runtime::RunEnv;
 use autonoma_core::service::{SecretBox, Service};
+use autonoma_core::store::{JobQueue, Store};
 use autonoma_core::worker::{run_executor, WorkerConfig};
 use autonoma_functions::ApiState;
 use autonoma_gpu_worker::embed::{EmbedError, EmbedOptions, GpuEmbedder, MODEL_ID};
-use autonoma_llm::embedding::CpuEmbedder;
 use autonoma_gpu_worker::Handlers;
-use autonoma_core::knowledge::store::KnowledgeStore;
-use autonoma_core::store::{JobQueue, Store};
-use autonoma_aws::{AwsConfig, S3BlobStore, S3Config, ServerSideEncryption, SqsConfig, SqsQueue};
-use autonoma_core::knowledge::blob::BlobStore;
-use autonoma_aws::rds::{AuthTokenGenerator, DbLogin};
-use autonoma_storage::{LocalBlobStore, PasswordRotation, PasswordSource, PgStore, RunSignal, SqliteStore};
+use autonoma_llm::embedding::CpuEmbedder;
+use autonoma_storage::{
+    LocalBlobStore, PasswordRotation, PasswordSource, PgStore, RunSignal, SqliteStore,
+};
 use config::{BlobBackend, EmbeddingDevice, QueueBackend};
 use tokio_util::sync::CancellationToken;
 
@@ -97,32 +99,72 @@ pub async fn open_store_migrating(cfg: &Config, migrate: bool) -> anyhow::Result
                  AUTONOMA_MIGRATE_ON_START=false and run migrations with the owner's login (`autonoma migrate`, the migrate function)"
             );
         }
-        let login = DbLogin { host: endpoint.host.clone(), port: endpoint.port, user: endpoint.user.clone() };
-        let tokens = Arc::new(IamTokens(AuthTokenGenerator::new(&AwsConfig::default(), login).await));
-        let (store, rotation) = PgStore::connect_rotating(&endpoint, tokens, IAM_TOKEN_MAX_AGE, cfg.database_max_connections)
-            .await
-            .with_context(|| format!("opening PostgreSQL at {}:{} as {} with IAM authentication", endpoint.host, endpoint.port, endpoint.user))?;
+        let login = DbLogin {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            user: endpoint.user.clone(),
+        };
+        let tokens = Arc::new(IamTokens(
+            AuthTokenGenerator::new(&AwsConfig::default(), login).await,
+        ));
+        let (store, rotation) = PgStore::connect_rotating(
+            &endpoint,
+            tokens,
+            IAM_TOKEN_MAX_AGE,
+            cfg.database_max_connections,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "opening PostgreSQL at {}:{} as {} with IAM authentication",
+                endpoint.host, endpoint.port, endpoint.user
+            )
+        })?;
         tokio::spawn(rotation.clone().run(Duration::from_secs(30)));
-        return Ok(OpenedStore { store: Arc::new(store.clone()), password: Some(rotation), pg: Some(store) });
+        return Ok(OpenedStore {
+            store: Arc::new(store.clone()),
+            password: Some(rotation),
+            pg: Some(store),
+        });
     }
     let url = cfg.database_url();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         if migrate {
-            let owner = cfg.database_owner_url.clone().unwrap_or_else(|| url.clone());
-            PgStore::migrate(&owner).await.context("applying PostgreSQL migrations")?;
+            let owner = cfg
+                .database_owner_url
+                .clone()
+                .unwrap_or_else(|| url.clone());
+            PgStore::migrate(&owner)
+                .await
+                .context("applying PostgreSQL migrations")?;
             if let Some(user) = &cfg.database_iam_user {
-                PgStore::ensure_login_role(&owner, user).await.with_context(|| format!("creating the IAM login role {user}"))?;
+                PgStore::ensure_login_role(&owner, user)
+                    .await
+                    .with_context(|| format!("creating the IAM login role {user}"))?;
             }
         }
-        let store = PgStore::connect_sized(&url, cfg.database_max_connections).await.context("opening PostgreSQL")?;
-        return Ok(OpenedStore { store: Arc::new(store.clone()), password: None, pg: Some(store) });
+        let store = PgStore::connect_sized(&url, cfg.database_max_connections)
+            .await
+            .context("opening PostgreSQL")?;
+        return Ok(OpenedStore {
+            store: Arc::new(store.clone()),
+            password: None,
+            pg: Some(store),
+        });
     }
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-    let store = SqliteStore::connect(&url).await.context("opening database")?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let store = SqliteStore::connect(&url)
+        .await
+        .context("opening database")?;
     if migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    Ok(OpenedStore { store: Arc::new(store), password: None, pg: None })
+    Ok(OpenedStore {
+        store: Arc::new(store),
+        password: None,
+        pg: None,
+    })
 }
 
 /// The configured job queue: the database's own ([`QueueBackend::Database`]) or SQS.
@@ -138,7 +180,11 @@ pub async fn open_queue(cfg: &Config, store: &Arc<dyn Backend>) -> Arc<dyn JobQu
             if let Some(u) = &cfg.gpu_queue_url {
                 queue_urls.insert(autonoma_gpu_worker::GPU_QUEUE.to_string(), u.clone());
             }
-            let sqs = SqsConfig { queue_prefix: cfg.sqs_queue_prefix.clone(), queue_urls, ..SqsConfig::default() };
+            let sqs = SqsConfig {
+                queue_prefix: cfg.sqs_queue_prefix.clone(),
+                queue_urls,
+                ..SqsConfig::default()
+            };
             Arc::new(SqsQueue::from_config(&AwsConfig::default(), sqs).await)
         }
     }
@@ -150,12 +196,20 @@ pub async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     Ok(match cfg.blob_store {
         BlobBackend::Local => Arc::new(LocalBlobStore::new(cfg.blob_dir())),
         BlobBackend::S3 => {
-            let bucket = cfg.blob_bucket.clone().ok_or_else(|| anyhow::anyhow!("AUTONOMA_BLOB_STORE=s3 needs AUTONOMA_BLOB_BUCKET"))?;
+            let bucket = cfg.blob_bucket.clone().ok_or_else(|| {
+                anyhow::anyhow!("AUTONOMA_BLOB_STORE=s3 needs AUTONOMA_BLOB_BUCKET")
+            })?;
             let sse = match &cfg.blob_kms_key {
-                Some(k) => ServerSideEncryption::Kms { key_id: Some(k.clone()) },
+                Some(k) => ServerSideEncryption::Kms {
+                    key_id: Some(k.clone()),
+                },
                 None => ServerSideEncryption::S3,
             };
-            let s3 = S3Config { sse, force_path_style: cfg.s3_path_style, ..S3Config::new(bucket) };
+            let s3 = S3Config {
+                sse,
+                force_path_style: cfg.s3_path_style,
+                ..S3Config::new(bucket)
+            };
             Arc::new(S3BlobStore::from_config(&AwsConfig::default(), s3).await)
         }
     })
@@ -168,7 +222,10 @@ pub async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
 ///
 /// Errors: [`autonoma_core::Error::Internal`] when the model files are missing, or for
 /// `Gpu` when there is no usable adapter.
-pub async fn load_embedder(device: EmbeddingDevice, model_dir: PathBuf) -> autonoma_core::Result<Arc<dyn Embedder>> {
+pub async fn load_embedder(
+    device: EmbeddingDevice,
+    model_dir: PathBuf,
+) -> autonoma_core::Result<Arc<dyn Embedder>> {
     tokio::task::spawn_blocking(move || -> autonoma_core::Result<Arc<dyn Embedder>> {
         let gpu = match device {
             EmbeddingDevice::Gpu => Some(GpuEmbedder::load(&model_dir, EmbedOptions::default())?),
@@ -202,7 +259,9 @@ pub fn gpu_handlers(store: Arc<dyn Backend>, embedder: Arc<dyn Embedder>) -> Han
         EMBED_CHUNKS_KIND,
         Arc::new(move |payload| {
             let (store, embedder) = (store.clone(), embedder.clone());
-            Box::pin(async move { run_embed_job(store.as_ref(), embedder.as_ref(), &payload).await })
+            Box::pin(
+                async move { run_embed_job(store.as_ref(), embedder.as_ref(), &payload).await },
+            )
         }),
     );
     handlers
@@ -214,7 +273,13 @@ pub const DEAD_LETTER_SWEEP: Duration = Duration::from_secs(2);
 /// Consumes the GPU queue of `queue` with [`gpu_handlers`] until `shutdown`, and marks the
 /// documents of dead-lettered embedding jobs `failed` ([`fail_dead_lettered`]) every
 /// [`DEAD_LETTER_SWEEP`].
-pub async fn run_gpu_worker(store: Arc<dyn Backend>, queue: Arc<dyn JobQueue>, embedder: Arc<dyn Embedder>, cfg: WorkerConfig, shutdown: CancellationToken) {
+pub async fn run_gpu_worker(
+    store: Arc<dyn Backend>,
+    queue: Arc<dyn JobQueue>,
+    embedder: Arc<dyn Embedder>,
+    cfg: WorkerConfig,
+    shutdown: CancellationToken,
+) {
     let sweeper = {
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -239,7 +304,9 @@ pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow:
     let store = open_store(&cfg).await?.store;
     let queue = open_queue(&cfg, &store).await;
     let dir = cfg.embedding_model_dir();
-    let embedder = load_embedder(cfg.embedding_device, dir.clone()).await.with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
+    let embedder = load_embedder(cfg.embedding_device, dir.clone())
+        .await
+        .with_context(|| format!("loading all-MiniLM-L6-v2 from {}", dir.display()))?;
     println!("gpu worker ready");
     tracing::info!(db = %cfg.database_for_logs(), queue = ?cfg.queue, "GPU worker consuming");
     run_gpu_worker(store, queue, embedder, cfg.gpu_worker_config(), shutdown).await;
@@ -250,7 +317,12 @@ pub async fn gpu_worker(mut cfg: Config, shutdown: CancellationToken) -> anyhow:
 /// ([`load_embedder`] on the configured device) loaded on first use (query embedding,
 /// embed jobs). `None` (with a warning) when the model's tokenizer is missing: knowledge
 /// bases are then unavailable.
-fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>, queue: &Arc<dyn JobQueue>, blobs: Arc<dyn BlobStore>) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
+fn knowledge_engine(
+    cfg: &Config,
+    store: &Arc<dyn Backend>,
+    queue: &Arc<dyn JobQueue>,
+    blobs: Arc<dyn BlobStore>,
+) -> Option<(Arc<Knowledge>, Arc<dyn Embedder>)> {
     let (dir, device) = (cfg.embedding_model_dir(), cfg.embedding_device);
     // Parsed on first use: start-up (a Lambda cold start) does not pay for it.
     let tokens: Arc<dyn TokenCounter> = match LazyWordPieceCounter::from_model_dir(&dir) {
@@ -260,14 +332,22 @@ fn knowledge_engine(cfg: &Config, store: &Arc<dyn Backend>, queue: &Arc<dyn JobQ
             return None;
         }
     };
-    let embedder: Arc<dyn Embedder> = Arc::new(LazyEmbedder::new(MODEL_ID, EMBEDDING_DIM, tokens.clone(), move || load_embedder(device, dir.clone())));
+    let embedder: Arc<dyn Embedder> = Arc::new(LazyEmbedder::new(
+        MODEL_ID,
+        EMBEDDING_DIM,
+        tokens.clone(),
+        move || load_embedder(device, dir.clone()),
+    ));
     let knowledge = Arc::new(Knowledge::new(
         store.clone() as Arc<dyn KnowledgeStore>,
         queue.clone(),
         blobs,
         tokens,
         embedder.clone(),
-        KnowledgeConfig { max_upload_bytes: cfg.max_upload_bytes, ..KnowledgeConfig::default() },
+        KnowledgeConfig {
+            max_upload_bytes: cfg.max_upload_bytes,
+            ..KnowledgeConfig::default()
+        },
     ));
     Some((knowledge, embedder))
 }
@@ -298,7 +378,11 @@ impl Platform {
     /// Errors: the database cannot be opened or migrated, the secret key is invalid, or the
     /// blob store is misconfigured.
     pub async fn open(cfg: &Config, migrate: bool) -> anyhow::Result<Platform> {
-        let OpenedStore { store, password: db_password, pg } = open_store_migrating(cfg, migrate).await?;
+        let OpenedStore {
+            store,
+            password: db_password,
+            pg,
+        } = open_store_migrating(cfg, migrate).await?;
         let queue = open_queue(cfg, &store).await;
         let blobs = open_blobs(cfg).await?;
         let secrets = SecretBox::new(&cfg.secret_key()?);
@@ -326,34 +410,55 @@ impl Platform {
             .await
             .context("listening for run events (PostgreSQL LISTEN)")?;
         }
-        let model_path = cfg.model_path.clone().unwrap_or_else(autonoma_llm::local_model_path);
+        let model_path = cfg
+            .model_path
+            .clone()
+            .unwrap_or_else(autonoma_llm::local_model_path);
         if !model_path.exists() {
             tracing::warn!(path = %model_path.display(), "local model file missing: runs on the local provider will fail until `bash scripts/setup.sh` fetches it");
         }
-        let run_env = RunEnv { service: service.clone(), providers: Arc::new(autonoma_llm::Providers::new(model_path)), tools };
-        Ok(Platform { store, queue, service, run_env, embedder: knowledge.map(|(_, e)| e), db_password })
+        let run_env = RunEnv {
+            service: service.clone(),
+            providers: Arc::new(autonoma_llm::Providers::new(model_path)),
+            tools,
+        };
+        Ok(Platform {
+            store,
+            queue,
+            service,
+            run_env,
+            embedder: knowledge.map(|(_, e)| e),
+            db_password,
+        })
     }
 
     /// The whole HTTP surface: API, UI (SSR, server functions, `/pkg` assets), request
     /// tracing, and — when `origin_verify` is configured — the edge's origin check.
     pub fn http_router(&self, cfg: &Config) -> axum::Router {
-        let api = autonoma_functions::router(ApiState { service: self.service.clone(), secure_cookies: cfg.secure_cookies });
+        let api = autonoma_functions::router(ApiState {
+            service: self.service.clone(),
+            secure_cookies: cfg.secure_cookies,
+        });
         let ui = autonoma_app::router(self.service.clone(), cfg.site_dir.clone());
         let mut app = api.merge(ui);
         if let Some(secret) = cfg.origin_verify.clone().filter(|s| !s.is_empty()) {
             let secret: Arc<str> = secret.into();
-            app = app.layer(axum::middleware::from_fn(move |req, next| autonoma_functions::edge::require_origin_verify(secret.clone(), req, next)));
+            app = app.layer(axum::middleware::from_fn(move |req, next| {
+                autonoma_functions::edge::require_origin_verify(secret.clone(), req, next)
+            }));
         }
         if let Some(rotation) = self.db_password.clone() {
             // A Lambda function may have been frozen past the token's age: renew it before
             // the request can open a connection (a clock comparison when it is fresh).
-            app = app.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let rotation = rotation.clone();
-                async move {
-                    renew_login(rotation).await;
-                    next.run(req).await
-                }
-            }));
+            app = app.layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let rotation = rotation.clone();
+                    async move {
+                        renew_login(rotation).await;
+                        next.run(req).await
+                    }
+                },
+            ));
         }
         app.layer(tower_http::trace::TraceLayer::new_for_http())
     }
@@ -367,24 +472,42 @@ pub async fn serve(mut cfg: Config, shutdown: CancellationToken) -> anyhow::Resu
     let p = Platform::open(&cfg, cfg.migrate_on_start).await?;
     let app = p.http_router(&cfg);
 
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     tracing::info!(%addr, db = %cfg.database_for_logs(), queue = ?cfg.queue, blobs = ?cfg.blob_store, "Autonoma serving");
 
-    let executor = tokio::spawn(run_executor(p.run_env.clone(), cfg.run_executor_config(), shutdown.clone()));
+    let executor = tokio::spawn(run_executor(
+        p.run_env.clone(),
+        cfg.run_executor_config(),
+        shutdown.clone(),
+    ));
     let gpu = match (&p.embedder, cfg.gpu_worker) {
-        (Some(embedder), true) => {
-            Some(tokio::spawn(run_gpu_worker(p.store.clone(), p.queue.clone(), embedder.clone(), cfg.gpu_worker_config(), shutdown.clone())))
-        }
-        (None, true) => Some(tokio::spawn(autonoma_gpu_worker::run(p.queue.clone(), Handlers::default(), cfg.gpu_worker_config(), shutdown.clone()))),
+        (Some(embedder), true) => Some(tokio::spawn(run_gpu_worker(
+            p.store.clone(),
+            p.queue.clone(),
+            embedder.clone(),
+            cfg.gpu_worker_config(),
+            shutdown.clone(),
+        ))),
+        (None, true) => Some(tokio::spawn(autonoma_gpu_worker::run(
+            p.queue.clone(),
+            Handlers::default(),
+            cfg.gpu_worker_config(),
+            shutdown.clone(),
+        ))),
         (_, false) => None,
     };
 
     let s = shutdown.clone();
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { s.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { s.cancelled().await })
+    .await?;
     shutdown.cancel();
     let _ = executor.await;
     if let Some(gpu) = gpu {
@@ -413,7 +536,9 @@ impl std::str::FromStr for LambdaHandler {
             "api" => Ok(LambdaHandler::Api),
             "run-executor" | "run_executor" => Ok(LambdaHandler::RunExecutor),
             "migrate" => Ok(LambdaHandler::Migrate),
-            other => anyhow::bail!("unknown Lambda handler {other:?}: expected api, run-executor or migrate"),
+            other => anyhow::bail!(
+                "unknown Lambda handler {other:?}: expected api, run-executor or migrate"
+            ),
         }
     }
 }
@@ -426,30 +551,47 @@ pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<(
     if handler != LambdaHandler::Migrate {
         cfg.resolve_secrets().await?;
     }
-    let map_err = |e: autonoma_functions::lambda::LambdaError| anyhow::anyhow!("lambda runtime: {e}");
+    let map_err =
+        |e: autonoma_functions::lambda::LambdaError| anyhow::anyhow!("lambda runtime: {e}");
     match handler {
         LambdaHandler::Api => {
             let p = Platform::open(&cfg, false).await?;
-            autonoma_functions::lambda::run_http(p.http_router(&cfg)).await.map_err(map_err)
+            autonoma_functions::lambda::run_http(p.http_router(&cfg))
+                .await
+                .map_err(map_err)
         }
         LambdaHandler::RunExecutor => {
             let p = Platform::open(&cfg, false).await?;
-            let before: Option<autonoma_functions::lambda::InvocationHook> = p.db_password.clone().map(|rotation| {
-                Arc::new(move || Box::pin(renew_login(rotation.clone())) as futures::future::BoxFuture<'static, ()>) as autonoma_functions::lambda::InvocationHook
-            });
-            autonoma_functions::lambda::run_sqs_executor(p.run_env.clone(), p.queue.clone(), cfg.lambda_reserve(), before).await.map_err(map_err)
+            let before: Option<autonoma_functions::lambda::InvocationHook> =
+                p.db_password.clone().map(|rotation| {
+                    Arc::new(move || {
+                        Box::pin(renew_login(rotation.clone()))
+                            as futures::future::BoxFuture<'static, ()>
+                    }) as autonoma_functions::lambda::InvocationHook
+                });
+            autonoma_functions::lambda::run_sqs_executor(
+                p.run_env.clone(),
+                p.queue.clone(),
+                cfg.lambda_reserve(),
+                before,
+            )
+            .await
+            .map_err(map_err)
         }
         LambdaHandler::Migrate => {
             let unresolved = Arc::new(cfg);
-            lambda_runtime::run(lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let mut cfg = (*unresolved).clone();
-                async move {
-                    let failed = |e: anyhow::Error| lambda_runtime::Error::from(format!("{e:#}"));
-                    cfg.resolve_secrets().await.map_err(failed)?;
-                    open_store_migrating(&cfg, true).await.map_err(failed)?;
-                    Ok::<_, lambda_runtime::Error>(serde_json::json!({ "migrated": true }))
-                }
-            }))
+            lambda_runtime::run(lambda_runtime::service_fn(
+                move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                    let mut cfg = (*unresolved).clone();
+                    async move {
+                        let failed =
+                            |e: anyhow::Error| lambda_runtime::Error::from(format!("{e:#}"));
+                        cfg.resolve_secrets().await.map_err(failed)?;
+                        open_store_migrating(&cfg, true).await.map_err(failed)?;
+                        Ok::<_, lambda_runtime::Error>(serde_json::json!({ "migrated": true }))
+                    }
+                },
+            ))
             .await
             .map_err(map_err)
         }
@@ -460,6 +602,9 @@ pub async fn lambda(mut cfg: Config, handler: LambdaHandler) -> anyhow::Result<(
 mod tests {
     #[test]
     fn core_and_gpu_worker_agree_on_the_queue_name() {
-        assert_eq!(autonoma_core::knowledge::embed_job::GPU_QUEUE, autonoma_gpu_worker::GPU_QUEUE);
+        assert_eq!(
+            autonoma_core::knowledge::embed_job::GPU_QUEUE,
+            autonoma_gpu_worker::GPU_QUEUE
+        );
     }
 }

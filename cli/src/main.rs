@@ -8,7 +8,11 @@ use tokio_util::sync::CancellationToken;
 mod embed_cmd;
 
 #[derive(Parser)]
-#[command(name = "autonoma", about = "Autonoma: a self-hostable AI agent platform", version)]
+#[command(
+    name = "autonoma",
+    about = "Autonoma: a self-hostable AI agent platform",
+    version
+)]
 struct Cli {
     /// Configuration file (TOML). Default `autonoma.toml` if it exists.
     #[arg(long, env = "AUTONOMA_CONFIG", global = true)]
@@ -45,14 +49,25 @@ enum Command {
 }
 
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// JSON logs without ANSI colours or timestamps (CloudWatch adds its own).
 fn init_lambda_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt().json().with_env_filter(filter).without_time().with_ansi(false).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .without_time()
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM (graceful shutdown).
@@ -63,7 +78,9 @@ fn shutdown_on_signal() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]
@@ -78,9 +95,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = match cli.command {
         Some(c) => c,
-        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
-            Command::Lambda { handler: std::env::var("_HANDLER").map_err(|_| anyhow::anyhow!("_HANDLER is not set"))? }
-        }
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => Command::Lambda {
+            handler: std::env::var("_HANDLER")
+                .map_err(|_| anyhow::anyhow!("_HANDLER is not set"))?,
+        },
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

@@ -2,8 +2,8 @@
 //! (assistant text to stdout as it arrives, tool steps and the outcome to stderr).
 
 use anyhow::{bail, Context};
-use futures::StreamExt;
 use eventsource_stream::Eventsource;
+use futures::StreamExt;
 
 /// Arguments of `autonoma run`.
 #[derive(clap::Args, Debug)]
@@ -42,12 +42,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("contacting the server")?;
     if !res.status().is_success() {
         let status = res.status();
-        bail!("server refused the run ({status}): {}", res.text().await.unwrap_or_default());
+        bail!(
+            "server refused the run ({status}): {}",
+            res.text().await.unwrap_or_default()
+        );
     }
     let run: serde_json::Value = res.json().await?;
-    let run_id = run["id"].as_str().context("no run id in response")?.to_string();
-    eprintln!("run {run_id} (thread {})", run["thread_id"].as_str().unwrap_or("?"));
-    let res = http.get(format!("{base}/api/v1/runs/{run_id}/events")).bearer_auth(&args.api_key).send().await?;
+    let run_id = run["id"]
+        .as_str()
+        .context("no run id in response")?
+        .to_string();
+    eprintln!(
+        "run {run_id} (thread {})",
+        run["thread_id"].as_str().unwrap_or("?")
+    );
+    let res = http
+        .get(format!("{base}/api/v1/runs/{run_id}/events"))
+        .bearer_auth(&args.api_key)
+        .send()
+        .await?;
     if !res.status().is_success() {
         bail!("cannot follow events: {}", res.status());
     }
@@ -61,14 +74,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 print!("{}", data["text"].as_str().unwrap_or(""));
                 std::io::stdout().flush().ok();
             }
-            "run_resumed" => eprintln!("\n[resumed from step {} by another executor]", data["from_step"]),
-            "tool_call" => eprintln!("\n[tool] {}({})", data["name"].as_str().unwrap_or("?"), data["arguments"]),
-            "tool_result" => eprintln!("[tool result{}] {}", if data["is_error"].as_bool() == Some(true) { " (error)" } else { "" }, data["output"].as_str().unwrap_or("")),
+            "run_resumed" => eprintln!(
+                "\n[resumed from step {} by another executor]",
+                data["from_step"]
+            ),
+            "tool_call" => eprintln!(
+                "\n[tool] {}({})",
+                data["name"].as_str().unwrap_or("?"),
+                data["arguments"]
+            ),
+            "tool_result" => eprintln!(
+                "[tool result{}] {}",
+                if data["is_error"].as_bool() == Some(true) {
+                    " (error)"
+                } else {
+                    ""
+                },
+                data["output"].as_str().unwrap_or("")
+            ),
             "completed" => {
                 println!();
                 return Ok(());
             }
-            "failed" => bail!("\nrun failed ({}): {}", data["code"].as_str().unwrap_or("?"), data["reason"].as_str().unwrap_or("")),
+            "failed" => bail!(
+                "\nrun failed ({}): {}",
+                data["code"].as_str().unwrap_or("?"),
+                data["reason"].as_str().unwrap_or("")
+            ),
             "cancelled" => bail!("\nrun cancelled: {}", data["reason"].as_str().unwrap_or("")),
             _ => {}
         }

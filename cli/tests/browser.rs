@@ -14,15 +14,25 @@ fn sign_up_create_agent_chat_and_see_tool_step() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
     let llm = ScriptedLlm::start(vec![
-        Rule::when_user_contains("17*23").reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
+        Rule::when_user_contains("17*23")
+            .reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
         Rule::after_tool_result("391").reply_text("17 × 23 = 391"),
     ]);
     let server = Server::start();
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let out = std::env::var("AUTONOMA_TEST_OUTPUT").map(std::path::PathBuf::from).unwrap_or_else(|_| workspace.join("test-output")).join("e2e");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("test-output"))
+        .join("e2e");
     let _ = std::fs::remove_dir_all(&out);
     let e2e = workspace.join("tests/e2e");
-    assert!(e2e.join("node_modules/playwright-core").exists(), "run `npm ci` in tests/e2e (scripts/setup.sh does)");
+    assert!(
+        e2e.join("node_modules/playwright-core").exists(),
+        "run `npm ci` in tests/e2e (scripts/setup.sh does)"
+    );
     let status = Command::new("node")
         .arg("chat.mjs")
         .current_dir(&e2e)
@@ -31,7 +41,11 @@ fn sign_up_create_agent_chat_and_see_tool_step() {
         .env("OUT_DIR", &out)
         .status()
         .expect("run node");
-    assert!(status.success(), "browser test failed; screenshots in {}", out.display());
+    assert!(
+        status.success(),
+        "browser test failed; screenshots in {}",
+        out.display()
+    );
     assert!(out.join("05-chat-answer.png").exists());
     assert!(out.join("07-login-rate-limited.png").exists());
 }
@@ -45,8 +59,14 @@ fn knowledge_base_upload_progress_and_search() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
     let server = Server::start();
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let out = std::env::var("AUTONOMA_TEST_OUTPUT").map(std::path::PathBuf::from).unwrap_or_else(|_| workspace.join("test-output")).join("e2e-knowledge");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("test-output"))
+        .join("e2e-knowledge");
     let _ = std::fs::remove_dir_all(&out);
     let status = Command::new("node")
         .arg("knowledge.mjs")
@@ -56,6 +76,10 @@ fn knowledge_base_upload_progress_and_search() {
         .env("DOC_PATH", workspace.join("ARCHITECTURE.md"))
         .status()
         .expect("run node");
-    assert!(status.success(), "browser test failed; screenshots in {}", out.display());
+    assert!(
+        status.success(),
+        "browser test failed; screenshots in {}",
+        out.display()
+    );
     assert!(out.join("06-ready.png").exists() && out.join("08-search.png").exists());
 }

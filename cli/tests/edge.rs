@@ -30,7 +30,10 @@ const SECRET: &str = "edge-test-origin-secret";
 const DEADLINE: Duration = Duration::from_secs(120);
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// What `functions/edge/build.sh` reports: the workerd config and binary.
@@ -48,12 +51,23 @@ fn edge_build() -> &'static EdgeBuild {
             .stderr(Stdio::inherit())
             .output()
             .expect("run functions/edge/build.sh");
-        assert!(out.status.success(), "functions/edge/build.sh failed ({})", out.status);
+        assert!(
+            out.status.success(),
+            "functions/edge/build.sh failed ({})",
+            out.status
+        );
         let stdout = String::from_utf8(out.stdout).unwrap();
         let get = |key: &str| {
-            stdout.lines().find_map(|l| l.strip_prefix(key)).map(PathBuf::from).unwrap_or_else(|| panic!("build.sh printed no {key}: {stdout}"))
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| panic!("build.sh printed no {key}: {stdout}"))
         };
-        EdgeBuild { config: get("EDGE_CONFIG="), workerd: get("WORKERD=") }
+        EdgeBuild {
+            config: get("EDGE_CONFIG="),
+            workerd: get("WORKERD="),
+        }
     })
 }
 
@@ -82,7 +96,10 @@ impl Edge {
             .args(["--socket-addr", "http=127.0.0.1:0", "--control-fd", "1"])
             // This checkout's assets, whatever checkout last wrote the shared config.
             .arg("--directory-path")
-            .arg(format!("site-pkg={}", workspace().join("site/pkg").display()))
+            .arg(format!(
+                "site-pkg={}",
+                workspace().join("site/pkg").display()
+            ))
             .env("ORIGIN_URL", origin)
             .env("ORIGIN_VERIFY", SECRET)
             .stdin(Stdio::null())
@@ -92,7 +109,10 @@ impl Edge {
             .expect("start workerd");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let port = loop {
-            let line = lines.next().unwrap_or_else(|| panic!("workerd exited before listening: {:?}", child.wait())).unwrap();
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("workerd exited before listening: {:?}", child.wait()))
+                .unwrap();
             // {"event":"listen","socket":"http","port":41775}
             if let Ok(msg) = serde_json::from_str::<Value>(&line) {
                 if msg["event"] == "listen" && msg["socket"] == "http" {
@@ -102,8 +122,15 @@ impl Edge {
             eprintln!("workerd: {line}");
         };
         // Keep draining stdout so the worker's console output can never block it.
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| eprintln!("workerd: {l}")));
-        Edge { child, base: format!("http://127.0.0.1:{port}") }
+        std::thread::spawn(move || {
+            lines
+                .map_while(Result::ok)
+                .for_each(|l| eprintln!("workerd: {l}"))
+        });
+        Edge {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -125,11 +152,17 @@ impl Drop for Edge {
 
 /// An HTTP client that returns redirects instead of following them.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 fn header(res: &reqwest::Response, name: &str) -> String {
-    res.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
 }
 
 // ------------------------------------------------------------------ the echo origin
@@ -176,7 +209,11 @@ impl EchoOrigin {
     }
 
     fn last(&self, path_prefix: &str) -> Seen {
-        self.seen().into_iter().rev().find(|s| s.uri.starts_with(path_prefix)).unwrap_or_else(|| panic!("origin never saw {path_prefix}"))
+        self.seen()
+            .into_iter()
+            .rev()
+            .find(|s| s.uri.starts_with(path_prefix))
+            .unwrap_or_else(|| panic!("origin never saw {path_prefix}"))
     }
 }
 
@@ -188,28 +225,52 @@ impl Drop for EchoOrigin {
 
 async fn echo(State(state): State<Arc<EchoState>>, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in &parts.headers {
-        headers.entry(k.as_str().to_string()).or_default().push(v.to_str().unwrap_or("<binary>").to_string());
+        headers
+            .entry(k.as_str().to_string())
+            .or_default()
+            .push(v.to_str().unwrap_or("<binary>").to_string());
     }
-    let seen = Seen { method: parts.method.to_string(), uri: parts.uri.to_string(), headers, body };
+    let seen = Seen {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        headers,
+        body,
+    };
     state.seen.lock().unwrap().push(seen.clone());
     let path = parts.uri.path();
     if path == "/redirect" {
         return (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response();
     }
     if let Some(code) = path.strip_prefix("/status/") {
-        return (StatusCode::from_u16(code.parse().unwrap()).unwrap(), [("x-origin-says", "hi")], "as you wish").into_response();
+        return (
+            StatusCode::from_u16(code.parse().unwrap()).unwrap(),
+            [("x-origin-says", "hi")],
+            "as you wish",
+        )
+            .into_response();
     }
     if path == "/sse" {
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<String, std::io::Error>>();
         tokio::spawn(async move {
-            tx.unbounded_send(Ok("id: 1\nevent: one\ndata: {}\n\n".into())).unwrap();
+            tx.unbounded_send(Ok("id: 1\nevent: one\ndata: {}\n\n".into()))
+                .unwrap();
             state.release.notified().await;
             let _ = tx.unbounded_send(Ok("id: 2\nevent: two\ndata: {}\n\n".into()));
         });
-        return ([("content-type", "text/event-stream"), ("cache-control", "no-cache")], Body::from_stream(rx)).into_response();
+        return (
+            [
+                ("content-type", "text/event-stream"),
+                ("cache-control", "no-cache"),
+            ],
+            Body::from_stream(rx),
+        )
+            .into_response();
     }
     axum::Json(json!({
         "method": seen.method,
@@ -230,66 +291,138 @@ async fn assets_come_from_the_edge_with_cache_headers() {
     let http = client();
 
     // Hashed names: immutable, typed, strong ETag from the name's hash, the file's bytes.
-    for (key, content_type) in [("js", "text/javascript; charset=utf-8"), ("wasm", "application/wasm"), ("css", "text/css; charset=utf-8")] {
+    for (key, content_type) in [
+        ("js", "text/javascript; charset=utf-8"),
+        ("wasm", "application/wasm"),
+        ("css", "text/css; charset=utf-8"),
+    ] {
         let name = &manifest[key];
         let hash = name.split('.').nth(1).unwrap();
-        let res = http.get(edge.url(&format!("/pkg/{name}"))).send().await.unwrap();
+        let res = http
+            .get(edge.url(&format!("/pkg/{name}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{name}");
         assert_eq!(header(&res, "cache-control"), IMMUTABLE, "{name}");
         assert_eq!(header(&res, "content-type"), content_type, "{name}");
         assert_eq!(header(&res, "etag"), format!("\"{hash}\""), "{name}");
-        assert_eq!(header(&res, "content-encoding"), "", "identity unless gzip is accepted");
-        assert_eq!(res.bytes().await.unwrap(), std::fs::read(pkg.join(name)).unwrap(), "{name}");
+        assert_eq!(
+            header(&res, "content-encoding"),
+            "",
+            "identity unless gzip is accepted"
+        );
+        assert_eq!(
+            res.bytes().await.unwrap(),
+            std::fs::read(pkg.join(name)).unwrap(),
+            "{name}"
+        );
 
-        let res = http.get(edge.url(&format!("/pkg/{name}"))).header("if-none-match", format!("\"{hash}\"")).send().await.unwrap();
+        let res = http
+            .get(edge.url(&format!("/pkg/{name}")))
+            .header("if-none-match", format!("\"{hash}\""))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 304, "{name} revalidates without a body");
         assert_eq!(header(&res, "cache-control"), IMMUTABLE);
     }
 
     // With gzip accepted, the precompressed copy is sent as it is.
     let wasm = &manifest["wasm"];
-    let res = http.get(edge.url(&format!("/pkg/{wasm}"))).header("accept-encoding", "br;q=1.0, gzip;q=0.8").send().await.unwrap();
+    let res = http
+        .get(edge.url(&format!("/pkg/{wasm}")))
+        .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "content-encoding"), "gzip");
     assert_eq!(header(&res, "content-type"), "application/wasm");
     assert_eq!(header(&res, "cache-control"), IMMUTABLE);
     assert!(header(&res, "vary").eq_ignore_ascii_case("accept-encoding"));
-    assert!(header(&res, "etag").ends_with("-gz\""), "{}", header(&res, "etag"));
-    assert_eq!(res.bytes().await.unwrap(), std::fs::read(pkg.join(format!("{wasm}.gz"))).unwrap());
+    assert!(
+        header(&res, "etag").ends_with("-gz\""),
+        "{}",
+        header(&res, "etag")
+    );
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        std::fs::read(pkg.join(format!("{wasm}.gz"))).unwrap()
+    );
 
     // HEAD: the headers of GET, no body.
-    let res = http.head(edge.url(&format!("/pkg/{wasm}"))).send().await.unwrap();
+    let res = http
+        .head(edge.url(&format!("/pkg/{wasm}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "content-type"), "application/wasm");
     assert_eq!(header(&res, "cache-control"), IMMUTABLE);
     assert!(res.bytes().await.unwrap().is_empty());
 
     // Unhashed names: revalidated on every use, with validators that work.
-    let res = http.get(edge.url("/pkg/autonoma.css")).send().await.unwrap();
+    let res = http
+        .get(edge.url("/pkg/autonoma.css"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "cache-control"), "no-cache");
     assert_eq!(header(&res, "content-type"), "text/css; charset=utf-8");
     let etag = header(&res, "etag");
     assert!(etag.starts_with("W/\""), "{etag}");
     assert!(!header(&res, "last-modified").is_empty());
-    assert_eq!(res.bytes().await.unwrap(), std::fs::read(pkg.join("autonoma.css")).unwrap());
-    let res = http.get(edge.url("/pkg/autonoma.css")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        std::fs::read(pkg.join("autonoma.css")).unwrap()
+    );
+    let res = http
+        .get(edge.url("/pkg/autonoma.css"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 304);
-    let res = http.get(edge.url("/pkg/manifest.json")).send().await.unwrap();
+    let res = http
+        .get(edge.url("/pkg/manifest.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "content-type"), "application/json");
-    assert_eq!(res.json::<BTreeMap<String, String>>().await.unwrap(), manifest);
+    assert_eq!(
+        res.json::<BTreeMap<String, String>>().await.unwrap(),
+        manifest
+    );
 
     // Misses and refused names are 404s from the edge, never the origin's business.
-    for path in ["/pkg/missing.0123456789abcdef.js", "/pkg/", "/pkg/.wasm-stamp", "/pkg/autonoma.css.gz", "/pkg/..%2fmanifest.json", "/pkg/a//b.js"] {
+    for path in [
+        "/pkg/missing.0123456789abcdef.js",
+        "/pkg/",
+        "/pkg/.wasm-stamp",
+        "/pkg/autonoma.css.gz",
+        "/pkg/..%2fmanifest.json",
+        "/pkg/a//b.js",
+    ] {
         let res = http.get(edge.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 404, "{path}");
         assert_eq!(header(&res, "cache-control"), "no-store", "{path}");
     }
-    let res = http.post(edge.url(&format!("/pkg/{wasm}"))).body("x").send().await.unwrap();
+    let res = http
+        .post(edge.url(&format!("/pkg/{wasm}")))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 405);
     assert_eq!(header(&res, "allow"), "GET, HEAD");
-    assert!(origin.seen().is_empty(), "the origin was asked for assets: {:?}", origin.seen());
+    assert!(
+        origin.seen().is_empty(),
+        "the origin was asked for assets: {:?}",
+        origin.seen()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +464,13 @@ async fn requests_are_forwarded_with_client_ip_and_origin_verify_and_stream_back
 
     // Without CF-Connecting-IP (another proxy in front), X-Forwarded-For is kept and its
     // first entry is the client.
-    let res = http.post(edge.url("/sfn/something")).header("x-forwarded-for", "198.51.100.4, 10.0.0.1").body("a=1").send().await.unwrap();
+    let res = http
+        .post(edge.url("/sfn/something"))
+        .header("x-forwarded-for", "198.51.100.4, 10.0.0.1")
+        .body("a=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let seen = origin.last("/sfn/something");
     assert_eq!(seen.method, "POST");
@@ -348,21 +487,37 @@ async fn requests_are_forwarded_with_client_ip_and_origin_verify_and_stream_back
     let res = http.get(edge.url("/redirect")).send().await.unwrap();
     assert_eq!(res.status(), 302);
     assert_eq!(header(&res, "location"), "/elsewhere");
-    assert!(!origin.seen().iter().any(|s| s.uri == "/elsewhere"), "the edge followed the redirect");
+    assert!(
+        !origin.seen().iter().any(|s| s.uri == "/elsewhere"),
+        "the edge followed the redirect"
+    );
 
     // Streaming: the first event arrives while the origin holds the second back.
-    let res = tokio::time::timeout(DEADLINE, http.get(edge.url("/sse")).send()).await.expect("sse response").unwrap();
+    let res = tokio::time::timeout(DEADLINE, http.get(edge.url("/sse")).send())
+        .await
+        .expect("sse response")
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "content-type"), "text/event-stream");
     let mut stream = res.bytes_stream();
     let mut text = String::new();
     while !text.contains("event: one\n") {
-        let chunk = tokio::time::timeout(DEADLINE, stream.next()).await.expect("first event was held back").expect("stream ended early").unwrap();
+        let chunk = tokio::time::timeout(DEADLINE, stream.next())
+            .await
+            .expect("first event was held back")
+            .expect("stream ended early")
+            .unwrap();
         text.push_str(std::str::from_utf8(&chunk).unwrap());
     }
-    assert!(!text.contains("event: two"), "the origin has not sent it yet");
+    assert!(
+        !text.contains("event: two"),
+        "the origin has not sent it yet"
+    );
     origin.state.release.notify_one();
-    while let Some(chunk) = tokio::time::timeout(DEADLINE, stream.next()).await.expect("stream did not end") {
+    while let Some(chunk) = tokio::time::timeout(DEADLINE, stream.next())
+        .await
+        .expect("stream did not end")
+    {
         text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
     }
     let events: Vec<String> = parse_sse(&text).into_iter().map(|e| e.1).collect();
@@ -374,7 +529,9 @@ async fn autonoma_works_through_the_edge() {
     let (_, manifest) = site_pkg();
     let long = "word ".repeat(2000);
     let llm = ScriptedLlm::start(vec![
-        Rule::when_user_contains("talk a lot").reply_text(long).chunk_delay(Duration::from_millis(50)),
+        Rule::when_user_contains("talk a lot")
+            .reply_text(long)
+            .chunk_delay(Duration::from_millis(50)),
         Rule::always().reply_text("hello through the edge"),
     ]);
     // The origin accepts only requests that carry the edge's secret.
@@ -382,7 +539,11 @@ async fn autonoma_works_through_the_edge() {
     let edge = tokio::task::block_in_place(|| Edge::start(&server.base));
     let http = client();
     let direct = http.get(server.url("/api/v1/me")).send().await.unwrap();
-    assert_eq!(direct.status(), 403, "the origin refuses requests that bypass the edge");
+    assert_eq!(
+        direct.status(),
+        403,
+        "the origin refuses requests that bypass the edge"
+    );
 
     // SSR pages come from the origin, redirects included, and link assets the edge serves.
     let res = http.get(edge.url("/")).send().await.unwrap();
@@ -399,7 +560,10 @@ async fn autonoma_works_through_the_edge() {
     assert_eq!(header(&res, "cache-control"), IMMUTABLE);
 
     // Sign up and create an API key through the edge (JSON bodies, cookies, CSRF).
-    let cookie_http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let cookie_http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
     let res = cookie_http
         .post(edge.url("/api/v1/auth/signup"))
         .json(&json!({ "email": "edge@example.com", "password": "correct horse battery", "name": "Edge" }))
@@ -410,7 +574,13 @@ async fn autonoma_works_through_the_edge() {
     assert!(header(&res, "set-cookie").starts_with("autonoma_session="));
     let me: Value = res.json().await.unwrap();
     let csrf = me["csrf_token"].as_str().unwrap().to_string();
-    let res = cookie_http.post(edge.url("/api/v1/api-keys")).header("x-csrf-token", &csrf).json(&json!({ "name": "edge" })).send().await.unwrap();
+    let res = cookie_http
+        .post(edge.url("/api/v1/api-keys"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "name": "edge" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let key: Value = res.json().await.unwrap();
     let user = User {
@@ -424,9 +594,23 @@ async fn autonoma_works_through_the_edge() {
 
     // Create and list through the edge.
     let provider = user.scripted_provider(&llm.base_url()).await;
-    let agent = user.agent(&provider, "scripted", &[], json!({"max_steps": 2, "max_output_tokens": 8192, "timeout_secs": 120})).await;
+    let agent = user
+        .agent(
+            &provider,
+            "scripted",
+            &[],
+            json!({"max_steps": 2, "max_output_tokens": 8192, "timeout_secs": 120}),
+        )
+        .await;
     let agent_id = agent["id"].as_str().unwrap();
-    let agents: Value = user.get("/api/v1/agents").send().await.unwrap().json().await.unwrap();
+    let agents: Value = user
+        .get("/api/v1/agents")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(agents["items"].as_array().unwrap().len(), 1);
     assert_eq!(agents["items"][0]["id"], agent["id"]);
 
@@ -441,23 +625,41 @@ async fn autonoma_works_through_the_edge() {
     // edge, so a buffering edge would show a completed run instead of a cancelled one.
     let run = user.start_run(agent_id, "talk a lot", None).await;
     let run_id = run["id"].as_str().unwrap().to_string();
-    let res = tokio::time::timeout(DEADLINE, user.get(&format!("/api/v1/runs/{run_id}/events")).send()).await.expect("events").unwrap();
+    let res = tokio::time::timeout(
+        DEADLINE,
+        user.get(&format!("/api/v1/runs/{run_id}/events")).send(),
+    )
+    .await
+    .expect("events")
+    .unwrap();
     assert_eq!(res.status(), 200);
     assert!(header(&res, "content-type").starts_with("text/event-stream"));
     let mut stream = res.bytes_stream();
     let mut text = String::new();
     let mut cancelled = false;
-    while let Some(chunk) = tokio::time::timeout(DEADLINE, stream.next()).await.expect("the event stream stalled") {
+    while let Some(chunk) = tokio::time::timeout(DEADLINE, stream.next())
+        .await
+        .expect("the event stream stalled")
+    {
         text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
         if !cancelled && text.contains("event: token_delta") {
-            let res = user.post(&format!("/api/v1/runs/{run_id}/cancel")).send().await.unwrap();
+            let res = user
+                .post(&format!("/api/v1/runs/{run_id}/cancel"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), 202);
             cancelled = true;
         }
     }
     let events = parse_sse(&text);
     assert!(cancelled, "no token arrived: {text}");
-    assert_eq!(events.last().unwrap().1, "cancelled", "{:?}", events.iter().map(|e| &e.1).collect::<Vec<_>>());
+    assert_eq!(
+        events.last().unwrap().1,
+        "cancelled",
+        "{:?}",
+        events.iter().map(|e| &e.1).collect::<Vec<_>>()
+    );
     assert!(events.iter().any(|e| e.1 == "token_delta"));
 
     // Server functions: the origin's same-origin check passes for the edge's own origin

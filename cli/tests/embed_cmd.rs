@@ -26,9 +26,15 @@ fn embeds_stdin_lines_as_json_arrays() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "autonoma embed failed: {stderr}");
-    assert!(stderr.contains("adapter: "), "adapter reported on stderr: {stderr}");
+    assert!(
+        stderr.contains("adapter: "),
+        "adapter reported on stderr: {stderr}"
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let vectors: Vec<Vec<f64>> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON array per line")).collect();
+    let vectors: Vec<Vec<f64>> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON array per line"))
+        .collect();
     assert_eq!(vectors.len(), 3, "{stdout}");
     for v in &vectors {
         assert_eq!(v.len(), 384);
@@ -37,5 +43,8 @@ fn embeds_stdin_lines_as_json_arrays() {
     }
     let similar = cosine(&vectors[0], &vectors[1]);
     let unrelated = cosine(&vectors[0], &vectors[2]);
-    assert!(similar > unrelated + 0.2, "similar {similar} vs unrelated {unrelated}");
+    assert!(
+        similar > unrelated + 0.2,
+        "similar {similar} vs unrelated {unrelated}"
+    );
 }

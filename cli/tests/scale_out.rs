@@ -45,8 +45,16 @@ fn script() -> Vec<Rule> {
     let delay = Duration::from_millis(40);
     let mut rules = Vec::with_capacity(2 * RUNS);
     for i in 0..RUNS {
-        rules.push(Rule::when_user_contains(format!("[run {i}]")).reply_tool_call("calculator", format!(r#"{{"expression":"{i}*7+100000"}}"#)).chunk_delay(delay));
-        rules.push(Rule::after_tool_result(expected_result(i).to_string()).reply_text(expected_output(i)).chunk_delay(delay));
+        rules.push(
+            Rule::when_user_contains(format!("[run {i}]"))
+                .reply_tool_call("calculator", format!(r#"{{"expression":"{i}*7+100000"}}"#))
+                .chunk_delay(delay),
+        );
+        rules.push(
+            Rule::after_tool_result(expected_result(i).to_string())
+                .reply_text(expected_output(i))
+                .chunk_delay(delay),
+        );
     }
     rules
 }
@@ -80,15 +88,25 @@ impl GpuWorker {
     fn start(pg: &PgServer) -> GpuWorker {
         let data_dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
-        cmd.arg("gpu-worker").env("AUTONOMA_DATA_DIR", data_dir.path()).env("AUTONOMA_LOG", "warn").env("AUTONOMA_EMBEDDING_DEVICE", "gpu").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.arg("gpu-worker")
+            .env("AUTONOMA_DATA_DIR", data_dir.path())
+            .env("AUTONOMA_LOG", "warn")
+            .env("AUTONOMA_EMBEDDING_DEVICE", "gpu")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in shared_env(pg) {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start autonoma gpu-worker");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read ready line");
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read ready line");
         assert_eq!(line.trim(), "gpu worker ready", "gpu worker did not start");
-        GpuWorker { child, _data_dir: data_dir }
+        GpuWorker {
+            child,
+            _data_dir: data_dir,
+        }
     }
 }
 
@@ -114,11 +132,17 @@ fn same_user_on(user: &User, server: &Server) -> User {
 /// `psql` as the superuser, off the async runtime (the scripted provider keeps serving).
 async fn psql(pg: &Arc<PgServer>, sql: &str) -> String {
     let (pg, sql) = (pg.clone(), sql.to_string());
-    tokio::task::spawn_blocking(move || pg.psql(&sql)).await.unwrap()
+    tokio::task::spawn_blocking(move || pg.psql(&sql))
+        .await
+        .unwrap()
 }
 
 async fn scalar(pg: &Arc<PgServer>, sql: &str) -> i64 {
-    psql(pg, sql).await.trim().parse().unwrap_or_else(|e| panic!("{sql}: {e}"))
+    psql(pg, sql)
+        .await
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 async fn status_counts(pg: &Arc<PgServer>) -> BTreeMap<String, i64> {
@@ -142,33 +166,66 @@ async fn submit(user: &User, agent_id: &str, i: usize) -> Option<Value> {
         .ok()?;
     let status = res.status().as_u16();
     // 202: created; 200: the key was already used (an earlier attempt did get through).
-    assert!(status == 202 || status == 200, "start run {i}: {status} {}", res.text().await.unwrap());
+    assert!(
+        status == 202 || status == 200,
+        "start run {i}: {status} {}",
+        res.text().await.unwrap()
+    );
     Some(res.json().await.unwrap())
 }
 
 async fn create_kb(user: &User) -> String {
-    let res = user.post("/api/v1/knowledge-bases").json(&json!({"name": "Scale-out", "description": "embedded by a separate gpu-worker"})).send().await.unwrap();
+    let res = user
+        .post("/api/v1/knowledge-bases")
+        .json(&json!({"name": "Scale-out", "description": "embedded by a separate gpu-worker"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn upload(user: &User, kb: &str, name: &str, text: &str) -> String {
-    let part = reqwest::multipart::Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string()).mime_str("text/plain").unwrap();
-    let res = user.post(&format!("/api/v1/knowledge-bases/{kb}/documents")).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let part = reqwest::multipart::Part::bytes(text.as_bytes().to_vec())
+        .file_name(name.to_string())
+        .mime_str("text/plain")
+        .unwrap();
+    let res = user
+        .post(&format!("/api/v1/knowledge-bases/{kb}/documents"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn wait_ready(user: &User, kb: &str, doc: &str) -> Value {
     let guard = Instant::now() + READY_GUARD;
     loop {
-        let d: Value = user.get(&format!("/api/v1/knowledge-bases/{kb}/documents/{doc}")).send().await.unwrap().json().await.unwrap();
+        let d: Value = user
+            .get(&format!("/api/v1/knowledge-bases/{kb}/documents/{doc}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         match d["status"].as_str().unwrap() {
             "ready" => return d,
             "failed" => panic!("document failed: {d}"),
             _ => {}
         }
-        assert!(Instant::now() < guard, "document not embedded by the gpu-worker within {READY_GUARD:?}: {d}");
+        assert!(
+            Instant::now() < guard,
+            "document not embedded by the gpu-worker within {READY_GUARD:?}: {d}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -200,25 +257,46 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     // Server A migrates the database; then B and the GPU worker join it.
     let mut a = Some({
         let pg = pg.clone();
-        tokio::task::spawn_blocking(move || start_serve(&pg)).await.unwrap()
+        tokio::task::spawn_blocking(move || start_serve(&pg))
+            .await
+            .unwrap()
     });
     let b = {
         let pg = pg.clone();
-        tokio::task::spawn_blocking(move || start_serve(&pg)).await.unwrap()
+        tokio::task::spawn_blocking(move || start_serve(&pg))
+            .await
+            .unwrap()
     };
     let worker = {
         let pg = pg.clone();
-        tokio::task::spawn_blocking(move || GpuWorker::start(&pg)).await.unwrap()
+        tokio::task::spawn_blocking(move || GpuWorker::start(&pg))
+            .await
+            .unwrap()
     };
 
     // One account, created on A, used on both (same database, same secret key).
     let user_a = User::sign_up(a.as_ref().unwrap(), "scale@example.com").await;
     let user_b = same_user_on(&user_a, &b);
     let provider = user_a.scripted_provider(&llm.base_url()).await;
-    let agent = user_a.agent(&provider, "scripted", &["calculator"], json!({"max_steps": 4, "max_output_tokens": 256, "timeout_secs": 120})).await;
+    let agent = user_a
+        .agent(
+            &provider,
+            "scripted",
+            &["calculator"],
+            json!({"max_steps": 4, "max_output_tokens": 256, "timeout_secs": 120}),
+        )
+        .await;
     let agent_id = agent["id"].as_str().unwrap().to_string();
     // B reads what A wrote.
-    assert_eq!(user_b.get(&format!("/api/v1/agents/{agent_id}")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        user_b
+            .get(&format!("/api/v1/agents/{agent_id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // Login limits are counted in the database, not per process: 5 wrong passwords for one
     // e-mail spread over A and B are refused as wrong (401); the 6th is rate limited on
@@ -226,14 +304,24 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     let http = reqwest::Client::new();
     let try_login = |server: &Server| {
         let (http, url) = (http.clone(), server.url("/api/v1/auth/login"));
-        async move { http.post(url).json(&json!({"email": "scale@example.com", "password": "not the password"})).send().await.unwrap() }
+        async move {
+            http.post(url)
+                .json(&json!({"email": "scale@example.com", "password": "not the password"}))
+                .send()
+                .await
+                .unwrap()
+        }
     };
     for server in [a.as_ref().unwrap(), &b, &b, a.as_ref().unwrap(), &b] {
         assert_eq!(try_login(server).await.status(), 401);
     }
     for server in [a.as_ref().unwrap(), &b] {
         let res = try_login(server).await;
-        assert_eq!(res.status(), 429, "the 6th attempt is limited on every server");
+        assert_eq!(
+            res.status(),
+            429,
+            "the 6th attempt is limited on every server"
+        );
         assert!(res.headers().contains_key("retry-after"));
     }
 
@@ -251,32 +339,54 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     let mut running_at_kill = 0;
     let mut started_at_kill = 0;
     for i in 0..RUNS {
-        let target = if i % 2 == 0 && a.is_some() { &user_a } else { &user_b };
+        let target = if i % 2 == 0 && a.is_some() {
+            &user_a
+        } else {
+            &user_b
+        };
         let run = match submit(target, &agent_id, i).await {
             Some(run) => run,
-            None => submit(&user_b, &agent_id, i).await.expect("server B unreachable"),
+            None => submit(&user_b, &agent_id, i)
+                .await
+                .expect("server B unreachable"),
         };
         run_ids.push(run["id"].as_str().unwrap().to_string());
         if a.is_some() && i % 4 == 3 {
-            let started = scalar(&pg, "SELECT count(*) FROM runs WHERE started_at IS NOT NULL").await;
+            let started = scalar(
+                &pg,
+                "SELECT count(*) FROM runs WHERE started_at IS NOT NULL",
+            )
+            .await;
             if started as usize >= RUNS / 3 || i + 1 >= 3 * RUNS / 4 {
                 drop(a.take()); // SIGKILL: no drain, no acknowledgements; leases are abandoned
                 killed_after_submitted = Some(i + 1);
-                running_at_kill = scalar(&pg, "SELECT count(*) FROM runs WHERE status = 'running'").await;
-                started_at_kill = scalar(&pg, "SELECT count(*) FROM runs WHERE started_at IS NOT NULL").await;
+                running_at_kill =
+                    scalar(&pg, "SELECT count(*) FROM runs WHERE status = 'running'").await;
+                started_at_kill = scalar(
+                    &pg,
+                    "SELECT count(*) FROM runs WHERE started_at IS NOT NULL",
+                )
+                .await;
             }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let killed_after_submitted = killed_after_submitted.expect("server A was killed mid-way");
     assert!(a.is_none());
-    assert_eq!(run_ids.iter().collect::<HashSet<_>>().len(), RUNS, "one run per idempotency key");
+    assert_eq!(
+        run_ids.iter().collect::<HashSet<_>>().len(),
+        RUNS,
+        "one run per idempotency key"
+    );
 
     // Wait (bounded) until every run is terminal.
     let guard = Instant::now() + RUNS_GUARD;
     loop {
         let counts = status_counts(&pg).await;
-        let terminal: i64 = ["completed", "failed", "cancelled"].iter().filter_map(|s| counts.get(*s)).sum();
+        let terminal: i64 = ["completed", "failed", "cancelled"]
+            .iter()
+            .filter_map(|s| counts.get(*s))
+            .sum();
         if terminal as usize == RUNS {
             break;
         }
@@ -290,26 +400,49 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
 
     // Every run, as stored.
     let mut violations: Vec<String> = vec![];
-    let rows = psql(&pg, "SELECT id, status, steps, idempotency_key, coalesce(output, '') FROM runs").await;
+    let rows = psql(
+        &pg,
+        "SELECT id, status, steps, idempotency_key, coalesce(output, '') FROM runs",
+    )
+    .await;
     let mut by_id: HashMap<String, (String, i64, String, String)> = HashMap::new();
     for line in rows.lines() {
         let f: Vec<&str> = line.splitn(5, '|').collect();
-        by_id.insert(f[0].to_string(), (f[1].to_string(), f[2].parse().unwrap(), f[3].to_string(), f[4].to_string()));
+        by_id.insert(
+            f[0].to_string(),
+            (
+                f[1].to_string(),
+                f[2].parse().unwrap(),
+                f[3].to_string(),
+                f[4].to_string(),
+            ),
+        );
     }
     assert_eq!(by_id.len(), RUNS, "exactly one run row per submission");
     for (i, id) in run_ids.iter().enumerate() {
         let (status, steps, key, output) = &by_id[id];
         assert_eq!(key, &format!("scale-{i}"));
         if status != "completed" || output != &expected_output(i) || *steps != 2 {
-            violations.push(format!("run {i} ({id}): status {status}, steps {steps}, output {output:?}"));
+            violations.push(format!(
+                "run {i} ({id}): status {status}, steps {steps}, output {output:?}"
+            ));
         }
     }
 
     // Every event, as stored: the invariants of exactly-once completion and no repeated step.
     let mut events: HashMap<String, Vec<(i64, Value)>> = HashMap::new();
-    for line in psql(&pg, "SELECT run_id, seq, data::text FROM run_events ORDER BY run_id, seq").await.lines() {
+    for line in psql(
+        &pg,
+        "SELECT run_id, seq, data::text FROM run_events ORDER BY run_id, seq",
+    )
+    .await
+    .lines()
+    {
         let f: Vec<&str> = line.splitn(3, '|').collect();
-        events.entry(f[0].to_string()).or_default().push((f[1].parse().unwrap(), serde_json::from_str(f[2]).unwrap()));
+        events
+            .entry(f[0].to_string())
+            .or_default()
+            .push((f[1].parse().unwrap(), serde_json::from_str(f[2]).unwrap()));
     }
     let mut resumed_runs = 0;
     let mut restarted_runs = 0;
@@ -329,35 +462,58 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
         if starts + resumes > 1 {
             resumed_runs += 1;
             if example.is_none() {
-                let trace: Vec<String> = evs.iter().map(kind).filter(|k| k != "token_delta").collect();
+                let trace: Vec<String> = evs
+                    .iter()
+                    .map(kind)
+                    .filter(|k| k != "token_delta")
+                    .collect();
                 example = Some(format!("run {i}: {}", trace.join(" ")));
             }
         }
         if starts > 1 {
             restarted_runs += 1;
         }
-        let terminal: Vec<&(i64, Value)> = evs.iter().filter(|e| matches!(kind(e).as_str(), "completed" | "failed" | "cancelled")).collect();
-        if terminal.len() != 1 || kind(terminal[0]) != "completed" || evs.last() != Some(terminal[0]) {
-            violations.push(format!("run {i}: terminal events {:?} (want exactly one `completed`, last)", terminal.iter().map(|e| kind(e)).collect::<Vec<_>>()));
+        let terminal: Vec<&(i64, Value)> = evs
+            .iter()
+            .filter(|e| matches!(kind(e).as_str(), "completed" | "failed" | "cancelled"))
+            .collect();
+        if terminal.len() != 1
+            || kind(terminal[0]) != "completed"
+            || evs.last() != Some(terminal[0])
+        {
+            violations.push(format!(
+                "run {i}: terminal events {:?} (want exactly one `completed`, last)",
+                terminal.iter().map(|e| kind(e)).collect::<Vec<_>>()
+            ));
         } else if terminal[0].1["output"] != expected_output(i) {
-            violations.push(format!("run {i}: completed with {}", terminal[0].1["output"]));
+            violations.push(format!(
+                "run {i}: completed with {}",
+                terminal[0].1["output"]
+            ));
         }
         let mut per_step: BTreeMap<u64, usize> = BTreeMap::new();
         for e in evs.iter().filter(|e| kind(e) == "assistant_message") {
             *per_step.entry(e.1["step"].as_u64().unwrap()).or_default() += 1;
         }
         if per_step.values().any(|n| *n > 1) {
-            violations.push(format!("run {i}: a step recorded twice (assistant_message per step: {per_step:?})"));
+            violations.push(format!(
+                "run {i}: a step recorded twice (assistant_message per step: {per_step:?})"
+            ));
         }
         let mut per_call: BTreeMap<String, usize> = BTreeMap::new();
         for e in evs.iter().filter(|e| kind(e) == "tool_result") {
-            *per_call.entry(e.1["call_id"].as_str().unwrap().to_string()).or_default() += 1;
+            *per_call
+                .entry(e.1["call_id"].as_str().unwrap().to_string())
+                .or_default() += 1;
         }
         if per_call.values().any(|n| *n > 1) {
             violations.push(format!("run {i}: a tool call answered twice: {per_call:?}"));
         }
         if per_call.len() != 1 {
-            violations.push(format!("run {i}: {} distinct tool calls executed (want 1)", per_call.len()));
+            violations.push(format!(
+                "run {i}: {} distinct tool calls executed (want 1)",
+                per_call.len()
+            ));
         }
     }
 
@@ -365,14 +521,34 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     // (a redelivered run resumes at its last recorded step).
     let llm_calls = llm.request_count() as usize;
     if llm_calls > 2 * RUNS + resumed_runs {
-        violations.push(format!("{llm_calls} model calls > {} (2 per run + 1 per resumed run)", 2 * RUNS + resumed_runs));
+        violations.push(format!(
+            "{llm_calls} model calls > {} (2 per run + 1 per resumed run)",
+            2 * RUNS + resumed_runs
+        ));
     }
 
     // The redelivered runs stream their whole history from B too (SSE, cross-process).
-    for (i, id) in run_ids.iter().enumerate().filter(|(_, id)| events[*id].iter().filter(|e| matches!(e.1["type"].as_str(), Some("run_started" | "run_resumed"))).count() > 1).take(5) {
+    for (i, id) in run_ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| {
+            events[*id]
+                .iter()
+                .filter(|e| matches!(e.1["type"].as_str(), Some("run_started" | "run_resumed")))
+                .count()
+                > 1
+        })
+        .take(5)
+    {
         let streamed = user_b.events(id, None).await;
-        if streamed.len() != events[id].len() || streamed.last().map(|e| e.1.as_str()) != Some("completed") {
-            violations.push(format!("run {i}: SSE on B gave {} events, stored {}", streamed.len(), events[id].len()));
+        if streamed.len() != events[id].len()
+            || streamed.last().map(|e| e.1.as_str()) != Some("completed")
+        {
+            violations.push(format!(
+                "run {i}: SSE on B gave {} events, stored {}",
+                streamed.len(),
+                events[id].len()
+            ));
         }
     }
 
@@ -385,7 +561,14 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
             break;
         }
         if Instant::now() > guard {
-            violations.push(format!("{left} run jobs left in the queue: {}", psql(&pg, "SELECT status, attempt, last_error FROM jobs WHERE queue = 'runs'").await));
+            violations.push(format!(
+                "{left} run jobs left in the queue: {}",
+                psql(
+                    &pg,
+                    "SELECT status, attempt, last_error FROM jobs WHERE queue = 'runs'"
+                )
+                .await
+            ));
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -402,7 +585,17 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     if let Some(example) = &example {
         eprintln!("scale-out: a redelivered run's events (token deltas left out): {example}");
     }
-    assert!(violations.is_empty(), "{} violations:\n{}", violations.len(), violations.iter().take(30).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        violations.is_empty(),
+        "{} violations:\n{}",
+        violations.len(),
+        violations
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // The documents were embedded by the separate gpu-worker (serve runs none).
     for doc in &docs {
@@ -413,8 +606,19 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
         scalar(&pg, &format!("SELECT count(*) FROM chunks WHERE kb_id = '{kb}'")).await,
         scalar(&pg, &format!("SELECT count(*) FROM chunk_vectors v JOIN chunks c ON c.id = v.chunk_id WHERE c.kb_id = '{kb}'")).await,
     );
-    assert!(chunks >= 2 && vectors == chunks, "one vector per chunk: {chunks} chunks, {vectors} vectors");
-    let hits: Vec<Value> = user_b.post(&format!("/api/v1/knowledge-bases/{kb}/search")).json(&json!({"query": "when are the pear trees pruned", "k": 1})).send().await.unwrap().json().await.unwrap();
+    assert!(
+        chunks >= 2 && vectors == chunks,
+        "one vector per chunk: {chunks} chunks, {vectors} vectors"
+    );
+    let hits: Vec<Value> = user_b
+        .post(&format!("/api/v1/knowledge-bases/{kb}/search"))
+        .json(&json!({"query": "when are the pear trees pruned", "k": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(hits[0]["document_name"], "orchard.txt", "{hits:?}");
     drop(worker);
 
@@ -422,14 +626,21 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     drop(b);
     let c = {
         let pg = pg.clone();
-        tokio::task::spawn_blocking(move || start_serve(&pg)).await.unwrap()
+        tokio::task::spawn_blocking(move || start_serve(&pg))
+            .await
+            .unwrap()
     };
     let user_c = same_user_on(&user_a, &c);
     let listed = list_runs(&user_c).await;
     assert_eq!(listed.len(), RUNS, "a fresh server lists every run");
-    let listed: HashMap<&str, &Value> = listed.iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
+    let listed: HashMap<&str, &Value> = listed
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r))
+        .collect();
     for (i, id) in run_ids.iter().enumerate() {
-        let r = listed.get(id.as_str()).unwrap_or_else(|| panic!("run {i} missing after restart"));
+        let r = listed
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("run {i} missing after restart"));
         assert_eq!(r["status"], "completed", "{r}");
         assert_eq!(r["output"], expected_output(i), "{r}");
         assert_eq!(r["steps"], 2, "{r}");
@@ -437,9 +648,23 @@ async fn two_servers_and_a_gpu_worker_share_one_postgres_and_a_killed_server_los
     // The idempotency key still names the first run.
     let again = submit(&user_c, &agent_id, 7).await.unwrap();
     assert_eq!(again["id"], run_ids[7]);
-    let d: Value = user_c.get(&format!("/api/v1/knowledge-bases/{kb}/documents/{}", docs[0])).send().await.unwrap().json().await.unwrap();
+    let d: Value = user_c
+        .get(&format!(
+            "/api/v1/knowledge-bases/{kb}/documents/{}",
+            docs[0]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(d["status"], "ready");
-    assert_eq!(llm.request_count() as usize, llm_calls, "no model calls after the runs finished");
+    assert_eq!(
+        llm.request_count() as usize,
+        llm_calls,
+        "no model calls after the runs finished"
+    );
     drop(c);
     eprintln!("scale-out: done in {:.1}s", t0.elapsed().as_secs_f64());
 }

@@ -61,7 +61,10 @@ impl Error {
 
     /// Shorthand for a [`Error::Validation`].
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Validation { field: field.into(), message: message.into() }
+        Error::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// Wraps any internal failure (storage, I/O) as [`Error::Internal`].

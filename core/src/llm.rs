@@ -44,7 +44,12 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A message with only text.
     pub fn text(role: ChatRole, content: impl Into<String>) -> Self {
-        ChatMessage { role, content: content.into(), tool_calls: vec![], tool_call_id: None }
+        ChatMessage {
+            role,
+            content: content.into(),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
     }
 }
 

@@ -148,7 +148,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_steps: 8, max_output_tokens: 512, timeout_secs: 120 }
+        Limits {
+            max_steps: 8,
+            max_output_tokens: 512,
+            timeout_secs: 120,
+        }
     }
 }
 
@@ -276,14 +280,23 @@ pub struct Run {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RunEventKind {
-    RunStarted { agent_version: i64, model: String },
+    RunStarted {
+        agent_version: i64,
+        model: String,
+    },
     /// Another executor took the run over after the previous one stopped (crash, lost lease,
     /// or a serverless time budget): steps before `from_step` are kept as recorded; token
     /// deltas of an unfinished `from_step` are superseded by what follows. `attempt` is the
     /// executor epoch (1 for the first executor).
-    RunResumed { from_step: u32, attempt: i64 },
+    RunResumed {
+        from_step: u32,
+        attempt: i64,
+    },
     /// A piece of assistant text as the model streams it.
-    TokenDelta { step: u32, text: String },
+    TokenDelta {
+        step: u32,
+        text: String,
+    },
     /// The assistant's complete message for a step (text may be empty when it only calls
     /// tools), with the tool calls it requested — the step's checkpoint: a resumed run
     /// replays it instead of calling the model again.
@@ -294,12 +307,34 @@ pub enum RunEventKind {
         #[schema(value_type = Vec<Object>)]
         tool_calls: Vec<crate::llm::ToolCall>,
     },
-    ToolCall { step: u32, call_id: String, name: String, arguments: serde_json::Value },
-    ToolResult { step: u32, call_id: String, name: String, output: String, is_error: bool },
-    Usage { step: u32, input_tokens: u64, output_tokens: u64 },
-    Completed { output: String },
-    Failed { reason: String, code: String },
-    Cancelled { reason: String },
+    ToolCall {
+        step: u32,
+        call_id: String,
+        name: String,
+        arguments: serde_json::Value,
+    },
+    ToolResult {
+        step: u32,
+        call_id: String,
+        name: String,
+        output: String,
+        is_error: bool,
+    },
+    Usage {
+        step: u32,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
+    Completed {
+        output: String,
+    },
+    Failed {
+        reason: String,
+        code: String,
+    },
+    Cancelled {
+        reason: String,
+    },
 }
 
 impl RunEventKind {
@@ -320,7 +355,10 @@ impl RunEventKind {
     }
     /// True for the last event a run can emit.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Self::Completed { .. } | Self::Failed { .. } | Self::Cancelled { .. })
+        matches!(
+            self,
+            Self::Completed { .. } | Self::Failed { .. } | Self::Cancelled { .. }
+        )
     }
 }
 

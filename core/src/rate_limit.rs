@@ -28,13 +28,19 @@ impl Quota {
     /// `burst` requests per minute. Panics when `burst` is 0.
     pub const fn per_minute(burst: u32) -> Quota {
         assert!(burst > 0, "a quota allows at least one request");
-        Quota { burst, period: Duration::from_secs(60) }
+        Quota {
+            burst,
+            period: Duration::from_secs(60),
+        }
     }
 
     /// `burst` requests per hour. Panics when `burst` is 0.
     pub const fn per_hour(burst: u32) -> Quota {
         assert!(burst > 0, "a quota allows at least one request");
-        Quota { burst, period: Duration::from_secs(3600) }
+        Quota {
+            burst,
+            period: Duration::from_secs(3600),
+        }
     }
 
     /// The emission interval `T = period / burst`.
@@ -46,13 +52,20 @@ impl Quota {
 /// One GCRA decision: given the key's stored TAT (`None` for a key never seen or whose
 /// state was dropped) and the time now, the TAT to store when the request is allowed, or
 /// how long to wait (≥ 1 ms) when it is not.
-pub fn gcra(tat: Option<DateTime<Utc>>, now: DateTime<Utc>, quota: Quota) -> Result<DateTime<Utc>, Duration> {
+pub fn gcra(
+    tat: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    quota: Quota,
+) -> Result<DateTime<Utc>, Duration> {
     let interval = TimeDelta::from_std(quota.interval()).unwrap_or(TimeDelta::MAX);
     let period = TimeDelta::from_std(quota.period).unwrap_or(TimeDelta::MAX);
     let next = tat.map_or(now, |t| t.max(now)) + interval;
     let over = next - now - period;
     if over > TimeDelta::zero() {
-        Err(over.to_std().unwrap_or_default().max(Duration::from_millis(1)))
+        Err(over
+            .to_std()
+            .unwrap_or_default()
+            .max(Duration::from_millis(1)))
     } else {
         Ok(next)
     }
@@ -82,13 +95,22 @@ mod tests {
         assert_eq!(q.interval(), Duration::from_secs(12));
         let mut tat = None;
         for i in 1..=5 {
-            let next = gcra(tat, at(0), q).unwrap_or_else(|w| panic!("request {i} denied, wait {w:?}"));
+            let next =
+                gcra(tat, at(0), q).unwrap_or_else(|w| panic!("request {i} denied, wait {w:?}"));
             assert_eq!(next, at(12 * i));
             tat = Some(next);
         }
-        assert_eq!(gcra(tat, at(0), q), Err(Duration::from_secs(12)), "the sixth at once waits one interval");
+        assert_eq!(
+            gcra(tat, at(0), q),
+            Err(Duration::from_secs(12)),
+            "the sixth at once waits one interval"
+        );
         assert_eq!(gcra(tat, at(5), q), Err(Duration::from_secs(7)));
-        assert_eq!(gcra(tat, at(12), q), Ok(at(72)), "one interval later one more is allowed");
+        assert_eq!(
+            gcra(tat, at(12), q),
+            Ok(at(72)),
+            "one interval later one more is allowed"
+        );
         assert_eq!(gcra(Some(at(72)), at(12), q), Err(Duration::from_secs(12)));
     }
 

@@ -103,18 +103,41 @@ impl Recorded {
         for e in events {
             match &e.kind {
                 RunEventKind::RunStarted { .. } => r.started = true,
-                RunEventKind::Usage { input_tokens, output_tokens, .. } => {
+                RunEventKind::Usage {
+                    input_tokens,
+                    output_tokens,
+                    ..
+                } => {
                     r.usage.input_tokens += input_tokens;
                     r.usage.output_tokens += output_tokens;
                 }
-                RunEventKind::AssistantMessage { step, text, tool_calls } => {
-                    r.steps.entry(*step).or_default().message = Some((text.clone(), tool_calls.clone()));
+                RunEventKind::AssistantMessage {
+                    step,
+                    text,
+                    tool_calls,
+                } => {
+                    r.steps.entry(*step).or_default().message =
+                        Some((text.clone(), tool_calls.clone()));
                 }
                 RunEventKind::ToolCall { step, call_id, .. } => {
-                    r.steps.entry(*step).or_default().calls.insert(call_id.clone());
+                    r.steps
+                        .entry(*step)
+                        .or_default()
+                        .calls
+                        .insert(call_id.clone());
                 }
-                RunEventKind::ToolResult { step, call_id, output, is_error, .. } => {
-                    r.steps.entry(*step).or_default().results.insert(call_id.clone(), (output.clone(), *is_error));
+                RunEventKind::ToolResult {
+                    step,
+                    call_id,
+                    output,
+                    is_error,
+                    ..
+                } => {
+                    r.steps
+                        .entry(*step)
+                        .or_default()
+                        .results
+                        .insert(call_id.clone(), (output.clone(), *is_error));
                 }
                 _ => {}
             }
@@ -127,7 +150,9 @@ impl Recorded {
         let mut next = 1;
         for (n, s) in &self.steps {
             match &s.message {
-                Some((_, calls)) if calls.iter().all(|c| s.results.contains_key(&c.id)) => next = n + 1,
+                Some((_, calls)) if calls.iter().all(|c| s.results.contains_key(&c.id)) => {
+                    next = n + 1
+                }
                 _ => return *n,
             }
         }
@@ -137,7 +162,10 @@ impl Recorded {
 
 impl RunEnv {
     async fn emit(&self, run_id: Uuid, epoch: i64, kind: RunEventKind) -> Result<()> {
-        self.service.store.append_event(run_id, epoch, &kind).await?;
+        self.service
+            .store
+            .append_event(run_id, epoch, &kind)
+            .await?;
         self.service.notifier.notify(run_id);
         Ok(())
     }
@@ -147,9 +175,14 @@ impl RunEnv {
     /// a run that was `running` is resumed from its events. Storage errors are returned so
     /// the queue can retry; model and tool errors end the run as `failed`.
     pub async fn execute(&self, run_id: Uuid, cancel: CancellationToken) -> Result<RunStatus> {
-        match self.execute_attempt(run_id, &Attempt::default(), Some(cancel)).await? {
+        match self
+            .execute_attempt(run_id, &Attempt::default(), Some(cancel))
+            .await?
+        {
             Outcome::Finished(status) => Ok(status),
-            Outcome::Suspended { .. } | Outcome::Abandoned => Ok(self.service.store.get_run_unscoped(run_id).await?.status),
+            Outcome::Suspended { .. } | Outcome::Abandoned => {
+                Ok(self.service.store.get_run_unscoped(run_id).await?.status)
+            }
         }
     }
 
@@ -161,13 +194,23 @@ impl RunEnv {
         self.execute_attempt(run_id, attempt, None).await
     }
 
-    async fn execute_attempt(&self, run_id: Uuid, attempt: &Attempt, user_cancel: Option<CancellationToken>) -> Result<Outcome> {
+    async fn execute_attempt(
+        &self,
+        run_id: Uuid,
+        attempt: &Attempt,
+        user_cancel: Option<CancellationToken>,
+    ) -> Result<Outcome> {
         let store = &self.service.store;
         // A terminal (or missing) run is not claimed; its status answers (or NotFound).
         let Some(epoch) = store.claim_run(run_id).await? else {
-            return Ok(Outcome::Finished(store.get_run_unscoped(run_id).await?.status));
+            return Ok(Outcome::Finished(
+                store.get_run_unscoped(run_id).await?.status,
+            ));
         };
-        match self.run_claimed(run_id, epoch, attempt, user_cancel.unwrap_or_default()).await {
+        match self
+            .run_claimed(run_id, epoch, attempt, user_cancel.unwrap_or_default())
+            .await
+        {
             Err(Error::LeaseLost) => {
                 tracing::info!(run = %run_id, epoch, "run taken over by another executor; stopping");
                 Ok(Outcome::Abandoned)
@@ -176,10 +219,18 @@ impl RunEnv {
         }
     }
 
-    async fn run_claimed(&self, run_id: Uuid, epoch: i64, attempt: &Attempt, cancel: CancellationToken) -> Result<Outcome> {
+    async fn run_claimed(
+        &self,
+        run_id: Uuid,
+        epoch: i64,
+        attempt: &Attempt,
+        cancel: CancellationToken,
+    ) -> Result<Outcome> {
         let store = &self.service.store;
         let run = store.get_run_unscoped(run_id).await?;
-        let version = store.get_agent_version(run.org_id, run.agent_id, run.agent_version).await?;
+        let version = store
+            .get_agent_version(run.org_id, run.agent_id, run.agent_version)
+            .await?;
         let spec = version.spec;
 
         let mut events = Vec::new();
@@ -196,9 +247,25 @@ impl RunEnv {
         if recorded.started {
             let from_step = recorded.resume_step();
             tracing::info!(run = %run_id, epoch, from_step, "resuming run");
-            self.emit(run_id, epoch, RunEventKind::RunResumed { from_step, attempt: epoch }).await?;
+            self.emit(
+                run_id,
+                epoch,
+                RunEventKind::RunResumed {
+                    from_step,
+                    attempt: epoch,
+                },
+            )
+            .await?;
         } else {
-            self.emit(run_id, epoch, RunEventKind::RunStarted { agent_version: run.agent_version, model: spec.model.clone() }).await?;
+            self.emit(
+                run_id,
+                epoch,
+                RunEventKind::RunStarted {
+                    agent_version: run.agent_version,
+                    model: spec.model.clone(),
+                },
+            )
+            .await?;
         }
 
         // Watch for cancel requests made through the store (from any process): checked now
@@ -228,28 +295,86 @@ impl RunEnv {
                 }
             })
         };
-        let outcome = self.agent_loop(&run, epoch, &spec, recorded, &cancel, attempt).await;
+        let outcome = self
+            .agent_loop(&run, epoch, &spec, recorded, &cancel, attempt)
+            .await;
         watcher.abort();
         self.service.cancels.forget(run_id);
 
         let (status, output, error, usage, steps, last) = match outcome? {
-            LoopEnd::Answer { text, usage, steps } => {
-                (RunStatus::Completed, Some(text.clone()), None, usage, steps, RunEventKind::Completed { output: text })
-            }
-            LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps } => {
+            LoopEnd::Answer { text, usage, steps } => (
+                RunStatus::Completed,
+                Some(text.clone()),
+                None,
+                usage,
+                steps,
+                RunEventKind::Completed { output: text },
+            ),
+            LoopEnd::Stopped {
+                stop: Stop::Cancelled,
+                usage,
+                steps,
+            } => {
                 let reason = "cancelled by request".to_string();
-                (RunStatus::Cancelled, None, Some(reason.clone()), usage, steps, RunEventKind::Cancelled { reason })
+                (
+                    RunStatus::Cancelled,
+                    None,
+                    Some(reason.clone()),
+                    usage,
+                    steps,
+                    RunEventKind::Cancelled { reason },
+                )
             }
-            LoopEnd::Stopped { stop: Stop::Timeout, usage, steps } => {
+            LoopEnd::Stopped {
+                stop: Stop::Timeout,
+                usage,
+                steps,
+            } => {
                 let reason = format!("wall-time limit of {} s reached", spec.limits.timeout_secs);
-                (RunStatus::Failed, None, Some(reason.clone()), usage, steps, RunEventKind::Failed { reason, code: "timeout".into() })
+                (
+                    RunStatus::Failed,
+                    None,
+                    Some(reason.clone()),
+                    usage,
+                    steps,
+                    RunEventKind::Failed {
+                        reason,
+                        code: "timeout".into(),
+                    },
+                )
             }
-            LoopEnd::Failed { reason, code, usage, steps } => {
-                (RunStatus::Failed, None, Some(reason.clone()), usage, steps, RunEventKind::Failed { reason, code })
-            }
-            LoopEnd::Suspended { next_step, usage, steps } => {
+            LoopEnd::Failed {
+                reason,
+                code,
+                usage,
+                steps,
+            } => (
+                RunStatus::Failed,
+                None,
+                Some(reason.clone()),
+                usage,
+                steps,
+                RunEventKind::Failed { reason, code },
+            ),
+            LoopEnd::Suspended {
+                next_step,
+                usage,
+                steps,
+            } => {
                 // Progress so far, for readers of the run; the events hold the checkpoint.
-                store.update_run(run_id, epoch, &RunUpdate { status: RunStatus::Running, output: None, error: None, usage, steps }).await?;
+                store
+                    .update_run(
+                        run_id,
+                        epoch,
+                        &RunUpdate {
+                            status: RunStatus::Running,
+                            output: None,
+                            error: None,
+                            usage,
+                            steps,
+                        },
+                    )
+                    .await?;
                 return Ok(Outcome::Suspended { next_step });
             }
             LoopEnd::Abandoned => return Ok(Outcome::Abandoned),
@@ -257,7 +382,20 @@ impl RunEnv {
         // Status and terminal event in one transaction: a client that sees `completed` on
         // the event stream and then reads the run finds it terminal too, and a crash cannot
         // separate them.
-        store.finish_run(run_id, epoch, &RunUpdate { status, output, error, usage, steps }, &last).await?;
+        store
+            .finish_run(
+                run_id,
+                epoch,
+                &RunUpdate {
+                    status,
+                    output,
+                    error,
+                    usage,
+                    steps,
+                },
+                &last,
+            )
+            .await?;
         self.service.notifier.notify(run_id);
         self.service.notifier.forget(run_id);
         Ok(Outcome::Finished(status))
@@ -274,19 +412,38 @@ impl RunEnv {
     ) -> Result<LoopEnd> {
         // The wall-time limit counts from the run's first start, across resumes.
         let limit = Duration::from_secs(spec.limits.timeout_secs as u64);
-        let elapsed = run.started_at.map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default()).unwrap_or_default();
+        let elapsed = run
+            .started_at
+            .map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default())
+            .unwrap_or_default();
         let deadline = Instant::now() + limit.saturating_sub(elapsed);
         let mut usage = recorded.usage;
         let mut steps: i64 = 0;
         let abandon = &attempt.abandon;
 
-        let provider = match self.service.provider_with_key(run.org_id, spec.provider_id).await {
+        let provider = match self
+            .service
+            .provider_with_key(run.org_id, spec.provider_id)
+            .await
+        {
             Ok((conn, key)) => match self.providers.build(&conn, key) {
                 Ok(p) => p,
-                Err(e) => return Ok(LoopEnd::Failed { reason: e.to_string(), code: "provider_error".into(), usage, steps }),
+                Err(e) => {
+                    return Ok(LoopEnd::Failed {
+                        reason: e.to_string(),
+                        code: "provider_error".into(),
+                        usage,
+                        steps,
+                    })
+                }
             },
             Err(Error::NotFound(_)) => {
-                return Ok(LoopEnd::Failed { reason: "the agent's provider connection was deleted".into(), code: "provider_error".into(), usage, steps })
+                return Ok(LoopEnd::Failed {
+                    reason: "the agent's provider connection was deleted".into(),
+                    code: "provider_error".into(),
+                    usage,
+                    steps,
+                })
             }
             Err(e) => return Err(e),
         };
@@ -294,22 +451,41 @@ impl RunEnv {
         // Conversation: instructions, earlier turns of the thread, this input.
         let mut messages = Vec::new();
         if !spec.instructions.trim().is_empty() {
-            messages.push(ChatMessage::text(ChatRole::System, spec.instructions.clone()));
+            messages.push(ChatMessage::text(
+                ChatRole::System,
+                spec.instructions.clone(),
+            ));
         }
-        for earlier in self.service.store.list_thread_runs(run.org_id, run.thread_id).await? {
+        for earlier in self
+            .service
+            .store
+            .list_thread_runs(run.org_id, run.thread_id)
+            .await?
+        {
             if earlier.id == run.id {
                 break;
             }
-            if let Some(out) = earlier.output.filter(|_| earlier.status == RunStatus::Completed) {
+            if let Some(out) = earlier
+                .output
+                .filter(|_| earlier.status == RunStatus::Completed)
+            {
                 messages.push(ChatMessage::text(ChatRole::User, earlier.input));
                 messages.push(ChatMessage::text(ChatRole::Assistant, out));
             }
         }
         messages.push(ChatMessage::text(ChatRole::User, run.input.clone()));
 
-        let tools: Vec<_> = spec.tools.iter().filter_map(|n| self.tools.get(n)).collect();
+        let tools: Vec<_> = spec
+            .tools
+            .iter()
+            .filter_map(|n| self.tools.get(n))
+            .collect();
         let tool_defs: Vec<_> = tools.iter().map(|t| t.definition()).collect();
-        let tool_ctx = ToolContext { http_allowlist: spec.http_allowlist.clone(), org_id: run.org_id, knowledge_base_ids: spec.knowledge_base_ids.clone() };
+        let tool_ctx = ToolContext {
+            http_allowlist: spec.http_allowlist.clone(),
+            org_id: run.org_id,
+            knowledge_base_ids: spec.knowledge_base_ids.clone(),
+        };
 
         for step in 1..=spec.limits.max_steps {
             steps = step as i64;
@@ -322,10 +498,18 @@ impl RunEnv {
                         return Ok(LoopEnd::Abandoned);
                     }
                     if attempt.budget.is_some_and(|b| Instant::now() >= b) {
-                        return Ok(LoopEnd::Suspended { next_step: step, usage, steps: step as i64 - 1 });
+                        return Ok(LoopEnd::Suspended {
+                            next_step: step,
+                            usage,
+                            steps: step as i64 - 1,
+                        });
                     }
-                    let request =
-                        ChatRequest { model: spec.model.clone(), messages: messages.clone(), tools: tool_defs.clone(), max_tokens: spec.limits.max_output_tokens };
+                    let request = ChatRequest {
+                        model: spec.model.clone(),
+                        messages: messages.clone(),
+                        tools: tool_defs.clone(),
+                        max_tokens: spec.limits.max_output_tokens,
+                    };
                     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                     let call = provider.chat(request, tx);
                     tokio::pin!(call);
@@ -346,12 +530,20 @@ impl RunEnv {
                     // Deltas sent just before the call returned.
                     while let Ok(text) = rx.try_recv() {
                         if !text.is_empty() {
-                            self.emit(run.id, epoch, RunEventKind::TokenDelta { step, text }).await?;
+                            self.emit(run.id, epoch, RunEventKind::TokenDelta { step, text })
+                                .await?;
                         }
                     }
                     let response = match response {
                         Ok(r) => r,
-                        Err(e) => return Ok(LoopEnd::Failed { reason: e.to_string(), code: "provider_error".into(), usage, steps }),
+                        Err(e) => {
+                            return Ok(LoopEnd::Failed {
+                                reason: e.to_string(),
+                                code: "provider_error".into(),
+                                usage,
+                                steps,
+                            })
+                        }
                     };
                     usage.input_tokens += response.usage.input_tokens;
                     usage.output_tokens += response.usage.output_tokens;
@@ -359,13 +551,21 @@ impl RunEnv {
                     self.emit(
                         run.id,
                         epoch,
-                        RunEventKind::Usage { step, input_tokens: response.usage.input_tokens, output_tokens: response.usage.output_tokens },
+                        RunEventKind::Usage {
+                            step,
+                            input_tokens: response.usage.input_tokens,
+                            output_tokens: response.usage.output_tokens,
+                        },
                     )
                     .await?;
                     self.emit(
                         run.id,
                         epoch,
-                        RunEventKind::AssistantMessage { step, text: response.content.clone(), tool_calls: response.tool_calls.clone() },
+                        RunEventKind::AssistantMessage {
+                            step,
+                            text: response.content.clone(),
+                            tool_calls: response.tool_calls.clone(),
+                        },
                     )
                     .await?;
                     (response.content, response.tool_calls)
@@ -373,26 +573,63 @@ impl RunEnv {
             };
 
             if tool_calls.is_empty() {
-                return Ok(LoopEnd::Answer { text: content, usage, steps });
+                return Ok(LoopEnd::Answer {
+                    text: content,
+                    usage,
+                    steps,
+                });
             }
-            messages.push(ChatMessage { role: ChatRole::Assistant, content, tool_calls: tool_calls.clone(), tool_call_id: None });
+            messages.push(ChatMessage {
+                role: ChatRole::Assistant,
+                content,
+                tool_calls: tool_calls.clone(),
+                tool_call_id: None,
+            });
             for call in &tool_calls {
                 if let Some((output, _)) = done.results.get(&call.id) {
-                    messages.push(ChatMessage { role: ChatRole::Tool, content: output.clone(), tool_calls: vec![], tool_call_id: Some(call.id.clone()) });
+                    messages.push(ChatMessage {
+                        role: ChatRole::Tool,
+                        content: output.clone(),
+                        tool_calls: vec![],
+                        tool_call_id: Some(call.id.clone()),
+                    });
                     continue;
                 }
                 if abandon.is_cancelled() {
                     return Ok(LoopEnd::Abandoned);
                 }
                 if cancel.is_cancelled() {
-                    return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps });
+                    return Ok(LoopEnd::Stopped {
+                        stop: Stop::Cancelled,
+                        usage,
+                        steps,
+                    });
                 }
                 if !done.calls.contains(&call.id) {
-                    self.emit(run.id, epoch, RunEventKind::ToolCall { step, call_id: call.id.clone(), name: call.name.clone(), arguments: call.arguments.clone() })
-                        .await?;
+                    self.emit(
+                        run.id,
+                        epoch,
+                        RunEventKind::ToolCall {
+                            step,
+                            call_id: call.id.clone(),
+                            name: call.name.clone(),
+                            arguments: call.arguments.clone(),
+                        },
+                    )
+                    .await?;
                 }
-                let (output, is_error) = match tools.iter().find(|t| t.definition().name == call.name) {
-                    None => (format!("unknown tool '{}'; available: {}", call.name, spec.tools.join(", ")), true),
+                let (output, is_error) = match tools
+                    .iter()
+                    .find(|t| t.definition().name == call.name)
+                {
+                    None => (
+                        format!(
+                            "unknown tool '{}'; available: {}",
+                            call.name,
+                            spec.tools.join(", ")
+                        ),
+                        true,
+                    ),
                     Some(tool) => {
                         let fut = tool.call(call.arguments.clone(), &tool_ctx);
                         tokio::select! {
@@ -410,14 +647,28 @@ impl RunEnv {
                 self.emit(
                     run.id,
                     epoch,
-                    RunEventKind::ToolResult { step, call_id: call.id.clone(), name: call.name.clone(), output: output.clone(), is_error },
+                    RunEventKind::ToolResult {
+                        step,
+                        call_id: call.id.clone(),
+                        name: call.name.clone(),
+                        output: output.clone(),
+                        is_error,
+                    },
                 )
                 .await?;
-                messages.push(ChatMessage { role: ChatRole::Tool, content: output, tool_calls: vec![], tool_call_id: Some(call.id.clone()) });
+                messages.push(ChatMessage {
+                    role: ChatRole::Tool,
+                    content: output,
+                    tool_calls: vec![],
+                    tool_call_id: Some(call.id.clone()),
+                });
             }
         }
         Ok(LoopEnd::Failed {
-            reason: format!("step limit of {} reached without a final answer", spec.limits.max_steps),
+            reason: format!(
+                "step limit of {} reached without a final answer",
+                spec.limits.max_steps
+            ),
             code: "max_steps".into(),
             usage,
             steps,
@@ -426,9 +677,26 @@ impl RunEnv {
 }
 
 enum LoopEnd {
-    Answer { text: String, usage: Usage, steps: i64 },
-    Stopped { stop: Stop, usage: Usage, steps: i64 },
-    Failed { reason: String, code: String, usage: Usage, steps: i64 },
-    Suspended { next_step: u32, usage: Usage, steps: i64 },
+    Answer {
+        text: String,
+        usage: Usage,
+        steps: i64,
+    },
+    Stopped {
+        stop: Stop,
+        usage: Usage,
+        steps: i64,
+    },
+    Failed {
+        reason: String,
+        code: String,
+        usage: Usage,
+        steps: i64,
+    },
+    Suspended {
+        next_step: u32,
+        usage: Usage,
+        steps: i64,
+    },
     Abandoned,
 }

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::*;
-use crate::Result;
 #[allow(unused_imports)]
 use crate::Error;
+use crate::Result;
 
 /// A login session (cookie). The token itself is never stored, only its SHA-256.
 #[derive(Debug, Clone)]
@@ -53,8 +53,13 @@ pub trait Store: Send + Sync {
     // ---- users, organizations, memberships
     /// Creates a user, an organization named `org_name`, and an `owner` membership, atomically.
     /// Errors: [`Error::Conflict`] if the e-mail is taken.
-    async fn create_user_with_org(&self, email: &str, name: &str, password_hash: &str, org_name: &str)
-        -> Result<(User, Organization)>;
+    async fn create_user_with_org(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        org_name: &str,
+    ) -> Result<(User, Organization)>;
     /// The user and their argon2 PHC hash, by e-mail (case-insensitive).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
     /// All organizations the user belongs to.
@@ -80,7 +85,12 @@ pub trait Store: Send + Sync {
     /// processes are allowed and the next is not. An allowed request stores the new state;
     /// a denied one stores nothing. States that have run out (older than `now`) are deleted
     /// along the way. Returns `Ok(Err(wait))` when denied.
-    async fn rate_limit(&self, key: &[u8], quota: crate::rate_limit::Quota, now: DateTime<Utc>) -> Result<std::result::Result<(), Duration>>;
+    async fn rate_limit(
+        &self,
+        key: &[u8],
+        quota: crate::rate_limit::Quota,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(), Duration>>;
 
     // ---- API keys
     async fn create_api_key(&self, key: &ApiKey, key_hash: &[u8]) -> Result<()>;
@@ -93,10 +103,18 @@ pub trait Store: Send + Sync {
 
     // ---- provider connections
     /// `encrypted_api_key` is the sealed secret (nonce || ciphertext), never plaintext.
-    async fn create_provider(&self, conn: &ProviderConnection, encrypted_api_key: Option<&[u8]>) -> Result<()>;
+    async fn create_provider(
+        &self,
+        conn: &ProviderConnection,
+        encrypted_api_key: Option<&[u8]>,
+    ) -> Result<()>;
     async fn list_providers(&self, org_id: Uuid) -> Result<Vec<ProviderConnection>>;
     /// The connection and its sealed key. Errors: [`Error::NotFound`].
-    async fn get_provider(&self, org_id: Uuid, id: Uuid) -> Result<(ProviderConnection, Option<Vec<u8>>)>;
+    async fn get_provider(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> Result<(ProviderConnection, Option<Vec<u8>>)>;
     /// Errors: [`Error::NotFound`]; [`Error::Conflict`] if an agent still uses it.
     async fn delete_provider(&self, org_id: Uuid, id: Uuid) -> Result<()>;
 
@@ -105,12 +123,22 @@ pub trait Store: Send + Sync {
     async fn create_agent(&self, org_id: Uuid, id: Uuid, spec: &AgentSpec) -> Result<Agent>;
     async fn get_agent(&self, org_id: Uuid, id: Uuid) -> Result<Agent>;
     /// Newest first; `after` is the last id of the previous page.
-    async fn list_agents(&self, org_id: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Agent>>;
+    async fn list_agents(
+        &self,
+        org_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Agent>>;
     /// Writes a new immutable version and makes it current.
     async fn update_agent(&self, org_id: Uuid, id: Uuid, spec: &AgentSpec) -> Result<Agent>;
     /// Soft-deletes (versions and runs stay for history).
     async fn delete_agent(&self, org_id: Uuid, id: Uuid) -> Result<()>;
-    async fn get_agent_version(&self, org_id: Uuid, agent_id: Uuid, version: i64) -> Result<AgentVersion>;
+    async fn get_agent_version(
+        &self,
+        org_id: Uuid,
+        agent_id: Uuid,
+        version: i64,
+    ) -> Result<AgentVersion>;
     async fn list_agent_versions(&self, org_id: Uuid, agent_id: Uuid) -> Result<Vec<AgentVersion>>;
 
     // ---- runs
@@ -121,7 +149,13 @@ pub trait Store: Send + Sync {
     /// Without org scoping: for the executor, which receives ids from the queue.
     async fn get_run_unscoped(&self, id: Uuid) -> Result<Run>;
     /// Newest first, optionally one agent's.
-    async fn list_runs(&self, org_id: Uuid, agent_id: Option<Uuid>, after: Option<Uuid>, limit: u32) -> Result<Vec<Run>>;
+    async fn list_runs(
+        &self,
+        org_id: Uuid,
+        agent_id: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Run>>;
     /// Runs of a thread, oldest first.
     async fn list_thread_runs(&self, org_id: Uuid, thread_id: Uuid) -> Result<Vec<Run>>;
     /// Claims a queued or running run for one executor: sets `running` (and `started_at`
@@ -136,7 +170,13 @@ pub trait Store: Send + Sync {
     /// transaction, so a crash cannot leave a terminal run without its terminal event (no
     /// executor can claim a terminal run to write it later). Errors: as
     /// [`Store::update_run`] and [`Store::append_event`]; nothing is written then.
-    async fn finish_run(&self, id: Uuid, epoch: i64, update: &RunUpdate, last: &RunEventKind) -> Result<RunEvent>;
+    async fn finish_run(
+        &self,
+        id: Uuid,
+        epoch: i64,
+        update: &RunUpdate,
+        last: &RunEventKind,
+    ) -> Result<RunEvent>;
     /// Flags a non-terminal run for cancellation. Errors: [`Error::Conflict`] if already finished.
     async fn request_cancel(&self, org_id: Uuid, id: Uuid) -> Result<()>;
     async fn cancel_requested(&self, id: Uuid) -> Result<bool>;
@@ -145,7 +185,8 @@ pub trait Store: Send + Sync {
     /// Appends with the next `seq` for the run, only while `epoch` is the run's current
     /// executor epoch ([`Store::claim_run`]). Errors: [`Error::LeaseLost`] otherwise (nothing
     /// is written); [`Error::NotFound`] for an unknown run.
-    async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent>;
+    async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind)
+        -> Result<RunEvent>;
     /// Events with `seq > after`, in order, at most `limit`.
     async fn list_events(&self, run_id: Uuid, after: i64, limit: u32) -> Result<Vec<RunEvent>>;
 }
@@ -158,7 +199,13 @@ pub trait Store: Send + Sync {
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     /// Adds a job, visible after `delay`.
-    async fn enqueue(&self, queue: &str, payload: &serde_json::Value, max_attempts: u32, delay: Duration) -> Result<Uuid>;
+    async fn enqueue(
+        &self,
+        queue: &str,
+        payload: &serde_json::Value,
+        max_attempts: u32,
+        delay: Duration,
+    ) -> Result<Uuid>;
     /// Leases the oldest visible job for `lease`, or `None` when the queue is empty.
     /// A job whose lease expired on its last attempt is dead-lettered instead.
     async fn lease(&self, queue: &str, lease: Duration) -> Result<Option<Job>>;
@@ -168,7 +215,13 @@ pub trait JobQueue: Send + Sync {
     async fn complete(&self, job_id: Uuid, lease_token: Uuid) -> Result<()>;
     /// Records a failure: the job becomes visible again after `retry_in`, or is
     /// dead-lettered when this was its last attempt.
-    async fn fail(&self, job_id: Uuid, lease_token: Uuid, error: &str, retry_in: Duration) -> Result<()>;
+    async fn fail(
+        &self,
+        job_id: Uuid,
+        lease_token: Uuid,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<()>;
     /// Dead-lettered jobs of a queue: (id, payload, last error).
     async fn dead_letters(&self, queue: &str) -> Result<Vec<(Uuid, serde_json::Value, String)>>;
 }

@@ -30,7 +30,11 @@ pub trait Tool: Send + Sync {
     /// Name, description and JSON Schema of the arguments.
     fn definition(&self) -> ToolDefinition;
     /// Executes with the model's arguments; returns the text given back to the model.
-    async fn call(&self, arguments: serde_json::Value, ctx: &ToolContext) -> Result<String, ToolError>;
+    async fn call(
+        &self,
+        arguments: serde_json::Value,
+        ctx: &ToolContext,
+    ) -> Result<String, ToolError>;
 }
 
 /// Tools by name.

@@ -29,7 +29,11 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        WorkerConfig { lease: Duration::from_secs(30), idle_poll: Duration::from_millis(100), concurrency: 4 }
+        WorkerConfig {
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_millis(100),
+            concurrency: 4,
+        }
     }
 }
 
@@ -43,14 +47,20 @@ pub fn retry_delay(attempt: u32) -> Duration {
         .with_jitter()
         .without_max_times()
         .build();
-    b.nth(attempt.saturating_sub(1) as usize).unwrap_or(Duration::from_secs(300))
+    b.nth(attempt.saturating_sub(1) as usize)
+        .unwrap_or(Duration::from_secs(300))
 }
 
 /// Consumes `queue` until `shutdown` fires. `handle` gets the job and a token cancelled
 /// when the lease is lost; `Ok` acknowledges, `Err(msg)` schedules a retry (or dead-letter
 /// on the last attempt).
-pub async fn consume<F, Fut>(queue: Arc<dyn JobQueue>, name: &'static str, cfg: WorkerConfig, shutdown: CancellationToken, handle: F)
-where
+pub async fn consume<F, Fut>(
+    queue: Arc<dyn JobQueue>,
+    name: &'static str,
+    cfg: WorkerConfig,
+    shutdown: CancellationToken,
+    handle: F,
+) where
     F: Fn(Job, CancellationToken) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
@@ -102,7 +112,13 @@ where
     }
 }
 
-fn heartbeat(queue: Arc<dyn JobQueue>, id: Uuid, token: Uuid, lease: Duration, lost: CancellationToken) -> tokio::task::JoinHandle<()> {
+fn heartbeat(
+    queue: Arc<dyn JobQueue>,
+    id: Uuid,
+    token: Uuid,
+    lease: Duration,
+    lost: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(lease / 3).await;
@@ -134,7 +150,10 @@ pub async fn run_executor(env: RunEnv, cfg: WorkerConfig, shutdown: Cancellation
                 .ok_or_else(|| "payload has no run_id".to_string())?;
             // A lost lease abandons this attempt (the redelivered job resumes the run from its
             // events); it never cancels the run: that is the user's decision, in the store.
-            let attempt = Attempt { budget: None, abandon: lost };
+            let attempt = Attempt {
+                budget: None,
+                abandon: lost,
+            };
             match env.execute_until(run_id, &attempt).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(e.to_string()),

@@ -23,9 +23,18 @@ pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 ///
 /// Use with `axum::middleware::from_fn(move |req, next| require_origin_verify(secret.clone(), req, next))`.
 pub async fn require_origin_verify(secret: Arc<str>, mut req: Request, next: Next) -> Response {
-    let given = req.headers().get(ORIGIN_VERIFY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    let given = req
+        .headers()
+        .get(ORIGIN_VERIFY_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if !bool::from(given.ct_eq(secret.as_bytes())) || secret.is_empty() {
-        return ApiError::new(StatusCode::FORBIDDEN, "origin_verify_failed", "requests must come through the edge").into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_verify_failed",
+            "requests must come through the edge",
+        )
+        .into_response();
     }
     let forwarded = req
         .headers()

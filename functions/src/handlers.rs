@@ -60,18 +60,37 @@ pub struct LogIn {
     pub password: String,
 }
 
-fn session_response(state: &ApiState, headers: &HeaderMap, s: autonoma_core::service::NewSession, status: StatusCode) -> Response {
+fn session_response(
+    state: &ApiState,
+    headers: &HeaderMap,
+    s: autonoma_core::service::NewSession,
+    status: StatusCode,
+) -> Response {
     let secure = state.secure_cookies || is_https(headers);
-    let body = MeResponse { user_id: s.actor.user_id, org_id: s.actor.org_id, role: s.actor.role, memberships: vec![], csrf_token: Some(s.csrf_token) };
+    let body = MeResponse {
+        user_id: s.actor.user_id,
+        org_id: s.actor.org_id,
+        role: s.actor.role,
+        memberships: vec![],
+        csrf_token: Some(s.csrf_token),
+    };
     let mut res = (status, axum::Json(body)).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&session_cookie(&s.token, secure)).expect("cookie is ASCII"));
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&session_cookie(&s.token, secure)).expect("cookie is ASCII"),
+    );
     res
 }
 
 /// Create an account and its organization; sets the session cookie. Rate limited per IP.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "auth", request_body = SignUp,
     responses((status = 201, body = MeResponse), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem), (status = 429, body = crate::problem::Problem)))]
-async fn sign_up(State(state): State<ApiState>, headers: HeaderMap, ext: axum::http::Extensions, Json(input): Json<SignUp>) -> ApiResult<Response> {
+async fn sign_up(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    Json(input): Json<SignUp>,
+) -> ApiResult<Response> {
     let s = state.service.sign_up(input, client_ip(&ext)).await?;
     Ok(session_response(&state, &headers, s, StatusCode::CREATED))
 }
@@ -79,20 +98,38 @@ async fn sign_up(State(state): State<ApiState>, headers: HeaderMap, ext: axum::h
 /// Log in with e-mail and password; sets the session cookie. Rate limited per IP and e-mail.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LogIn,
     responses((status = 200, body = MeResponse), (status = 401, body = crate::problem::Problem), (status = 429, body = crate::problem::Problem)))]
-async fn log_in(State(state): State<ApiState>, headers: HeaderMap, ext: axum::http::Extensions, Json(input): Json<LogIn>) -> ApiResult<Response> {
-    let s = state.service.log_in(&input.email, &input.password, client_ip(&ext)).await?;
+async fn log_in(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    Json(input): Json<LogIn>,
+) -> ApiResult<Response> {
+    let s = state
+        .service
+        .log_in(&input.email, &input.password, client_ip(&ext))
+        .await?;
     Ok(session_response(&state, &headers, s, StatusCode::OK))
 }
 
 /// End the session and clear the cookie.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
-async fn log_out(State(state): State<ApiState>, headers: HeaderMap, _caller: Caller) -> ApiResult<Response> {
+async fn log_out(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    _caller: Caller,
+) -> ApiResult<Response> {
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(&headers);
     if let Some(c) = jar.get(autonoma_core::service::SESSION_COOKIE) {
         state.service.log_out(c.value()).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&clear_session_cookie(state.secure_cookies || is_https(&headers))).expect("ASCII"));
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&clear_session_cookie(
+            state.secure_cookies || is_https(&headers),
+        ))
+        .expect("ASCII"),
+    );
     Ok(res)
 }
 
@@ -101,7 +138,13 @@ async fn log_out(State(state): State<ApiState>, headers: HeaderMap, _caller: Cal
 async fn me(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Json<MeResponse>> {
     let memberships = state.service.me(&caller.actor).await?;
     let a = caller.actor;
-    Ok(axum::Json(MeResponse { user_id: a.user_id, org_id: a.org_id, role: a.role, memberships, csrf_token: caller.csrf_token }))
+    Ok(axum::Json(MeResponse {
+        user_id: a.user_id,
+        org_id: a.org_id,
+        role: a.role,
+        memberships,
+        csrf_token: caller.csrf_token,
+    }))
 }
 
 /// Add a member or change a role.
@@ -113,15 +156,27 @@ pub struct SetMember {
 
 /// Members of the caller's organization.
 #[utoipa::path(get, path = "/api/v1/members", tag = "organization", responses((status = 200, body = Vec<Membership>)))]
-async fn list_members(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Json<Vec<Membership>>> {
+async fn list_members(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<Membership>>> {
     Ok(axum::Json(state.service.list_members(&caller.actor).await?))
 }
 
 /// Add an existing user to the organization, or change their role (admin+).
 #[utoipa::path(post, path = "/api/v1/members", tag = "organization", request_body = SetMember,
     responses((status = 200, body = Membership), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
-async fn set_member(State(state): State<ApiState>, caller: Caller, Json(input): Json<SetMember>) -> ApiResult<axum::Json<Membership>> {
-    Ok(axum::Json(state.service.set_member(&caller.actor, &input.email, input.role).await?))
+async fn set_member(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Json(input): Json<SetMember>,
+) -> ApiResult<axum::Json<Membership>> {
+    Ok(axum::Json(
+        state
+            .service
+            .set_member(&caller.actor, &input.email, input.role)
+            .await?,
+    ))
 }
 
 /// Request to create an API key.
@@ -134,38 +189,75 @@ pub struct NewApiKey {
 
 /// API keys of the organization (secrets are never returned after creation).
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api keys", responses((status = 200, body = Vec<ApiKey>)))]
-async fn list_api_keys(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Json<Vec<ApiKey>>> {
-    Ok(axum::Json(state.service.list_api_keys(&caller.actor).await?))
+async fn list_api_keys(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<ApiKey>>> {
+    Ok(axum::Json(
+        state.service.list_api_keys(&caller.actor).await?,
+    ))
 }
 
 /// Create an API key; the `secret` is in this response only.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api keys", request_body = NewApiKey, responses((status = 201, body = CreatedApiKey)))]
-async fn create_api_key(State(state): State<ApiState>, caller: Caller, Json(input): Json<NewApiKey>) -> ApiResult<(StatusCode, axum::Json<CreatedApiKey>)> {
-    Ok((StatusCode::CREATED, axum::Json(state.service.create_api_key(&caller.actor, &input.name, input.role).await?)))
+async fn create_api_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Json(input): Json<NewApiKey>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedApiKey>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(
+            state
+                .service
+                .create_api_key(&caller.actor, &input.name, input.role)
+                .await?,
+        ),
+    ))
 }
 
 /// Revoke an API key.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api keys", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::problem::Problem)))]
-async fn revoke_api_key(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn revoke_api_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     state.service.revoke_api_key(&caller.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Provider connections (keys never included).
 #[utoipa::path(get, path = "/api/v1/providers", tag = "providers", responses((status = 200, body = Vec<ProviderConnection>)))]
-async fn list_providers(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Json<Vec<ProviderConnection>>> {
-    Ok(axum::Json(state.service.list_providers(&caller.actor).await?))
+async fn list_providers(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<ProviderConnection>>> {
+    Ok(axum::Json(
+        state.service.list_providers(&caller.actor).await?,
+    ))
 }
 
 /// Connect a provider (admin+). The API key is encrypted at rest.
 #[utoipa::path(post, path = "/api/v1/providers", tag = "providers", request_body = NewProvider, responses((status = 201, body = ProviderConnection)))]
-async fn create_provider(State(state): State<ApiState>, caller: Caller, Json(input): Json<NewProvider>) -> ApiResult<(StatusCode, axum::Json<ProviderConnection>)> {
-    Ok((StatusCode::CREATED, axum::Json(state.service.create_provider(&caller.actor, input).await?)))
+async fn create_provider(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Json(input): Json<NewProvider>,
+) -> ApiResult<(StatusCode, axum::Json<ProviderConnection>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.service.create_provider(&caller.actor, input).await?),
+    ))
 }
 
 /// Delete a provider connection (admin+; refused while agents use it).
 #[utoipa::path(delete, path = "/api/v1/providers/{id}", tag = "providers", params(("id" = Uuid, Path)), responses((status = 204), (status = 409, body = crate::problem::Problem)))]
-async fn delete_provider(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_provider(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     state.service.delete_provider(&caller.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -181,51 +273,117 @@ pub struct PageParams {
 
 /// Agents, newest first.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(PageParams), responses((status = 200, body = Page<Agent>)))]
-async fn list_agents(State(state): State<ApiState>, caller: Caller, Query(p): Query<PageParams>) -> ApiResult<axum::Json<Page<Agent>>> {
-    Ok(axum::Json(state.service.list_agents(&caller.actor, p.cursor.as_deref(), p.limit).await?))
+async fn list_agents(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(p): Query<PageParams>,
+) -> ApiResult<axum::Json<Page<Agent>>> {
+    Ok(axum::Json(
+        state
+            .service
+            .list_agents(&caller.actor, p.cursor.as_deref(), p.limit)
+            .await?,
+    ))
 }
 
 /// Create an agent (version 1).
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentSpec,
     responses((status = 201, body = Agent), (status = 422, body = crate::problem::Problem)))]
-async fn create_agent(State(state): State<ApiState>, caller: Caller, Json(spec): Json<AgentSpec>) -> ApiResult<(StatusCode, axum::Json<Agent>)> {
-    Ok((StatusCode::CREATED, axum::Json(state.service.create_agent(&caller.actor, spec).await?)))
+async fn create_agent(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Json(spec): Json<AgentSpec>,
+) -> ApiResult<(StatusCode, axum::Json<Agent>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.service.create_agent(&caller.actor, spec).await?),
+    ))
 }
 
 /// One agent at its current version.
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)), responses((status = 200, body = Agent), (status = 404, body = crate::problem::Problem)))]
-async fn get_agent(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Agent>> {
-    Ok(axum::Json(state.service.get_agent(&caller.actor, id).await?))
+async fn get_agent(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Agent>> {
+    Ok(axum::Json(
+        state.service.get_agent(&caller.actor, id).await?,
+    ))
 }
 
 /// Replace the agent's spec, creating a new immutable version.
 #[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)), request_body = AgentSpec, responses((status = 200, body = Agent)))]
-async fn update_agent(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>, Json(spec): Json<AgentSpec>) -> ApiResult<axum::Json<Agent>> {
-    Ok(axum::Json(state.service.update_agent(&caller.actor, id, spec).await?))
+async fn update_agent(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(spec): Json<AgentSpec>,
+) -> ApiResult<axum::Json<Agent>> {
+    Ok(axum::Json(
+        state.service.update_agent(&caller.actor, id, spec).await?,
+    ))
 }
 
 /// Delete an agent (its runs stay readable).
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)), responses((status = 204)))]
-async fn delete_agent(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_agent(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     state.service.delete_agent(&caller.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every version of an agent, oldest first.
 #[utoipa::path(get, path = "/api/v1/agents/{id}/versions", tag = "agents", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<AgentVersion>)))]
-async fn agent_versions(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Vec<AgentVersion>>> {
-    Ok(axum::Json(state.service.agent_versions(&caller.actor, id).await?))
+async fn agent_versions(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Vec<AgentVersion>>> {
+    Ok(axum::Json(
+        state.service.agent_versions(&caller.actor, id).await?,
+    ))
 }
 
 /// Start a run. With `Idempotency-Key`, a repeated request returns the first run (200).
 #[utoipa::path(post, path = "/api/v1/agents/{id}/runs", tag = "runs", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = RunInput, responses((status = 202, body = Run), (status = 200, body = Run, description = "replayed idempotent request")))]
-async fn create_run(State(state): State<ApiState>, caller: Caller, headers: HeaderMap, Path(id): Path<Uuid>, Json(input): Json<RunInput>) -> ApiResult<Response> {
-    let key = headers.get("idempotency-key").map(|v| v.to_str().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Idempotency-Key must be ASCII"))).transpose()?;
-    let (run, created) = state.service.start_run(&caller.actor, id, input, key).await?;
-    let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
+async fn create_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(input): Json<RunInput>,
+) -> ApiResult<Response> {
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "Idempotency-Key must be ASCII",
+                )
+            })
+        })
+        .transpose()?;
+    let (run, created) = state
+        .service
+        .start_run(&caller.actor, id, input, key)
+        .await?;
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     let mut res = (status, axum::Json(&run)).into_response();
-    res.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&format!("/api/v1/runs/{}", run.id)).expect("ASCII"));
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/api/v1/runs/{}", run.id)).expect("ASCII"),
+    );
     Ok(res)
 }
 
@@ -239,20 +397,40 @@ pub struct RunParams {
 
 /// Runs, newest first, optionally of one agent.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunParams), responses((status = 200, body = Page<Run>)))]
-async fn list_runs(State(state): State<ApiState>, caller: Caller, Query(p): Query<RunParams>) -> ApiResult<axum::Json<Page<Run>>> {
-    Ok(axum::Json(state.service.list_runs(&caller.actor, p.agent_id, p.cursor.as_deref(), p.limit).await?))
+async fn list_runs(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(p): Query<RunParams>,
+) -> ApiResult<axum::Json<Page<Run>>> {
+    Ok(axum::Json(
+        state
+            .service
+            .list_runs(&caller.actor, p.agent_id, p.cursor.as_deref(), p.limit)
+            .await?,
+    ))
 }
 
 /// One run.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = Uuid, Path)), responses((status = 200, body = Run), (status = 404, body = crate::problem::Problem)))]
-async fn get_run(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Run>> {
+async fn get_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Run>> {
     Ok(axum::Json(state.service.get_run(&caller.actor, id).await?))
 }
 
 /// Ask a running run to stop.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = Uuid, Path)), responses((status = 202, body = Run), (status = 409, body = crate::problem::Problem)))]
-async fn cancel_run(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<(StatusCode, axum::Json<Run>)> {
-    Ok((StatusCode::ACCEPTED, axum::Json(state.service.cancel_run(&caller.actor, id).await?)))
+async fn cancel_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, axum::Json<Run>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(state.service.cancel_run(&caller.actor, id).await?),
+    ))
 }
 
 /// SSE resume parameters.
@@ -284,17 +462,41 @@ pub struct EventPage {
         (status = 200, content_type = "text/event-stream", body = RunEvent),
         (status = 200, content_type = "application/json", body = EventPage),
     ))]
-async fn run_events(State(state): State<ApiState>, caller: Caller, headers: HeaderMap, Path(id): Path<Uuid>, Query(p): Query<EventParams>) -> ApiResult<Response> {
+async fn run_events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Query(p): Query<EventParams>,
+) -> ApiResult<Response> {
     let after = match headers.get("last-event-id") {
-        Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Last-Event-ID must be an integer"))?,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "Last-Event-ID must be an integer",
+                )
+            })?,
         None => p.after.unwrap_or(0),
     };
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if accept.contains("application/json") && !accept.contains("text/event-stream") {
         let events = state.service.run_events(&caller.actor, id, after).await?;
         let last_seq = events.last().map_or(after, |e| e.seq);
         let done = events.iter().any(|e| e.kind.is_terminal());
-        return Ok(axum::Json(EventPage { events, last_seq, done }).into_response());
+        return Ok(axum::Json(EventPage {
+            events,
+            last_seq,
+            done,
+        })
+        .into_response());
     }
     // Authorizes and checks the run exists in the caller's organization.
     state.service.get_run(&caller.actor, id).await?;
@@ -329,12 +531,18 @@ async fn run_events(State(state): State<ApiState>, caller: Caller, headers: Head
             let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
         }
     };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }
 
 /// The runs of a conversation thread, oldest first.
 #[utoipa::path(get, path = "/api/v1/threads/{id}", tag = "runs", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<Run>)))]
-async fn get_thread(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<axum::Json<Vec<Run>>> {
+async fn get_thread(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Vec<Run>>> {
     let runs = state.service.thread(&caller.actor, id).await?;
     if runs.is_empty() {
         return Err(autonoma_core::Error::NotFound("thread").into());

@@ -5,7 +5,9 @@
 //! route has its own body limit: the configured upload limit plus [`MULTIPART_OVERHEAD`]
 //! for the form's framing; a bigger body gets 413 `payload_too_large`.
 
-use autonoma_core::knowledge::{Document, KnowledgeBase, NewKnowledgeBase, SearchHit, SearchRequest, Upload};
+use autonoma_core::knowledge::{
+    Document, KnowledgeBase, NewKnowledgeBase, SearchHit, SearchRequest, Upload,
+};
 use autonoma_core::model::Page;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, State};
@@ -31,7 +33,9 @@ pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 pub fn routes(max_upload_bytes: usize) -> OpenApiRouter<ApiState> {
     let upload = OpenApiRouter::new()
         .routes(routes!(list_documents, upload_document))
-        .layer(DefaultBodyLimit::max(max_upload_bytes.saturating_add(MULTIPART_OVERHEAD)));
+        .layer(DefaultBodyLimit::max(
+            max_upload_bytes.saturating_add(MULTIPART_OVERHEAD),
+        ));
     OpenApiRouter::new()
         .routes(routes!(list_knowledge_bases, create_knowledge_base))
         .routes(routes!(get_knowledge_base, delete_knowledge_base))
@@ -42,29 +46,63 @@ pub fn routes(max_upload_bytes: usize) -> OpenApiRouter<ApiState> {
 
 /// Knowledge bases of the organization, newest first.
 #[utoipa::path(get, path = "/api/v1/knowledge-bases", tag = "knowledge", params(PageParams), responses((status = 200, body = Page<KnowledgeBase>)))]
-async fn list_knowledge_bases(State(state): State<ApiState>, caller: Caller, Query(p): Query<PageParams>) -> ApiResult<axum::Json<Page<KnowledgeBase>>> {
-    Ok(axum::Json(state.service.list_knowledge_bases(&caller.actor, p.cursor.as_deref(), p.limit).await?))
+async fn list_knowledge_bases(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(p): Query<PageParams>,
+) -> ApiResult<axum::Json<Page<KnowledgeBase>>> {
+    Ok(axum::Json(
+        state
+            .service
+            .list_knowledge_bases(&caller.actor, p.cursor.as_deref(), p.limit)
+            .await?,
+    ))
 }
 
 /// Create a knowledge base (member+).
 #[utoipa::path(post, path = "/api/v1/knowledge-bases", tag = "knowledge", request_body = NewKnowledgeBase,
     responses((status = 201, body = KnowledgeBase), (status = 403, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
-async fn create_knowledge_base(State(state): State<ApiState>, caller: Caller, Json(input): Json<NewKnowledgeBase>) -> ApiResult<(StatusCode, axum::Json<KnowledgeBase>)> {
-    Ok((StatusCode::CREATED, axum::Json(state.service.create_knowledge_base(&caller.actor, input).await?)))
+async fn create_knowledge_base(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Json(input): Json<NewKnowledgeBase>,
+) -> ApiResult<(StatusCode, axum::Json<KnowledgeBase>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(
+            state
+                .service
+                .create_knowledge_base(&caller.actor, input)
+                .await?,
+        ),
+    ))
 }
 
 /// One knowledge base.
 #[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = Uuid, Path)),
     responses((status = 200, body = KnowledgeBase), (status = 404, body = crate::problem::Problem)))]
-async fn get_knowledge_base(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<axum::Json<KnowledgeBase>> {
-    Ok(axum::Json(state.service.get_knowledge_base(&caller.actor, id).await?))
+async fn get_knowledge_base(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<KnowledgeBase>> {
+    Ok(axum::Json(
+        state.service.get_knowledge_base(&caller.actor, id).await?,
+    ))
 }
 
 /// Delete a knowledge base with all its documents, chunks, vectors and files (member+).
 #[utoipa::path(delete, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::problem::Problem)))]
-async fn delete_knowledge_base(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
-    state.service.delete_knowledge_base(&caller.actor, id).await?;
+async fn delete_knowledge_base(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    state
+        .service
+        .delete_knowledge_base(&caller.actor, id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -84,9 +122,17 @@ pub struct UploadForm {
 
 fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the upload exceeds the size limit")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the upload exceeds the size limit",
+        )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("malformed multipart body: {}", e.body_text()))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("malformed multipart body: {}", e.body_text()),
+        )
     }
 }
 
@@ -103,9 +149,21 @@ fn multipart_error(e: MultipartError) -> ApiError {
         (status = 413, body = crate::problem::Problem),
         (status = 415, body = crate::problem::Problem),
         (status = 422, body = crate::problem::Problem)))]
-async fn upload_document(State(state): State<ApiState>, caller: Caller, Path(kb_id): Path<Uuid>, multipart: Result<Multipart, MultipartRejection>) -> ApiResult<Response> {
+async fn upload_document(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(kb_id): Path<Uuid>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
     let mut multipart = multipart.map_err(|e| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("expected Content-Type: multipart/form-data ({})", e.body_text()))
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "expected Content-Type: multipart/form-data ({})",
+                e.body_text()
+            ),
+        )
     })?;
     let (mut file, mut name, mut media_type) = (None, None, None);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -129,33 +187,66 @@ async fn upload_document(State(state): State<ApiState>, caller: Caller, Path(kb_
         media_type: media_type.filter(|m| !m.trim().is_empty()).or(content_type),
         bytes,
     };
-    let (doc, created) = state.service.upload_document(&caller.actor, kb_id, upload).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (doc, created) = state
+        .service
+        .upload_document(&caller.actor, kb_id, upload)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut res = (status, axum::Json(&doc)).into_response();
     let location = format!("/api/v1/knowledge-bases/{kb_id}/documents/{}", doc.id);
-    res.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("ASCII"));
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ASCII"),
+    );
     Ok(res)
 }
 
 /// Documents of a knowledge base, newest first, with their ingestion status.
 #[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}/documents", tag = "knowledge", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = Page<Document>), (status = 404, body = crate::problem::Problem)))]
-async fn list_documents(State(state): State<ApiState>, caller: Caller, Path(kb_id): Path<Uuid>, Query(p): Query<PageParams>) -> ApiResult<axum::Json<Page<Document>>> {
-    Ok(axum::Json(state.service.list_documents(&caller.actor, kb_id, p.cursor.as_deref(), p.limit).await?))
+async fn list_documents(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(kb_id): Path<Uuid>,
+    Query(p): Query<PageParams>,
+) -> ApiResult<axum::Json<Page<Document>>> {
+    Ok(axum::Json(
+        state
+            .service
+            .list_documents(&caller.actor, kb_id, p.cursor.as_deref(), p.limit)
+            .await?,
+    ))
 }
 
 /// One document with its status and progress (`chunks_embedded` of `chunks_total`).
 #[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}/documents/{doc_id}", tag = "knowledge", params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)),
     responses((status = 200, body = Document), (status = 404, body = crate::problem::Problem)))]
-async fn get_document(State(state): State<ApiState>, caller: Caller, Path((kb_id, id)): Path<(Uuid, Uuid)>) -> ApiResult<axum::Json<Document>> {
-    Ok(axum::Json(state.service.get_document(&caller.actor, kb_id, id).await?))
+async fn get_document(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((kb_id, id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<axum::Json<Document>> {
+    Ok(axum::Json(
+        state.service.get_document(&caller.actor, kb_id, id).await?,
+    ))
 }
 
 /// Delete a document with its chunks, vectors and file (member+).
 #[utoipa::path(delete, path = "/api/v1/knowledge-bases/{id}/documents/{doc_id}", tag = "knowledge", params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::problem::Problem)))]
-async fn delete_document(State(state): State<ApiState>, caller: Caller, Path((kb_id, id)): Path<(Uuid, Uuid)>) -> ApiResult<StatusCode> {
-    state.service.delete_document(&caller.actor, kb_id, id).await?;
+async fn delete_document(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((kb_id, id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    state
+        .service
+        .delete_document(&caller.actor, kb_id, id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -163,6 +254,16 @@ async fn delete_document(State(state): State<ApiState>, caller: Caller, Path((kb
 /// all-MiniLM-L6-v2 embeddings), best first, each with its document, heading and offsets.
 #[utoipa::path(post, path = "/api/v1/knowledge-bases/{id}/search", tag = "knowledge", params(("id" = Uuid, Path)), request_body = SearchRequest,
     responses((status = 200, body = Vec<SearchHit>), (status = 404, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
-async fn search_knowledge_base(State(state): State<ApiState>, caller: Caller, Path(id): Path<Uuid>, Json(req): Json<SearchRequest>) -> ApiResult<axum::Json<Vec<SearchHit>>> {
-    Ok(axum::Json(state.service.search_knowledge_base(&caller.actor, id, req).await?))
+async fn search_knowledge_base(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(req): Json<SearchRequest>,
+) -> ApiResult<axum::Json<Vec<SearchHit>>> {
+    Ok(axum::Json(
+        state
+            .service
+            .search_knowledge_base(&caller.actor, id, req)
+            .await?,
+    ))
 }

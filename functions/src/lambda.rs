@@ -36,12 +36,21 @@ pub async fn run_http(router: Router) -> Result<(), LambdaError> {
     lambda_http::run_with_streaming_response(app).await
 }
 
-async fn source_ip(mut req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn source_ip(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
-    if req.extensions().get::<autonoma_core::ClientAddr>().is_none() {
+    if req
+        .extensions()
+        .get::<autonoma_core::ClientAddr>()
+        .is_none()
+    {
         let ip = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.as_deref().and_then(|s| s.parse().ok()),
+            Some(RequestContext::ApiGatewayV2(c)) => {
+                c.http.source_ip.as_deref().and_then(|s| s.parse().ok())
+            }
             _ => None,
         };
         if let Some(ip) = ip {
@@ -55,7 +64,10 @@ async fn source_ip(mut req: axum::extract::Request, next: axum::middleware::Next
 /// (`{"id", "queue", "payload": {"run_id"}, ...}`) or a bare `{"run_id"}`.
 pub fn run_id_of(body: &str) -> Option<Uuid> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let id = v.get("payload").and_then(|p| p.get("run_id")).or_else(|| v.get("run_id"))?;
+    let id = v
+        .get("payload")
+        .and_then(|p| p.get("run_id"))
+        .or_else(|| v.get("run_id"))?;
     id.as_str().and_then(|s| Uuid::parse_str(s).ok())
 }
 
@@ -64,8 +76,17 @@ pub fn run_id_of(body: &str) -> Option<Uuid> {
 /// taken over by another executor counts as done; a suspended run gets its continuation
 /// enqueued on `queue` (then counts as done); anything else — a body without a run id, a
 /// storage error, a failed enqueue — is reported in `batchItemFailures`.
-pub async fn handle_run_batch(env: &RunEnv, queue: &dyn JobQueue, records: Vec<SqsMessage>, deadline: SystemTime, reserve: Duration) -> SqsBatchResponse {
-    let budget_left = deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(reserve);
+pub async fn handle_run_batch(
+    env: &RunEnv,
+    queue: &dyn JobQueue,
+    records: Vec<SqsMessage>,
+    deadline: SystemTime,
+    reserve: Duration,
+) -> SqsBatchResponse {
+    let budget_left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(reserve);
     let budget = tokio::time::Instant::now() + budget_left;
     let results = futures::future::join_all(records.into_iter().map(|record| async move {
         let message_id = record.message_id.clone().unwrap_or_default();
@@ -88,8 +109,16 @@ pub async fn handle_run_batch(env: &RunEnv, queue: &dyn JobQueue, records: Vec<S
     response
 }
 
-async fn execute_record(env: &RunEnv, queue: &dyn JobQueue, run_id: Uuid, budget: tokio::time::Instant) -> bool {
-    let attempt = Attempt { budget: Some(budget), abandon: Default::default() };
+async fn execute_record(
+    env: &RunEnv,
+    queue: &dyn JobQueue,
+    run_id: Uuid,
+    budget: tokio::time::Instant,
+) -> bool {
+    let attempt = Attempt {
+        budget: Some(budget),
+        abandon: Default::default(),
+    };
     match env.execute_until(run_id, &attempt).await {
         Ok(Outcome::Finished(status)) => {
             tracing::info!(run = %run_id, status = status.as_str(), "run finished");
@@ -97,7 +126,15 @@ async fn execute_record(env: &RunEnv, queue: &dyn JobQueue, run_id: Uuid, budget
         }
         Ok(Outcome::Abandoned) => true,
         Ok(Outcome::Suspended { next_step }) => {
-            match queue.enqueue(RUNS_QUEUE, &serde_json::json!({ "run_id": run_id }), RUN_MAX_ATTEMPTS, Duration::ZERO).await {
+            match queue
+                .enqueue(
+                    RUNS_QUEUE,
+                    &serde_json::json!({ "run_id": run_id }),
+                    RUN_MAX_ATTEMPTS,
+                    Duration::ZERO,
+                )
+                .await
+            {
                 Ok(_) => {
                     tracing::info!(run = %run_id, next_step, "time budget spent; continuation enqueued");
                     true
@@ -125,7 +162,12 @@ pub type InvocationHook = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()
 /// is kept back from the deadline for the last step's writes and the continuation's
 /// enqueue; it should exceed the longest step (model call plus tools). Errors: as
 /// [`run_http`].
-pub async fn run_sqs_executor(env: RunEnv, queue: Arc<dyn JobQueue>, reserve: Duration, before: Option<InvocationHook>) -> Result<(), LambdaError> {
+pub async fn run_sqs_executor(
+    env: RunEnv,
+    queue: Arc<dyn JobQueue>,
+    reserve: Duration,
+    before: Option<InvocationHook>,
+) -> Result<(), LambdaError> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (env, queue, before) = (env.clone(), queue.clone(), before.clone());
         async move {
@@ -133,7 +175,16 @@ pub async fn run_sqs_executor(env: RunEnv, queue: Arc<dyn JobQueue>, reserve: Du
                 before().await;
             }
             let deadline = event.context.deadline();
-            Ok::<_, LambdaError>(handle_run_batch(&env, queue.as_ref(), event.payload.records, deadline, reserve).await)
+            Ok::<_, LambdaError>(
+                handle_run_batch(
+                    &env,
+                    queue.as_ref(),
+                    event.payload.records,
+                    deadline,
+                    reserve,
+                )
+                .await,
+            )
         }
     }))
     .await

@@ -10,9 +10,9 @@
 
 pub mod auth;
 pub mod edge;
-pub mod lambda;
 pub mod handlers;
 pub mod knowledge;
+pub mod lambda;
 pub mod problem;
 
 use std::sync::Arc;
@@ -45,10 +45,25 @@ struct ApiDoc;
 struct SecurityAddon;
 impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let c = openapi.components.get_or_insert_with(Default::default);
-        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("API key `ak_…`")).build()));
-        c.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(autonoma_core::service::SESSION_COOKIE))));
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("API key `ak_…`"))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                autonoma_core::service::SESSION_COOKIE,
+            ))),
+        );
     }
 }
 
@@ -79,10 +94,13 @@ pub fn router(state: ApiState) -> Router {
     let doc = Arc::new(doc);
     Router::new()
         .merge(routes)
-        .route("/api/openapi.json", axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { axum::Json((*doc).clone()) }
-        }))
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
         .route("/api/{*rest}", axum::routing::any(problem::not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

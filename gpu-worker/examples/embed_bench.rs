@@ -24,12 +24,32 @@ const SEQ: usize = 128;
 
 fn sentences(gpu: &GpuEmbedder, n: usize) -> Vec<Vec<u32>> {
     let words = [
-        "retrieval", "augmented", "agents", "read", "documents", "from", "knowledge", "bases", "and", "answer",
-        "questions", "about", "invoices", "contracts", "meetings", "while", "the", "scheduler", "balances", "work",
+        "retrieval",
+        "augmented",
+        "agents",
+        "read",
+        "documents",
+        "from",
+        "knowledge",
+        "bases",
+        "and",
+        "answer",
+        "questions",
+        "about",
+        "invoices",
+        "contracts",
+        "meetings",
+        "while",
+        "the",
+        "scheduler",
+        "balances",
+        "work",
     ];
     (0..n)
         .map(|i| {
-            let text: Vec<&str> = (0..200).map(|j| words[(i * 31 + j * 7 + j / 5) % words.len()]).collect();
+            let text: Vec<&str> = (0..200)
+                .map(|j| words[(i * 31 + j * 7 + j / 5) % words.len()])
+                .collect();
             let ids = gpu.token_ids(&text.join(" ")).expect("tokenise");
             let mut ids: Vec<u32> = ids[..SEQ - 1].to_vec();
             ids.push(*gpu.token_ids("").unwrap().last().unwrap()); // [SEP]
@@ -61,8 +81,15 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = model_path();
-    let gpu = GpuEmbedder::load(&dir, EmbedOptions { max_batch_tokens: 256 * SEQ, max_batch_sequences: 256, ..EmbedOptions::default() })
-        .expect("GpuEmbedder::load");
+    let gpu = GpuEmbedder::load(
+        &dir,
+        EmbedOptions {
+            max_batch_tokens: 256 * SEQ,
+            max_batch_sequences: 256,
+            ..EmbedOptions::default()
+        },
+    )
+    .expect("GpuEmbedder::load");
     let t = Instant::now();
     let cpu = CpuEmbedder::load(&dir).expect("CpuEmbedder::load");
     let cpu_load = t.elapsed();
@@ -81,15 +108,33 @@ fn main() {
         .collect();
     warm_queries.sort_by(f64::total_cmp);
     let pct = |p: f64| warm_queries[((warm_queries.len() - 1) as f64 * p).round() as usize];
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!("adapter: {}", gpu.adapter_info());
-    println!("host: {cores} logical CPU cores; batch token budget {}; sequence length {SEQ} tokens", gpu.max_batch_tokens());
+    println!(
+        "host: {cores} logical CPU cores; batch token budget {}; sequence length {SEQ} tokens",
+        gpu.max_batch_tokens()
+    );
     println!();
-    println!("| candle CPU, one search query ({} tokens) | ms |", cpu.token_ids(&query[0]).unwrap().len());
+    println!(
+        "| candle CPU, one search query ({} tokens) | ms |",
+        cpu.token_ids(&query[0]).unwrap().len()
+    );
     println!("|---|---:|");
-    println!("| load (config, tokenizer, 87 MB safetensors) | {:.1} |", cpu_load.as_secs_f64() * 1e3);
-    println!("| first query after load | {:.1} |", first_query.as_secs_f64() * 1e3);
-    println!("| later queries, median of {} | {:.2} |", warm_queries.len(), pct(0.5));
+    println!(
+        "| load (config, tokenizer, 87 MB safetensors) | {:.1} |",
+        cpu_load.as_secs_f64() * 1e3
+    );
+    println!(
+        "| first query after load | {:.1} |",
+        first_query.as_secs_f64() * 1e3
+    );
+    println!(
+        "| later queries, median of {} | {:.2} |",
+        warm_queries.len(),
+        pct(0.5)
+    );
     println!("| later queries, p99 | {:.2} |", pct(0.99));
     println!();
     println!("| path | batch | sentences/s | tokens/s | ms per batch | min cosine vs CPU |");
@@ -102,14 +147,22 @@ fn main() {
         let inputs = sentences(&gpu, b);
         let (t_gpu, v_gpu) = time(|| gpu.embed_ids(&inputs).expect("embed"));
         let (t_cpu, v_cpu) = time(|| cpu.embed_ids(&inputs).expect("embed"));
-        let min_cos = v_gpu.iter().zip(&v_cpu).map(|(a, b)| cosine(a, b)).fold(1.0f32, f32::min);
+        let min_cos = v_gpu
+            .iter()
+            .zip(&v_cpu)
+            .map(|(a, b)| cosine(a, b))
+            .fold(1.0f32, f32::min);
         for (name, t) in [("wgpu (WGSL)", t_gpu), ("candle CPU", t_cpu)] {
             println!(
                 "| {name} | {b} | {:.1} | {:.0} | {:.1} | {} |",
                 b as f64 / t,
                 (b * SEQ) as f64 / t,
                 t * 1e3,
-                if name.starts_with("wgpu") { format!("{min_cos:.6}") } else { "—".into() }
+                if name.starts_with("wgpu") {
+                    format!("{min_cos:.6}")
+                } else {
+                    "—".into()
+                }
             );
         }
     }
@@ -117,9 +170,15 @@ fn main() {
     println!("| matmul kernel alone (FFN up + GELU) | tile | ms | GFLOP/s |");
     println!("|---|---|---:|---:|");
     for rows in [SEQ, 32 * SEQ] {
-        for (name, tiling) in [("64x64, 4x4/thread", MatmulTiling::Tile64), ("128x128, 8x8/thread", MatmulTiling::Tile128)] {
+        for (name, tiling) in [
+            ("64x64, 4x4/thread", MatmulTiling::Tile64),
+            ("128x128, 8x8/thread", MatmulTiling::Tile128),
+        ] {
             let (secs, gflops) = gpu.profile_matmul(rows, 3, tiling).expect("profile");
-            println!("| [{rows}, 384] x [384, 1536] | {name} | {:.1} | {gflops:.1} |", secs * 1e3);
+            println!(
+                "| [{rows}, 384] x [384, 1536] | {name} | {:.1} | {gflops:.1} |",
+                secs * 1e3
+            );
         }
     }
 }

@@ -27,7 +27,11 @@ use tokio_util::sync::CancellationToken;
 pub const GPU_QUEUE: &str = "gpu";
 
 /// A handler for one job kind: gets the job's payload, returns `Err(message)` to retry.
-pub type Handler = Arc<dyn Fn(serde_json::Value) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(serde_json::Value) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Handlers by job kind.
 #[derive(Default, Clone)]
@@ -49,14 +53,28 @@ impl Handlers {
     }
 
     async fn dispatch(&self, job: Job) -> Result<(), String> {
-        let kind = job.payload.get("kind").and_then(|k| k.as_str()).ok_or("GPU job payload has no \"kind\"")?;
-        let handler = self.by_kind.get(kind).ok_or_else(|| format!("no handler for GPU job kind '{kind}' (known: {:?})", self.kinds()))?;
+        let kind = job
+            .payload
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .ok_or("GPU job payload has no \"kind\"")?;
+        let handler = self.by_kind.get(kind).ok_or_else(|| {
+            format!(
+                "no handler for GPU job kind '{kind}' (known: {:?})",
+                self.kinds()
+            )
+        })?;
         handler(job.payload.clone()).await
     }
 }
 
 /// Runs the GPU worker until `shutdown` fires.
-pub async fn run(queue: Arc<dyn JobQueue>, handlers: Handlers, cfg: WorkerConfig, shutdown: CancellationToken) {
+pub async fn run(
+    queue: Arc<dyn JobQueue>,
+    handlers: Handlers,
+    cfg: WorkerConfig,
+    shutdown: CancellationToken,
+) {
     tracing::info!(kinds = ?handlers.kinds(), "GPU worker consuming queue '{GPU_QUEUE}'");
     let handlers = Arc::new(handlers);
     consume(queue, GPU_QUEUE, cfg, shutdown, move |job, _lost| {

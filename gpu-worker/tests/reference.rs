@@ -26,7 +26,8 @@ fn model_dir() -> std::path::PathBuf {
 fn gpu() -> &'static GpuEmbedder {
     static E: OnceLock<GpuEmbedder> = OnceLock::new();
     E.get_or_init(|| {
-        let e = GpuEmbedder::load(&model_dir(), EmbedOptions::default()).expect("GpuEmbedder::load");
+        let e =
+            GpuEmbedder::load(&model_dir(), EmbedOptions::default()).expect("GpuEmbedder::load");
         eprintln!("adapter: {}", e.adapter_info());
         e
     })
@@ -60,8 +61,27 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 fn long_text(words: usize, seed: &str) -> String {
     let base = [
-        "the", "agent", "platform", "schedules", "runs", "across", "workers", "while", "embeddings", "index",
-        "knowledge", "bases", "for", "retrieval", "and", "every", "tenant", "keeps", "its", "data", "separate",
+        "the",
+        "agent",
+        "platform",
+        "schedules",
+        "runs",
+        "across",
+        "workers",
+        "while",
+        "embeddings",
+        "index",
+        "knowledge",
+        "bases",
+        "for",
+        "retrieval",
+        "and",
+        "every",
+        "tenant",
+        "keeps",
+        "its",
+        "data",
+        "separate",
     ];
     let mut s = String::from(seed);
     for i in 0..words {
@@ -101,7 +121,10 @@ fn test_set() -> Vec<String> {
     .collect();
     v.push(long_text(100, "Medium-length paragraph:"));
     v.push(long_text(400, "A long document that must be truncated:"));
-    v.push(long_text(1200, "An even longer document, also truncated to 256 tokens:"));
+    v.push(long_text(
+        1200,
+        "An even longer document, also truncated to 256 tokens:",
+    ));
     v
 }
 
@@ -110,11 +133,21 @@ async fn matches_cpu_reference_on_the_fixed_set() {
     let texts = test_set();
     let r = reference();
     // Token counts: the long inputs really exceed the limit and get truncated.
-    let counts: Vec<usize> = texts.iter().map(|t| gpu().count_tokens(t).unwrap()).collect();
-    assert!(counts.iter().filter(|&&c| c > 256).count() >= 2, "{counts:?}");
+    let counts: Vec<usize> = texts
+        .iter()
+        .map(|t| gpu().count_tokens(t).unwrap())
+        .collect();
+    assert!(
+        counts.iter().filter(|&&c| c > 256).count() >= 2,
+        "{counts:?}"
+    );
     assert_eq!(counts[0], 2, "empty text is [CLS] [SEP]");
     for t in &texts {
-        assert_eq!(gpu().token_ids(t).unwrap(), r.ids(t), "same tokenisation for {t:?}");
+        assert_eq!(
+            gpu().token_ids(t).unwrap(),
+            r.ids(t),
+            "same tokenisation for {t:?}"
+        );
     }
 
     // One call: mixed lengths, several padded batches in one embed.
@@ -145,17 +178,26 @@ async fn padded_reference_batch_agrees_and_batching_does_not_change_results() {
     let got = gpu().embed(&texts).await.unwrap();
     for ((t, g), w) in texts.iter().zip(&got).zip(&want) {
         let c = cosine(g, w);
-        assert!(c >= 0.999, "cosine {c} < 0.999 against the padded reference batch for {t:?}");
+        assert!(
+            c >= 0.999,
+            "cosine {c} < 0.999 against the padded reference batch for {t:?}"
+        );
     }
     // Same inputs in reverse order and in single-text calls: same vectors, right order.
     let reversed: Vec<String> = texts.iter().rev().cloned().collect();
     let got_rev = gpu().embed(&reversed).await.unwrap();
     for (i, g) in got_rev.iter().rev().enumerate() {
-        assert!(cosine(g, &got[i]) >= 0.99999, "order/batching changed text {i}");
+        assert!(
+            cosine(g, &got[i]) >= 0.99999,
+            "order/batching changed text {i}"
+        );
     }
     for i in [0usize, 9, 20] {
         let single = gpu().embed(std::slice::from_ref(&texts[i])).await.unwrap();
-        assert!(cosine(&single[0], &got[i]) >= 0.99999, "single call differs for text {i}");
+        assert!(
+            cosine(&single[0], &got[i]) >= 0.99999,
+            "single call differs for text {i}"
+        );
     }
 }
 
@@ -165,8 +207,17 @@ fn small_budget_and_other_tiling_give_identical_results() {
     // variant than the default one picks here, so both kernels are checked on this adapter.
     let texts = test_set();
     // Auto takes 128×128 tiles on CPU adapters and mostly 64×64 for small batches on GPUs.
-    let matmul_tiling = if gpu().adapter_info().device_type == "Cpu" { MatmulTiling::Tile64 } else { MatmulTiling::Tile128 };
-    let opts = EmbedOptions { max_batch_tokens: 300, max_batch_sequences: 3, matmul_tiling, ..EmbedOptions::default() };
+    let matmul_tiling = if gpu().adapter_info().device_type == "Cpu" {
+        MatmulTiling::Tile64
+    } else {
+        MatmulTiling::Tile128
+    };
+    let opts = EmbedOptions {
+        max_batch_tokens: 300,
+        max_batch_sequences: 3,
+        matmul_tiling,
+        ..EmbedOptions::default()
+    };
     let small = GpuEmbedder::load(&model_dir(), opts).expect("load with a small budget");
     assert_eq!(small.max_batch_tokens(), 300);
     let a = small.embed_blocking(&texts).unwrap();
@@ -180,7 +231,11 @@ fn small_budget_and_other_tiling_give_identical_results() {
 async fn concurrent_calls_each_get_their_own_answers() {
     let e = gpu().clone();
     let a = vec!["The cat sits on the mat.".to_string(), "日本語".to_string()];
-    let b = vec!["SELECT 1;".to_string(), "".to_string(), "emoji 🚀".to_string()];
+    let b = vec![
+        "SELECT 1;".to_string(),
+        "".to_string(),
+        "emoji 🚀".to_string(),
+    ];
     let (ra, rb) = tokio::join!(e.embed(&a), gpu().embed(&b));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let want_a = reference().embed(&["The cat sits on the mat.", "日本語"]);
@@ -193,16 +248,29 @@ async fn concurrent_calls_each_get_their_own_answers() {
 #[test]
 fn semantic_sanity() {
     let v = gpu()
-        .embed_blocking(&["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell sharply today."])
+        .embed_blocking(&[
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            "The stock market fell sharply today.",
+        ])
         .unwrap();
     assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2);
 }
 
 #[test]
 fn no_matching_adapter_is_a_clear_error() {
-    let opts = EmbedOptions { adapter_name: Some("no-such-adapter-xyz".into()), ..EmbedOptions::default() };
+    let opts = EmbedOptions {
+        adapter_name: Some("no-such-adapter-xyz".into()),
+        ..EmbedOptions::default()
+    };
     let err = GpuEmbedder::load(&model_dir(), opts).unwrap_err();
-    assert!(matches!(err, autonoma_gpu_worker::embed::EmbedError::NoAdapter { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            autonoma_gpu_worker::embed::EmbedError::NoAdapter { .. }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("no-such-adapter-xyz"), "{err}");
 }
 

@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use autonoma_core::embedding::{Embedder, EMBEDDING_DIM, MAX_EMBEDDING_TOKENS};
+use autonoma_core::knowledge::tokens::embedding_tokenizers;
 use autonoma_core::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use autonoma_core::knowledge::tokens::embedding_tokenizers;
 use tokenizers::Tokenizer;
 
 /// Model identifier reported by [`Embedder::model_id`]; the same as the GPU worker's, as
@@ -51,7 +51,9 @@ pub struct CpuEmbedder {
 
 impl fmt::Debug for CpuEmbedder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CpuEmbedder").field("model", &CPU_EMBEDDING_MODEL_ID).finish()
+        f.debug_struct("CpuEmbedder")
+            .field("model", &CPU_EMBEDDING_MODEL_ID)
+            .finish()
     }
 }
 
@@ -71,32 +73,52 @@ impl CpuEmbedder {
     /// describe a 384-wide BERT.
     pub fn load(model_dir: &Path) -> Result<Self> {
         let config_path = model_dir.join("config.json");
-        let config = std::fs::read_to_string(&config_path).map_err(|e| model_error(&config_path, e))?;
-        let config: Config = serde_json::from_str(&config).map_err(|e| model_error(&config_path, e))?;
+        let config =
+            std::fs::read_to_string(&config_path).map_err(|e| model_error(&config_path, e))?;
+        let config: Config =
+            serde_json::from_str(&config).map_err(|e| model_error(&config_path, e))?;
         if config.hidden_size != EMBEDDING_DIM {
-            return Err(model_error(&config_path, format!("hidden size {} is not {EMBEDDING_DIM}", config.hidden_size)));
+            return Err(model_error(
+                &config_path,
+                format!("hidden size {} is not {EMBEDDING_DIM}", config.hidden_size),
+            ));
         }
         let weights_path = model_dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(|e| model_error(&weights_path, e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu).map_err(|e| model_error(&weights_path, e))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(|e| model_error(&weights_path, e))?;
         let model = BertModel::load(vb, &config).map_err(|e| model_error(&weights_path, e))?;
 
         let tokenizer_path = model_dir.join("tokenizer.json");
-        let (tokenizer, counter) = embedding_tokenizers(&tokenizer_path).map_err(|e| model_error(&tokenizer_path, e))?;
-        Ok(CpuEmbedder { inner: Arc::new(Inner { model, tokenizer, counter }) })
+        let (tokenizer, counter) =
+            embedding_tokenizers(&tokenizer_path).map_err(|e| model_error(&tokenizer_path, e))?;
+        Ok(CpuEmbedder {
+            inner: Arc::new(Inner {
+                model,
+                tokenizer,
+                counter,
+            }),
+        })
     }
 
     /// Token ids of `text` as the model sees them: `[CLS] … [SEP]`, at most
     /// [`MAX_EMBEDDING_TOKENS`]. Errors: [`Error::Internal`] when tokenisation fails.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.tokenizer.encode(text, true).map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
+        let enc = self
+            .inner
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Embeds `texts` in order, blocking: one unit-norm [`EMBEDDING_DIM`]-float vector per
     /// text. Errors: [`Error::Internal`] when tokenisation or the forward pass fails.
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let ids = texts.iter().map(|t| self.token_ids(t)).collect::<Result<Vec<_>>>()?;
+        let ids = texts
+            .iter()
+            .map(|t| self.token_ids(t))
+            .collect::<Result<Vec<_>>>()?;
         self.embed_ids(&ids)
     }
 
@@ -108,8 +130,17 @@ impl CpuEmbedder {
     /// Errors: [`Error::Validation`] (field `texts`) for an empty or over-long input, [`Error::Internal`]
     /// when the forward pass fails.
     pub fn embed_ids(&self, inputs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
-        if let Some(bad) = inputs.iter().find(|e| e.is_empty() || e.len() > MAX_EMBEDDING_TOKENS) {
-            return Err(Error::validation("texts", format!("an embedding input has {} tokens; 1..={MAX_EMBEDDING_TOKENS} allowed", bad.len())));
+        if let Some(bad) = inputs
+            .iter()
+            .find(|e| e.is_empty() || e.len() > MAX_EMBEDDING_TOKENS)
+        {
+            return Err(Error::validation(
+                "texts",
+                format!(
+                    "an embedding input has {} tokens; 1..={MAX_EMBEDDING_TOKENS} allowed",
+                    bad.len()
+                ),
+            ));
         }
         let mut order: Vec<usize> = (0..inputs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].len()));
@@ -119,8 +150,13 @@ impl CpuEmbedder {
             // Sorted longest first, so the first member's length is the padded length.
             let len = inputs[order[start]].len();
             let count = (MAX_BATCH_TOKENS / len).max(1).min(order.len() - start);
-            let batch: Vec<&[u32]> = order[start..start + count].iter().map(|&i| inputs[i].as_slice()).collect();
-            let vectors = self.forward(&batch, len).map_err(|e| Error::internal(format!("CPU embedding forward pass: {e}")))?;
+            let batch: Vec<&[u32]> = order[start..start + count]
+                .iter()
+                .map(|&i| inputs[i].as_slice())
+                .collect();
+            let vectors = self
+                .forward(&batch, len)
+                .map_err(|e| Error::internal(format!("CPU embedding forward pass: {e}")))?;
             for (&i, v) in order[start..start + count].iter().zip(vectors) {
                 out[i] = v;
             }
@@ -163,7 +199,11 @@ impl Embedder for CpuEmbedder {
     }
 
     fn count_tokens(&self, text: &str) -> Result<usize> {
-        let enc = self.inner.counter.encode(text, true).map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
+        let enc = self
+            .inner
+            .counter
+            .encode(text, true)
+            .map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
         Ok(enc.get_ids().len())
     }
 
@@ -186,7 +226,8 @@ mod tests {
     use autonoma_core::knowledge::tokens::default_embedding_model_dir;
 
     fn embedder() -> CpuEmbedder {
-        CpuEmbedder::load(&default_embedding_model_dir()).expect("all-MiniLM-L6-v2 (run `bash scripts/setup.sh`)")
+        CpuEmbedder::load(&default_embedding_model_dir())
+            .expect("all-MiniLM-L6-v2 (run `bash scripts/setup.sh`)")
     }
 
     fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -196,7 +237,9 @@ mod tests {
     #[test]
     fn missing_model_is_a_clear_error() {
         match CpuEmbedder::load(Path::new("/nonexistent/minilm")) {
-            Err(Error::Internal(m)) => assert!(m.contains("/nonexistent/minilm/config.json"), "{m}"),
+            Err(Error::Internal(m)) => {
+                assert!(m.contains("/nonexistent/minilm/config.json"), "{m}")
+            }
             other => panic!("expected an internal error naming the file, got {other:?}"),
         }
     }
@@ -204,10 +247,15 @@ mod tests {
     #[tokio::test]
     async fn vectors_are_unit_norm_in_input_order_and_independent_of_batching() {
         let e = embedder();
-        let texts: Vec<String> = ["", "How do I reset my password?", &"long text about agents and queues ".repeat(80), "日本語 🚀"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let texts: Vec<String> = [
+            "",
+            "How do I reset my password?",
+            &"long text about agents and queues ".repeat(80),
+            "日本語 🚀",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let all = e.embed(&texts).await.unwrap();
         assert_eq!(all.len(), 4);
         for (t, v) in texts.iter().zip(&all) {
@@ -217,25 +265,46 @@ mod tests {
             let alone = e.embed(std::slice::from_ref(t)).await.unwrap();
             assert!(dot(v, &alone[0]) > 0.9999, "batching changed {t:?}");
         }
-        assert_eq!(e.token_ids(&texts[2]).unwrap().len(), MAX_EMBEDDING_TOKENS, "truncated at 256");
-        assert!(e.count_tokens(&texts[2]).unwrap() > MAX_EMBEDDING_TOKENS, "counting does not truncate");
+        assert_eq!(
+            e.token_ids(&texts[2]).unwrap().len(),
+            MAX_EMBEDDING_TOKENS,
+            "truncated at 256"
+        );
+        assert!(
+            e.count_tokens(&texts[2]).unwrap() > MAX_EMBEDDING_TOKENS,
+            "counting does not truncate"
+        );
     }
 
     #[tokio::test]
     async fn similar_sentences_are_closer_than_unrelated_ones() {
         let e = embedder();
         let v = e
-            .embed(&["How do I reset my password?".into(), "I forgot my password, how can I change it?".into(), "The cat sits on the mat.".into()])
+            .embed(&[
+                "How do I reset my password?".into(),
+                "I forgot my password, how can I change it?".into(),
+                "The cat sits on the mat.".into(),
+            ])
             .await
             .unwrap();
-        assert!(dot(&v[0], &v[1]) > 0.6, "paraphrases: {}", dot(&v[0], &v[1]));
+        assert!(
+            dot(&v[0], &v[1]) > 0.6,
+            "paraphrases: {}",
+            dot(&v[0], &v[1])
+        );
         assert!(dot(&v[0], &v[2]) < 0.2, "unrelated: {}", dot(&v[0], &v[2]));
     }
 
     #[test]
     fn bad_inputs_are_refused() {
         let e = embedder();
-        assert!(matches!(e.embed_ids(&[vec![]]), Err(Error::Validation { .. })));
-        assert!(matches!(e.embed_ids(&[vec![101; MAX_EMBEDDING_TOKENS + 1]]), Err(Error::Validation { .. })));
+        assert!(matches!(
+            e.embed_ids(&[vec![]]),
+            Err(Error::Validation { .. })
+        ));
+        assert!(matches!(
+            e.embed_ids(&[vec![101; MAX_EMBEDDING_TOKENS + 1]]),
+            Err(Error::Validation { .. })
+        ));
     }
 }

@@ -40,7 +40,9 @@ pub fn local_model_path() -> PathBuf {
     let dir = match std::env::var_os("AUTONOMA_MODEL_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
             home.join(".cache/autonoma/models")
         }
     };
@@ -64,19 +66,27 @@ impl Providers {
     /// A factory whose local provider reads the GGUF file at `model_path` (usually
     /// [`local_model_path()`]). Nothing is read until the first local chat call.
     pub fn new(model_path: PathBuf) -> Self {
-        Providers { model_path, local: OnceLock::new(), http: openai::default_client() }
+        Providers {
+            model_path,
+            local: OnceLock::new(),
+            http: openai::default_client(),
+        }
     }
 
     /// The shared local provider (created on first use; the model itself loads on the
     /// first chat call).
     pub fn local(&self) -> Arc<LocalGguf> {
-        self.local.get_or_init(|| Arc::new(LocalGguf::new(self.model_path.clone()))).clone()
+        self.local
+            .get_or_init(|| Arc::new(LocalGguf::new(self.model_path.clone())))
+            .clone()
     }
 }
 
 impl std::fmt::Debug for Providers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Providers").field("model_path", &self.model_path).finish_non_exhaustive()
+        f.debug_struct("Providers")
+            .field("model_path", &self.model_path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,7 +112,11 @@ impl ProviderFactory for Providers {
                             connection.name
                         ))
                     })?;
-                Ok(Arc::new(OpenAiCompatible::with_client(base_url, api_key, self.http.clone())))
+                Ok(Arc::new(OpenAiCompatible::with_client(
+                    base_url,
+                    api_key,
+                    self.http.clone(),
+                )))
             }
         }
     }

@@ -36,7 +36,11 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// 3 retries, 500 ms then doubling, at most 8 s.
     fn default() -> Self {
-        RetryPolicy { max_retries: 3, min_delay: Duration::from_millis(500), max_delay: Duration::from_secs(8) }
+        RetryPolicy {
+            max_retries: 3,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
     }
 }
 
@@ -73,10 +77,19 @@ impl OpenAiCompatible {
     }
 
     /// As [`OpenAiCompatible::new`] but sharing an existing client (and its connection pool).
-    pub fn with_client(base_url: impl Into<String>, api_key: Option<String>, http: reqwest::Client) -> Self {
+    pub fn with_client(
+        base_url: impl Into<String>,
+        api_key: Option<String>,
+        http: reqwest::Client,
+    ) -> Self {
         let base_url = base_url.into().trim_end_matches('/').to_owned();
         let api_key = api_key.filter(|k| !k.is_empty());
-        OpenAiCompatible { base_url, api_key, http, retry: RetryPolicy::default() }
+        OpenAiCompatible {
+            base_url,
+            api_key,
+            http,
+            retry: RetryPolicy::default(),
+        }
     }
 
     /// Replaces the retry policy (default: [`RetryPolicy::default`]).
@@ -92,7 +105,11 @@ impl OpenAiCompatible {
 
     /// One attempt: sends the request and returns the response if its status is 2xx.
     async fn open(&self, url: &str, body: &Value) -> Result<reqwest::Response, Attempt> {
-        let mut req = self.http.post(url).header(reqwest::header::ACCEPT, "text/event-stream").json(body);
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .json(body);
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
         }
@@ -115,7 +132,10 @@ impl OpenAiCompatible {
         Err(Attempt {
             retryable: status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
             retry_after,
-            error: LlmError::Transport(format!("POST {url}: HTTP {status}: {}", excerpt(&text, 500))),
+            error: LlmError::Transport(format!(
+                "POST {url}: HTTP {status}: {}",
+                excerpt(&text, 500)
+            )),
         })
     }
 }
@@ -153,7 +173,9 @@ fn wire_message(m: &ChatMessage) -> Value {
     match m.role {
         ChatRole::System => json!({"role": "system", "content": m.content}),
         ChatRole::User => json!({"role": "user", "content": m.content}),
-        ChatRole::Assistant if m.tool_calls.is_empty() => json!({"role": "assistant", "content": m.content}),
+        ChatRole::Assistant if m.tool_calls.is_empty() => {
+            json!({"role": "assistant", "content": m.content})
+        }
         ChatRole::Assistant => {
             let calls: Vec<Value> = m
                 .tool_calls
@@ -167,7 +189,11 @@ fn wire_message(m: &ChatMessage) -> Value {
                     json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": arguments}})
                 })
                 .collect();
-            let content = if m.content.is_empty() { Value::Null } else { Value::String(m.content.clone()) };
+            let content = if m.content.is_empty() {
+                Value::Null
+            } else {
+                Value::String(m.content.clone())
+            };
             json!({"role": "assistant", "content": content, "tool_calls": calls})
         }
         ChatRole::Tool => json!({
@@ -275,7 +301,10 @@ impl Accumulator {
     /// Applies one chunk; returns the text fragment to forward, if any.
     fn apply(&mut self, chunk: Chunk) -> Option<String> {
         if let Some(u) = chunk.usage {
-            self.usage = Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
+            self.usage = Usage {
+                input_tokens: u.prompt_tokens,
+                output_tokens: u.completion_tokens,
+            };
         }
         let mut text = None;
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
@@ -288,7 +317,10 @@ impl Accumulator {
                 text = Some(content);
             }
             for (position, call) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
-                let slot = self.calls.entry(call.index.unwrap_or(position)).or_default();
+                let slot = self
+                    .calls
+                    .entry(call.index.unwrap_or(position))
+                    .or_default();
                 if let Some(id) = call.id.filter(|id| !id.is_empty()) {
                     slot.id = id;
                 }
@@ -310,7 +342,11 @@ impl Accumulator {
             .calls
             .into_iter()
             .map(|(index, c)| ToolCall {
-                id: if c.id.is_empty() { format!("call_{index}") } else { c.id },
+                id: if c.id.is_empty() {
+                    format!("call_{index}")
+                } else {
+                    c.id
+                },
                 name: c.name,
                 arguments: parse_arguments(&c.arguments),
             })
@@ -321,7 +357,12 @@ impl Accumulator {
             Some("tool_calls") | Some("function_call") => FinishReason::ToolCalls,
             _ => FinishReason::Stop,
         };
-        ChatResponse { content: self.content, tool_calls, usage: self.usage, finish_reason }
+        ChatResponse {
+            content: self.content,
+            tool_calls,
+            usage: self.usage,
+            finish_reason,
+        }
     }
 }
 
@@ -359,7 +400,10 @@ fn parse_completion(text: &str) -> Result<ChatResponse, serde_json::Error> {
     let completion: Completion = serde_json::from_str(text)?;
     let mut acc = Accumulator::default();
     if let Some(u) = completion.usage {
-        acc.usage = Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
+        acc.usage = Usage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        };
     }
     if let Some(choice) = completion.choices.into_iter().next() {
         acc.finish = choice.finish_reason;
@@ -394,7 +438,11 @@ impl LlmProvider for OpenAiCompatible {
     ///   characters of the body), or the stream broke off before `finish_reason`/`[DONE]`.
     /// - [`LlmError::Protocol`]: a chunk that is not the expected JSON, or an `error`
     ///   object inside the stream.
-    async fn chat(&self, request: ChatRequest, deltas: UnboundedSender<String>) -> Result<ChatResponse, LlmError> {
+    async fn chat(
+        &self,
+        request: ChatRequest,
+        deltas: UnboundedSender<String>,
+    ) -> Result<ChatResponse, LlmError> {
         let url = format!("{}/chat/completions", self.base_url);
         let body = request_body(&request);
         let policy = self.retry;
@@ -407,7 +455,9 @@ impl LlmProvider for OpenAiCompatible {
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|a: &Attempt| a.retryable)
-            .adjust(|a: &Attempt, delay| delay.map(|d| a.retry_after.map_or(d, |r| r.min(policy.max_delay))))
+            .adjust(|a: &Attempt, delay| {
+                delay.map(|d| a.retry_after.map_or(d, |r| r.min(policy.max_delay)))
+            })
             .notify(|a: &Attempt, delay| {
                 tracing::warn!(error = %a.error, retry_in = ?delay, "LLM request failed, retrying");
             })
@@ -421,12 +471,15 @@ impl LlmProvider for OpenAiCompatible {
             .is_some_and(|v| v.starts_with("application/json"));
         if is_json {
             // A server that ignores `stream: true` and answers with one `chat.completion`.
-            let text = response
-                .text()
-                .await
-                .map_err(|e| LlmError::Transport(format!("reading the reply from {url}: {}", error_chain(&e))))?;
-            let resp = parse_completion(&text)
-                .map_err(|e| LlmError::Protocol(format!("unexpected reply from {url} ({e}): {}", excerpt(&text, 300))))?;
+            let text = response.text().await.map_err(|e| {
+                LlmError::Transport(format!("reading the reply from {url}: {}", error_chain(&e)))
+            })?;
+            let resp = parse_completion(&text).map_err(|e| {
+                LlmError::Protocol(format!(
+                    "unexpected reply from {url} ({e}): {}",
+                    excerpt(&text, 300)
+                ))
+            })?;
             if !resp.content.is_empty() {
                 let _ = deltas.send(resp.content.clone());
             }
@@ -437,9 +490,10 @@ impl LlmProvider for OpenAiCompatible {
         let mut done = false;
         while let Some(event) = events.next().await {
             let event = event.map_err(|e| match e {
-                EventStreamError::Transport(e) => {
-                    LlmError::Transport(format!("reading the stream from {url}: {}", error_chain(&e)))
-                }
+                EventStreamError::Transport(e) => LlmError::Transport(format!(
+                    "reading the stream from {url}: {}",
+                    error_chain(&e)
+                )),
                 other => LlmError::Protocol(format!("invalid event stream from {url}: {other}")),
             })?;
             let data = event.data.trim();
@@ -451,7 +505,10 @@ impl LlmProvider for OpenAiCompatible {
                 break;
             }
             let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
-                LlmError::Protocol(format!("unexpected chunk from {url} ({e}): {}", excerpt(data, 300)))
+                LlmError::Protocol(format!(
+                    "unexpected chunk from {url} ({e}): {}",
+                    excerpt(data, 300)
+                ))
             })?;
             if let Some(error) = &chunk.error {
                 return Err(LlmError::Protocol(format!(
@@ -465,7 +522,9 @@ impl LlmProvider for OpenAiCompatible {
             }
         }
         if !done && acc.finish.is_none() {
-            return Err(LlmError::Transport(format!("the stream from {url} ended before the reply was complete")));
+            return Err(LlmError::Transport(format!(
+                "the stream from {url} ended before the reply was complete"
+            )));
         }
         Ok(acc.finish())
     }
@@ -493,7 +552,12 @@ mod tests {
                     }],
                     tool_call_id: None,
                 },
-                ChatMessage { role: ChatRole::Tool, content: "391".into(), tool_calls: vec![], tool_call_id: Some("c1".into()) },
+                ChatMessage {
+                    role: ChatRole::Tool,
+                    content: "391".into(),
+                    tool_calls: vec![],
+                    tool_call_id: Some("c1".into()),
+                },
             ],
             tools: vec![ToolDefinition {
                 name: "calculator".into(),
@@ -510,8 +574,14 @@ mod tests {
         assert_eq!(body["tools"][0]["function"]["name"], "calculator");
         let assistant = &body["messages"][2];
         assert_eq!(assistant["content"], Value::Null);
-        assert_eq!(assistant["tool_calls"][0]["function"]["arguments"], r#"{"expression":"17*23"}"#);
-        assert_eq!(body["messages"][3], json!({"role": "tool", "tool_call_id": "c1", "content": "391"}));
+        assert_eq!(
+            assistant["tool_calls"][0]["function"]["arguments"],
+            r#"{"expression":"17*23"}"#
+        );
+        assert_eq!(
+            body["messages"][3],
+            json!({"role": "tool", "tool_call_id": "c1", "content": "391"})
+        );
     }
 
     #[test]
@@ -523,7 +593,13 @@ mod tests {
         assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
         assert_eq!(resp.tool_calls[0].id, "call_9");
         assert_eq!(resp.tool_calls[0].arguments, json!({"expression": "2+2"}));
-        assert_eq!(resp.usage, Usage { input_tokens: 11, output_tokens: 7 });
+        assert_eq!(
+            resp.usage,
+            Usage {
+                input_tokens: 11,
+                output_tokens: 7
+            }
+        );
     }
 
     #[test]

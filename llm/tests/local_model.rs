@@ -6,9 +6,11 @@
 
 use std::time::Instant;
 
-use autonoma_core::llm::{ChatMessage, ChatRequest, ChatRole, FinishReason, ProviderFactory, ToolDefinition};
-use autonoma_core::model::{ProviderConnection, ProviderKind};
 use autonoma_core::llm::LlmProvider;
+use autonoma_core::llm::{
+    ChatMessage, ChatRequest, ChatRole, FinishReason, ProviderFactory, ToolDefinition,
+};
+use autonoma_core::model::{ProviderConnection, ProviderKind};
 use autonoma_llm::{local_model_path, LocalGguf, Providers, LOCAL_MODEL_NAME};
 use serde_json::json;
 use tokio::sync::mpsc::unbounded_channel;
@@ -26,20 +28,29 @@ fn local_connection() -> ProviderConnection {
     }
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generates_a_short_answer_with_the_real_model() {
     let path = local_model_path();
-    assert!(path.exists(), "{} is missing; run `bash scripts/setup.sh`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing; run `bash scripts/setup.sh`",
+        path.display()
+    );
     let providers = Providers::new(path);
     let provider = providers.build(&local_connection(), None).unwrap();
     // One instance per factory: both builds share the loaded model.
-    assert!(std::sync::Arc::ptr_eq(&providers.local(), &providers.local()));
+    assert!(std::sync::Arc::ptr_eq(
+        &providers.local(),
+        &providers.local()
+    ));
 
     let request = ChatRequest {
         model: LOCAL_MODEL_NAME.into(),
         messages: vec![
-            ChatMessage::text(ChatRole::System, "You are a helpful assistant. Answer in one short sentence."),
+            ChatMessage::text(
+                ChatRole::System,
+                "You are a helpful assistant. Answer in one short sentence.",
+            ),
             ChatMessage::text(ChatRole::User, "What is the capital of France?"),
         ],
         tools: vec![],
@@ -66,16 +77,31 @@ async fn generates_a_short_answer_with_the_real_model() {
     let stamps = collector.await.unwrap();
 
     assert!(!resp.content.trim().is_empty(), "non-empty answer");
-    assert!(resp.usage.input_tokens > 10, "prompt tokens counted: {:?}", resp.usage);
-    assert!(resp.usage.output_tokens >= 1 && resp.usage.output_tokens <= 48, "{:?}", resp.usage);
-    assert!(matches!(resp.finish_reason, FinishReason::Stop | FinishReason::Length));
+    assert!(
+        resp.usage.input_tokens > 10,
+        "prompt tokens counted: {:?}",
+        resp.usage
+    );
+    assert!(
+        resp.usage.output_tokens >= 1 && resp.usage.output_tokens <= 48,
+        "{:?}",
+        resp.usage
+    );
+    assert!(matches!(
+        resp.finish_reason,
+        FinishReason::Stop | FinishReason::Length
+    ));
     assert!(resp.tool_calls.is_empty());
     let streamed: String = stamps.iter().map(|(_, s)| s.as_str()).collect();
     assert_eq!(streamed, resp.content, "the deltas add up to the content");
 
     let ttft = stamps.first().map(|(t, _)| *t).unwrap_or(total);
     let decode = total.saturating_sub(ttft).as_secs_f64();
-    let tps = if decode > 0.0 { (resp.usage.output_tokens.saturating_sub(1)) as f64 / decode } else { f64::NAN };
+    let tps = if decode > 0.0 {
+        (resp.usage.output_tokens.saturating_sub(1)) as f64 / decode
+    } else {
+        f64::NAN
+    };
     eprintln!("resident memory: {rss_before:.0} MiB before loading, {rss_after:.0} MiB after");
     eprintln!(
         "local model (f32 weights): load {:.2?}, prompt {} tokens, output {} tokens, time to first token {:.2?}, \
@@ -108,7 +134,10 @@ async fn generates_a_short_answer_with_the_real_model() {
         .await
         .unwrap();
     assert!(with_tools.usage.input_tokens > resp.usage.input_tokens);
-    eprintln!("with tools: {:?} calls={:?} finish={:?}", with_tools.content, with_tools.tool_calls, with_tools.finish_reason);
+    eprintln!(
+        "with tools: {:?} calls={:?} finish={:?}",
+        with_tools.content, with_tools.tool_calls, with_tools.finish_reason
+    );
 
     // The Q4_1 weights as stored (slower, smaller) give a sensible answer too.
     let quantized = LocalGguf::new(local_model_path()).keep_quantized(true);
@@ -134,7 +163,10 @@ fn request_q() -> ChatRequest {
     ChatRequest {
         model: LOCAL_MODEL_NAME.into(),
         messages: vec![
-            ChatMessage::text(ChatRole::System, "You are a helpful assistant. Answer in one short sentence."),
+            ChatMessage::text(
+                ChatRole::System,
+                "You are a helpful assistant. Answer in one short sentence.",
+            ),
             ChatMessage::text(ChatRole::User, "What is the capital of France?"),
         ],
         tools: vec![],
@@ -146,7 +178,15 @@ fn request_q() -> ChatRequest {
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -24,7 +24,10 @@ async fn openai_compatible_connections_talk_to_their_base_url_with_the_key() {
     let llm = ScriptedLlm::start(vec![Rule::always().reply_text("hi")]);
     let providers = Providers::new("/nonexistent.gguf".into());
     let p = providers
-        .build(&connection(ProviderKind::OpenaiCompatible, Some(llm.base_url())), Some("sk-1".into()))
+        .build(
+            &connection(ProviderKind::OpenaiCompatible, Some(llm.base_url())),
+            Some("sk-1".into()),
+        )
         .unwrap();
     let (tx, _rx) = unbounded_channel();
     let request = ChatRequest {
@@ -40,7 +43,10 @@ async fn openai_compatible_connections_talk_to_their_base_url_with_the_key() {
 #[test]
 fn openai_compatible_without_base_url_is_refused() {
     let providers = Providers::new("/nonexistent.gguf".into());
-    let err = providers.build(&connection(ProviderKind::OpenaiCompatible, None), None).err().unwrap();
+    let err = providers
+        .build(&connection(ProviderKind::OpenaiCompatible, None), None)
+        .err()
+        .unwrap();
     assert!(matches!(err, LlmError::Model(m) if m.contains("base_url")));
 }
 
@@ -48,11 +54,23 @@ fn openai_compatible_without_base_url_is_refused() {
 async fn local_connections_share_one_lazily_loaded_model() {
     let providers = Providers::new("/nonexistent/model.gguf".into());
     // Building never touches the file.
-    let p = providers.build(&connection(ProviderKind::Local, None), None).unwrap();
-    let _ = providers.build(&connection(ProviderKind::Local, None), None).unwrap();
-    assert!(std::sync::Arc::ptr_eq(&providers.local(), &providers.local()));
+    let p = providers
+        .build(&connection(ProviderKind::Local, None), None)
+        .unwrap();
+    let _ = providers
+        .build(&connection(ProviderKind::Local, None), None)
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &providers.local(),
+        &providers.local()
+    ));
     let (tx, _rx) = unbounded_channel();
-    let request = ChatRequest { model: "smollm2-135m-instruct".into(), messages: vec![], tools: vec![], max_tokens: 8 };
+    let request = ChatRequest {
+        model: "smollm2-135m-instruct".into(),
+        messages: vec![],
+        tools: vec![],
+        max_tokens: 8,
+    };
     let err = p.chat(request, tx).await.unwrap_err();
     assert!(matches!(err, LlmError::Model(m) if m.contains("scripts/setup.sh")));
 }

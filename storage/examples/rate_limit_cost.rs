@@ -18,7 +18,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use autonoma_core::rate_limit::{key, Quota};
 use autonoma_core::store::Store;
@@ -32,12 +34,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn row(what: &str, mut ms: Vec<f64>) {
     ms.sort_by(f64::total_cmp);
-    println!("| {what} | {} | {:.3} | {:.3} |", ms.len(), percentile(&ms, 0.5), percentile(&ms, 0.99));
+    println!(
+        "| {what} | {} | {:.3} | {:.3} |",
+        ms.len(),
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99)
+    );
 }
 
 async fn decide(store: &dyn Store, k: &[u8], quota: Quota) -> f64 {
     let t = Instant::now();
-    store.rate_limit(k, quota, Utc::now()).await.expect("rate_limit").ok();
+    store
+        .rate_limit(k, quota, Utc::now())
+        .await
+        .expect("rate_limit")
+        .ok();
     t.elapsed().as_secs_f64() * 1e3
 }
 
@@ -45,7 +56,14 @@ async fn measure(name: &str, a: Arc<dyn Store>, b: Arc<dyn Store>) {
     let login = Quota::per_minute(5);
     let mut fresh = Vec::new();
     for i in 0..2000 {
-        fresh.push(decide(a.as_ref(), &key("bench-ip", &format!("10.0.{}.{}", i / 256, i % 256)), login).await);
+        fresh.push(
+            decide(
+                a.as_ref(),
+                &key("bench-ip", &format!("10.0.{}.{}", i / 256, i % 256)),
+                login,
+            )
+            .await,
+        );
     }
     row(&format!("{name}: new key (insert)"), fresh);
     let roomy = Quota::per_minute(1_000_000);
@@ -79,18 +97,25 @@ async fn measure(name: &str, a: Arc<dyn Store>, b: Arc<dyn Store>) {
 #[tokio::main]
 async fn main() {
     println!("| what | n | median ms | p99 ms |\n|---|---|---|---|");
-    let hash = Argon2::default().hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng)).expect("hash").to_string();
+    let hash = Argon2::default()
+        .hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng))
+        .expect("hash")
+        .to_string();
     let mut argon = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
         let parsed = PasswordHash::new(&hash).expect("phc");
-        assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
         argon.push(t.elapsed().as_secs_f64() * 1e3);
     }
     row("argon2id verify (peer)", argon);
 
     let server = PgServer::start();
-    PgStore::migrate(&server.owner_url()).await.expect("migrate");
+    PgStore::migrate(&server.owner_url())
+        .await
+        .expect("migrate");
     let a = PgStore::connect(&server.app_url()).await.expect("pool a");
     let b = PgStore::connect(&server.app_url()).await.expect("pool b");
     measure("PostgreSQL", Arc::new(a), Arc::new(b)).await;

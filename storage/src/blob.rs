@@ -32,7 +32,9 @@ impl LocalBlobStore {
 
     /// Where `key` lives. Keys are validated by [`BlobKey`] (no `..`, no absolute paths).
     pub fn path_of(&self, key: &BlobKey) -> PathBuf {
-        key.as_str().split('/').fold(self.root.clone(), |p, s| p.join(s))
+        key.as_str()
+            .split('/')
+            .fold(self.root.clone(), |p, s| p.join(s))
     }
 }
 
@@ -41,7 +43,9 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().ok_or_else(|| Error::internal("blob path has no parent"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::internal("blob path has no parent"))?;
     std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
     let tmp = dir.join(format!(".tmp-{}", Uuid::new_v4()));
     let result = (|| {
@@ -61,7 +65,9 @@ impl BlobStore for LocalBlobStore {
     async fn put(&self, key: &BlobKey, bytes: &[u8]) -> Result<()> {
         let path = self.path_of(key);
         let bytes = bytes.to_vec();
-        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes)).await.map_err(Error::internal)?
+        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+            .await
+            .map_err(Error::internal)?
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Vec<u8>> {

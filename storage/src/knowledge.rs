@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::{db, is_unique_violation, ts, uid, SqliteStore, WRITE_TX};
 
 fn ids_json(ids: &[Uuid]) -> String {
-    serde_json::to_string(&ids.iter().map(|u| u.to_string()).collect::<Vec<_>>()).expect("strings serialise")
+    serde_json::to_string(&ids.iter().map(|u| u.to_string()).collect::<Vec<_>>())
+        .expect("strings serialise")
 }
 
 fn kb_from_row(row: &SqliteRow) -> Result<KnowledgeBase> {
@@ -37,7 +38,8 @@ fn doc_from_row(row: &SqliteRow) -> Result<Document> {
         media_type: row.try_get("media_type").map_err(db)?,
         size_bytes: row.try_get("size_bytes").map_err(db)?,
         sha256: row.try_get("sha256").map_err(db)?,
-        status: DocumentStatus::parse(&status).ok_or_else(|| Error::internal(format!("bad document status {status}")))?,
+        status: DocumentStatus::parse(&status)
+            .ok_or_else(|| Error::internal(format!("bad document status {status}")))?,
         chunks_total: row.try_get("chunks_total").map_err(db)?,
         chunks_embedded: row.try_get("chunks_embedded").map_err(db)?,
         error: row.try_get("error").map_err(db)?,
@@ -88,7 +90,12 @@ impl KnowledgeStore for SqliteStore {
         kb_from_row(&row)
     }
 
-    async fn list_knowledge_bases(&self, org_id: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<KnowledgeBase>> {
+    async fn list_knowledge_bases(
+        &self,
+        org_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<KnowledgeBase>> {
         let after = after.map(|u| u.to_string());
         let rows = sqlx::query("SELECT * FROM knowledge_bases WHERE org_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?")
             .bind(org_id.to_string())
@@ -103,12 +110,13 @@ impl KnowledgeStore for SqliteStore {
 
     async fn delete_knowledge_base(&self, org_id: Uuid, id: Uuid) -> Result<Vec<String>> {
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
-        let keys: Vec<String> = sqlx::query_scalar("SELECT blob_key FROM documents WHERE org_id = ? AND kb_id = ?")
-            .bind(org_id.to_string())
-            .bind(id.to_string())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT blob_key FROM documents WHERE org_id = ? AND kb_id = ?")
+                .bind(org_id.to_string())
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
         // Cascades to documents, chunks and vectors.
         let r = sqlx::query("DELETE FROM knowledge_bases WHERE org_id = ? AND id = ?")
             .bind(org_id.to_string())
@@ -123,7 +131,12 @@ impl KnowledgeStore for SqliteStore {
         Ok(keys)
     }
 
-    async fn insert_document(&self, doc: &Document, blob_key: &str, chunks: &[Chunk]) -> Result<Inserted> {
+    async fn insert_document(
+        &self,
+        doc: &Document,
+        blob_key: &str,
+        chunks: &[Chunk],
+    ) -> Result<Inserted> {
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         let r = sqlx::query(
             "INSERT INTO documents (id, kb_id, org_id, name, media_type, size_bytes, sha256, blob_key, status, chunks_total, chunks_embedded, error, created_at) \
@@ -147,7 +160,10 @@ impl KnowledgeStore for SqliteStore {
         match r {
             Err(e) if is_unique_violation(&e) => {
                 drop(tx);
-                let existing = self.find_document_by_sha256(doc.org_id, doc.kb_id, &doc.sha256).await?.ok_or(Error::NotFound("document"))?;
+                let existing = self
+                    .find_document_by_sha256(doc.org_id, doc.kb_id, &doc.sha256)
+                    .await?
+                    .ok_or(Error::NotFound("document"))?;
                 return Ok(Inserted::Existing(existing));
             }
             r => r.map_err(db)?,
@@ -176,41 +192,58 @@ impl KnowledgeStore for SqliteStore {
         Ok(Inserted::Created(doc.clone()))
     }
 
-    async fn find_document_by_sha256(&self, org_id: Uuid, kb_id: Uuid, sha256: &str) -> Result<Option<Document>> {
-        let row = sqlx::query(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE org_id = ? AND kb_id = ? AND sha256 = ?"))
-            .bind(org_id.to_string())
-            .bind(kb_id.to_string())
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+    async fn find_document_by_sha256(
+        &self,
+        org_id: Uuid,
+        kb_id: Uuid,
+        sha256: &str,
+    ) -> Result<Option<Document>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = ? AND kb_id = ? AND sha256 = ?"
+        ))
+        .bind(org_id.to_string())
+        .bind(kb_id.to_string())
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.as_ref().map(doc_from_row).transpose()
     }
 
     async fn get_document(&self, org_id: Uuid, kb_id: Uuid, id: Uuid) -> Result<Document> {
-        let row = sqlx::query(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE org_id = ? AND kb_id = ? AND id = ?"))
-            .bind(org_id.to_string())
-            .bind(kb_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("document"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = ? AND kb_id = ? AND id = ?"
+        ))
+        .bind(org_id.to_string())
+        .bind(kb_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or(Error::NotFound("document"))?;
         doc_from_row(&row)
     }
 
     async fn get_document_by_id(&self, org_id: Uuid, id: Uuid) -> Result<Document> {
-        let row = sqlx::query(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE org_id = ? AND id = ?"))
-            .bind(org_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("document"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = ? AND id = ?"
+        ))
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or(Error::NotFound("document"))?;
         doc_from_row(&row)
     }
 
-    async fn list_documents(&self, org_id: Uuid, kb_id: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Document>> {
+    async fn list_documents(
+        &self,
+        org_id: Uuid,
+        kb_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Document>> {
         let after = after.map(|u| u.to_string());
         let rows = sqlx::query(&format!(
             "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = ? AND kb_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
@@ -228,14 +261,18 @@ impl KnowledgeStore for SqliteStore {
 
     async fn delete_document(&self, org_id: Uuid, kb_id: Uuid, id: Uuid) -> Result<String> {
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
-        let key: Option<String> = sqlx::query_scalar("DELETE FROM documents WHERE org_id = ? AND kb_id = ? AND id = ? RETURNING blob_key")
-            .bind(org_id.to_string())
-            .bind(kb_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(key) = key else { return Err(Error::NotFound("document")) };
+        let key: Option<String> = sqlx::query_scalar(
+            "DELETE FROM documents WHERE org_id = ? AND kb_id = ? AND id = ? RETURNING blob_key",
+        )
+        .bind(org_id.to_string())
+        .bind(kb_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(key) = key else {
+            return Err(Error::NotFound("document"));
+        };
         sqlx::query("UPDATE knowledge_bases SET version = version + 1 WHERE org_id = ? AND id = ?")
             .bind(org_id.to_string())
             .bind(kb_id.to_string())
@@ -246,7 +283,13 @@ impl KnowledgeStore for SqliteStore {
         Ok(key)
     }
 
-    async fn set_document_status(&self, org_id: Uuid, id: Uuid, status: DocumentStatus, error: Option<&str>) -> Result<bool> {
+    async fn set_document_status(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        status: DocumentStatus,
+        error: Option<&str>,
+    ) -> Result<bool> {
         let r = sqlx::query("UPDATE documents SET status = ?, error = ? WHERE org_id = ? AND id = ? AND status NOT IN ('ready', 'failed') AND status != ?")
             .bind(status.as_str())
             .bind(error)
@@ -259,7 +302,12 @@ impl KnowledgeStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn chunks_without_vectors(&self, org_id: Uuid, document_id: Uuid, chunk_ids: &[Uuid]) -> Result<Vec<Chunk>> {
+    async fn chunks_without_vectors(
+        &self,
+        org_id: Uuid,
+        document_id: Uuid,
+        chunk_ids: &[Uuid],
+    ) -> Result<Vec<Chunk>> {
         let rows = sqlx::query(
             "SELECT c.* FROM chunks c LEFT JOIN chunk_vectors v ON v.chunk_id = c.id \
              WHERE c.org_id = ? AND c.document_id = ? AND c.id IN (SELECT value FROM json_each(?)) AND v.chunk_id IS NULL \
@@ -274,15 +322,24 @@ impl KnowledgeStore for SqliteStore {
         rows.iter().map(chunk_from_row).collect()
     }
 
-    async fn store_vectors(&self, org_id: Uuid, document_id: Uuid, model: &str, vectors: &[(Uuid, Vec<f32>)]) -> Result<Document> {
+    async fn store_vectors(
+        &self,
+        org_id: Uuid,
+        document_id: Uuid,
+        model: &str,
+        vectors: &[(Uuid, Vec<f32>)],
+    ) -> Result<Document> {
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
-        let kb_id: Option<String> = sqlx::query_scalar("SELECT kb_id FROM documents WHERE org_id = ? AND id = ?")
-            .bind(org_id.to_string())
-            .bind(document_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(kb_id) = kb_id else { return Err(Error::NotFound("document")) };
+        let kb_id: Option<String> =
+            sqlx::query_scalar("SELECT kb_id FROM documents WHERE org_id = ? AND id = ?")
+                .bind(org_id.to_string())
+                .bind(document_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some(kb_id) = kb_id else {
+            return Err(Error::NotFound("document"));
+        };
         for (chunk_id, v) in vectors {
             // Only chunks of this document; an existing vector is kept (idempotent redelivery).
             sqlx::query(
@@ -324,12 +381,14 @@ impl KnowledgeStore for SqliteStore {
     }
 
     async fn count_vectors(&self, org_id: Uuid, document_id: Uuid) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM chunk_vectors WHERE org_id = ? AND document_id = ?")
-            .bind(org_id.to_string())
-            .bind(document_id.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chunk_vectors WHERE org_id = ? AND document_id = ?",
+        )
+        .bind(org_id.to_string())
+        .bind(document_id.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)
     }
 
     async fn knowledge_base_version(&self, org_id: Uuid, kb_id: Uuid) -> Result<i64> {
@@ -345,19 +404,22 @@ impl KnowledgeStore for SqliteStore {
     async fn load_vectors(&self, org_id: Uuid, kb_id: Uuid) -> Result<Snapshot> {
         // One read transaction: the version and the vectors are of the same moment.
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
-        let version: i64 = sqlx::query_scalar("SELECT version FROM knowledge_bases WHERE org_id = ? AND id = ?")
-            .bind(org_id.to_string())
-            .bind(kb_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("knowledge base"))?;
-        let rows = sqlx::query("SELECT chunk_id, vector FROM chunk_vectors WHERE org_id = ? AND kb_id = ?")
-            .bind(org_id.to_string())
-            .bind(kb_id.to_string())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT version FROM knowledge_bases WHERE org_id = ? AND id = ?")
+                .bind(org_id.to_string())
+                .bind(kb_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(Error::NotFound("knowledge base"))?;
+        let rows = sqlx::query(
+            "SELECT chunk_id, vector FROM chunk_vectors WHERE org_id = ? AND kb_id = ?",
+        )
+        .bind(org_id.to_string())
+        .bind(kb_id.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         let mut ids = Vec::with_capacity(rows.len());
         let mut matrix = Vec::new();
@@ -370,12 +432,20 @@ impl KnowledgeStore for SqliteStore {
                 matrix.reserve(rows.len() * d);
             }
             if d != dim {
-                return Err(Error::internal(format!("knowledge base {kb_id} mixes vector widths {dim} and {d}")));
+                return Err(Error::internal(format!(
+                    "knowledge base {kb_id} mixes vector widths {dim} and {d}"
+                )));
             }
             bytes_to_vector(bytes, &mut matrix);
             ids.push(uid(r, "chunk_id")?);
         }
-        Ok(Snapshot { kb_id, version, dim, ids, matrix })
+        Ok(Snapshot {
+            kb_id,
+            version,
+            dim,
+            ids,
+            matrix,
+        })
     }
 
     async fn get_chunks(&self, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<ChunkWithSource>> {
@@ -392,7 +462,13 @@ impl KnowledgeStore for SqliteStore {
         .await
         .map_err(db)?;
         rows.iter()
-            .map(|r| Ok(ChunkWithSource { chunk: chunk_from_row(r)?, kb_id: uid(r, "kb_id")?, document_name: r.try_get("document_name").map_err(db)? }))
+            .map(|r| {
+                Ok(ChunkWithSource {
+                    chunk: chunk_from_row(r)?,
+                    kb_id: uid(r, "kb_id")?,
+                    document_name: r.try_get("document_name").map_err(db)?,
+                })
+            })
             .collect()
     }
 }

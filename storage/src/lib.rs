@@ -17,7 +17,9 @@ use autonoma_core::rate_limit::{gcra, Quota};
 use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
 use autonoma_core::{Error, Result};
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
@@ -87,13 +89,20 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await.map_err(db)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(db)?;
         Ok(SqliteStore { pool })
     }
 
     /// Applies pending migrations (idempotent).
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| Error::internal(format!("migrations: {e}")))
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::internal(format!("migrations: {e}")))
     }
 
     /// The underlying pool (for tests and diagnostics).
@@ -179,30 +188,53 @@ impl SqliteStore {
 }
 
 /// An agent with its current version (both backends: the same tables and columns).
-pub(crate) const AGENT_SELECT: &str = "SELECT a.id, a.org_id, a.current_version, a.created_at, a.updated_at, v.spec \
+pub(crate) const AGENT_SELECT: &str =
+    "SELECT a.id, a.org_id, a.current_version, a.created_at, a.updated_at, v.spec \
      FROM agents a JOIN agent_versions v ON v.agent_id = a.id AND v.version = a.current_version";
 
 /// A membership with the user's e-mail and the organization's name (both backends).
-pub(crate) const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, m.user_id, m.role, u.email, o.name AS org_name \
+pub(crate) const MEMBERSHIP_SELECT: &str =
+    "SELECT m.org_id, m.user_id, m.role, u.email, o.name AS org_name \
      FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.org_id";
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_user_with_org(&self, email: &str, name: &str, password_hash: &str, org_name: &str) -> Result<(User, Organization)> {
+    async fn create_user_with_org(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        org_name: &str,
+    ) -> Result<(User, Organization)> {
         let now = Utc::now();
-        let user = User { id: Uuid::now_v7(), email: email.to_string(), name: name.to_string(), created_at: now };
-        let org = Organization { id: Uuid::now_v7(), name: org_name.to_string(), created_at: now };
+        let user = User {
+            id: Uuid::now_v7(),
+            email: email.to_string(),
+            name: name.to_string(),
+            created_at: now,
+        };
+        let org = Organization {
+            id: Uuid::now_v7(),
+            name: org_name.to_string(),
+            created_at: now,
+        };
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
-        let r = sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(user.id.to_string())
-            .bind(email)
-            .bind(name)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await;
+        let r = sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(email)
+        .bind(name)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
         match r {
-            Err(e) if is_unique_violation(&e) => return Err(Error::Conflict("an account with this e-mail already exists".into())),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::Conflict(
+                    "an account with this e-mail already exists".into(),
+                ))
+            }
             r => r.map_err(db)?,
         };
         sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)")
@@ -212,26 +244,35 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)")
-            .bind(org.id.to_string())
-            .bind(user.id.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)",
+        )
+        .bind(org.id.to_string())
+        .bind(user.id.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok((user, org))
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<(User, String)>> {
-        let row = sqlx::query("SELECT id, email, name, password_hash, created_at FROM users WHERE email = ?")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = ?",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.map(|r| {
             Ok((
-                User { id: uid(&r, "id")?, email: r.try_get("email").map_err(db)?, name: r.try_get("name").map_err(db)?, created_at: ts(&r, "created_at")? },
+                User {
+                    id: uid(&r, "id")?,
+                    email: r.try_get("email").map_err(db)?,
+                    name: r.try_get("name").map_err(db)?,
+                    created_at: ts(&r, "created_at")?,
+                },
                 r.try_get("password_hash").map_err(db)?,
             ))
         })
@@ -239,11 +280,13 @@ impl Store for SqliteStore {
     }
 
     async fn memberships(&self, user_id: Uuid) -> Result<Vec<Membership>> {
-        let rows = sqlx::query(&format!("{MEMBERSHIP_SELECT} WHERE m.user_id = ? ORDER BY m.created_at, m.org_id"))
-            .bind(user_id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.user_id = ? ORDER BY m.created_at, m.org_id"
+        ))
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         rows.iter().map(Self::membership_from_row).collect()
     }
 
@@ -258,8 +301,14 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_member(&self, org_id: Uuid, email: &str, r: Role) -> Result<Membership> {
-        let user = sqlx::query("SELECT id FROM users WHERE email = ?").bind(email).fetch_optional(&self.pool).await.map_err(db)?;
-        let Some(user) = user else { return Err(Error::NotFound("user")) };
+        let user = sqlx::query("SELECT id FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(user) = user else {
+            return Err(Error::NotFound("user"));
+        };
         let user_id = uid(&user, "id")?;
         sqlx::query(
             "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?) \
@@ -272,21 +321,25 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db)?;
-        let row = sqlx::query(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = ? AND m.user_id = ?"))
-            .bind(org_id.to_string())
-            .bind(user_id.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = ? AND m.user_id = ?"
+        ))
+        .bind(org_id.to_string())
+        .bind(user_id.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
         Self::membership_from_row(&row)
     }
 
     async fn list_members(&self, org_id: Uuid) -> Result<Vec<Membership>> {
-        let rows = sqlx::query(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = ? ORDER BY u.email"))
-            .bind(org_id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = ? ORDER BY u.email"
+        ))
+        .bind(org_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         rows.iter().map(Self::membership_from_row).collect()
     }
 
@@ -304,27 +357,52 @@ impl Store for SqliteStore {
     }
 
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT user_id, org_id, csrf_token, expires_at FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT user_id, org_id, csrf_token, expires_at FROM sessions WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         let Some(r) = row else { return Ok(None) };
-        let s = Session { user_id: uid(&r, "user_id")?, org_id: uid(&r, "org_id")?, csrf_token: r.try_get("csrf_token").map_err(db)?, expires_at: ts(&r, "expires_at")? };
+        let s = Session {
+            user_id: uid(&r, "user_id")?,
+            org_id: uid(&r, "org_id")?,
+            csrf_token: r.try_get("csrf_token").map_err(db)?,
+            expires_at: ts(&r, "expires_at")?,
+        };
         Ok((s.expires_at > Utc::now()).then_some(s))
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.pool).await.map_err(db)?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
-    async fn rate_limit(&self, key: &[u8], quota: Quota, now: DateTime<Utc>) -> Result<std::result::Result<(), Duration>> {
+    async fn rate_limit(
+        &self,
+        key: &[u8],
+        quota: Quota,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(), Duration>> {
         // BEGIN IMMEDIATE: the write lock serializes every decision, for all keys.
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
-        sqlx::query("DELETE FROM rate_limits WHERE tat < ?").bind(now).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("DELETE FROM rate_limits WHERE tat < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         let tat: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT tat FROM rate_limits WHERE key = ?").bind(key).fetch_optional(&mut *tx).await.map_err(db)?.flatten();
+            sqlx::query_scalar("SELECT tat FROM rate_limits WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .flatten();
         let decision = gcra(tat, now, quota);
         if let Ok(next) = decision {
             sqlx::query("INSERT INTO rate_limits (key, tat) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat")
@@ -355,18 +433,24 @@ impl Store for SqliteStore {
     }
 
     async fn list_api_keys(&self, org_id: Uuid) -> Result<Vec<ApiKey>> {
-        let rows = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? ORDER BY id DESC").bind(org_id.to_string()).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? ORDER BY id DESC")
+            .bind(org_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(Self::api_key_from_row).collect()
     }
 
     async fn revoke_api_key(&self, org_id: Uuid, id: Uuid) -> Result<()> {
-        let r = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE org_id = ? AND id = ?")
-            .bind(Utc::now())
-            .bind(org_id.to_string())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        let r = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE org_id = ? AND id = ?",
+        )
+        .bind(Utc::now())
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         if r.rows_affected() == 0 {
             return Err(Error::NotFound("API key"));
         }
@@ -381,9 +465,14 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        let Some(mut key) = row.as_ref().map(Self::api_key_from_row).transpose()? else { return Ok(None) };
+        let Some(mut key) = row.as_ref().map(Self::api_key_from_row).transpose()? else {
+            return Ok(None);
+        };
         let now = Utc::now();
-        if key.last_used_at.is_none_or(|t| now - t > LAST_USED_GRANULARITY) {
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t > LAST_USED_GRANULARITY)
+        {
             sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
                 .bind(now)
                 .bind(key.id.to_string())
@@ -412,11 +501,19 @@ impl Store for SqliteStore {
     }
 
     async fn list_providers(&self, org_id: Uuid) -> Result<Vec<ProviderConnection>> {
-        let rows = sqlx::query("SELECT * FROM provider_connections WHERE org_id = ? ORDER BY id").bind(org_id.to_string()).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM provider_connections WHERE org_id = ? ORDER BY id")
+            .bind(org_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(Self::provider_from_row).collect()
     }
 
-    async fn get_provider(&self, org_id: Uuid, id: Uuid) -> Result<(ProviderConnection, Option<Vec<u8>>)> {
+    async fn get_provider(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> Result<(ProviderConnection, Option<Vec<u8>>)> {
         let row = sqlx::query("SELECT * FROM provider_connections WHERE org_id = ? AND id = ?")
             .bind(org_id.to_string())
             .bind(id.to_string())
@@ -424,7 +521,10 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?
             .ok_or(Error::NotFound("provider connection"))?;
-        Ok((Self::provider_from_row(&row)?, row.try_get("api_key_sealed").map_err(db)?))
+        Ok((
+            Self::provider_from_row(&row)?,
+            row.try_get("api_key_sealed").map_err(db)?,
+        ))
     }
 
     async fn delete_provider(&self, org_id: Uuid, id: Uuid) -> Result<()> {
@@ -435,7 +535,9 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         if used > 0 {
-            return Err(Error::Conflict(format!("{used} agent(s) still use this provider connection")));
+            return Err(Error::Conflict(format!(
+                "{used} agent(s) still use this provider connection"
+            )));
         }
         let r = sqlx::query("DELETE FROM provider_connections WHERE org_id = ? AND id = ?")
             .bind(org_id.to_string())
@@ -471,21 +573,35 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(Agent { id, org_id, version: 1, spec: spec.clone(), created_at: now, updated_at: now })
+        Ok(Agent {
+            id,
+            org_id,
+            version: 1,
+            spec: spec.clone(),
+            created_at: now,
+            updated_at: now,
+        })
     }
 
     async fn get_agent(&self, org_id: Uuid, id: Uuid) -> Result<Agent> {
-        let row = sqlx::query(&format!("{AGENT_SELECT} WHERE a.org_id = ? AND a.id = ? AND a.deleted_at IS NULL"))
-            .bind(org_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("agent"))?;
+        let row = sqlx::query(&format!(
+            "{AGENT_SELECT} WHERE a.org_id = ? AND a.id = ? AND a.deleted_at IS NULL"
+        ))
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or(Error::NotFound("agent"))?;
         Self::agent_from_row(&row)
     }
 
-    async fn list_agents(&self, org_id: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Agent>> {
+    async fn list_agents(
+        &self,
+        org_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Agent>> {
         let rows = sqlx::query(&format!(
             "{AGENT_SELECT} WHERE a.org_id = ? AND a.deleted_at IS NULL AND (? IS NULL OR a.id < ?) ORDER BY a.id DESC LIMIT ?"
         ))
@@ -514,7 +630,9 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some(version) = version else { return Err(Error::NotFound("agent")) };
+        let Some(version) = version else {
+            return Err(Error::NotFound("agent"));
+        };
         sqlx::query("INSERT INTO agent_versions (agent_id, version, org_id, spec, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(id.to_string())
             .bind(version)
@@ -529,20 +647,27 @@ impl Store for SqliteStore {
     }
 
     async fn delete_agent(&self, org_id: Uuid, id: Uuid) -> Result<()> {
-        let r = sqlx::query("UPDATE agents SET deleted_at = ? WHERE org_id = ? AND id = ? AND deleted_at IS NULL")
-            .bind(Utc::now())
-            .bind(org_id.to_string())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        let r = sqlx::query(
+            "UPDATE agents SET deleted_at = ? WHERE org_id = ? AND id = ? AND deleted_at IS NULL",
+        )
+        .bind(Utc::now())
+        .bind(org_id.to_string())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         if r.rows_affected() == 0 {
             return Err(Error::NotFound("agent"));
         }
         Ok(())
     }
 
-    async fn get_agent_version(&self, org_id: Uuid, agent_id: Uuid, version: i64) -> Result<AgentVersion> {
+    async fn get_agent_version(
+        &self,
+        org_id: Uuid,
+        agent_id: Uuid,
+        version: i64,
+    ) -> Result<AgentVersion> {
         let row = sqlx::query("SELECT agent_id, version, spec, created_at FROM agent_versions WHERE org_id = ? AND agent_id = ? AND version = ?")
             .bind(org_id.to_string())
             .bind(agent_id.to_string())
@@ -552,7 +677,12 @@ impl Store for SqliteStore {
             .map_err(db)?
             .ok_or(Error::NotFound("agent version"))?;
         let spec: String = row.try_get("spec").map_err(db)?;
-        Ok(AgentVersion { agent_id, version, spec: serde_json::from_str(&spec).map_err(Error::internal)?, created_at: ts(&row, "created_at")? })
+        Ok(AgentVersion {
+            agent_id,
+            version,
+            spec: serde_json::from_str(&spec).map_err(Error::internal)?,
+            created_at: ts(&row, "created_at")?,
+        })
     }
 
     async fn list_agent_versions(&self, org_id: Uuid, agent_id: Uuid) -> Result<Vec<AgentVersion>> {
@@ -566,7 +696,12 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 let spec: String = r.try_get("spec").map_err(db)?;
-                Ok(AgentVersion { agent_id, version: r.try_get("version").map_err(db)?, spec: serde_json::from_str(&spec).map_err(Error::internal)?, created_at: ts(r, "created_at")? })
+                Ok(AgentVersion {
+                    agent_id,
+                    version: r.try_get("version").map_err(db)?,
+                    spec: serde_json::from_str(&spec).map_err(Error::internal)?,
+                    created_at: ts(r, "created_at")?,
+                })
             })
             .collect()
     }
@@ -591,15 +726,18 @@ impl Store for SqliteStore {
         match r {
             Ok(_) => Ok((self.get_run(run.org_id, run.id).await?, true)),
             Err(e) if is_unique_violation(&e) && idempotency_key.is_some() => {
-                let row = sqlx::query("SELECT * FROM runs WHERE org_id = ? AND idempotency_key = ?")
-                    .bind(run.org_id.to_string())
-                    .bind(idempotency_key)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db)?;
+                let row =
+                    sqlx::query("SELECT * FROM runs WHERE org_id = ? AND idempotency_key = ?")
+                        .bind(run.org_id.to_string())
+                        .bind(idempotency_key)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db)?;
                 let existing = Self::run_from_row(&row)?;
                 if existing.agent_id != run.agent_id || existing.input != run.input {
-                    return Err(Error::Conflict("Idempotency-Key was already used with a different request".into()));
+                    return Err(Error::Conflict(
+                        "Idempotency-Key was already used with a different request".into(),
+                    ));
                 }
                 Ok((existing, false))
             }
@@ -619,11 +757,22 @@ impl Store for SqliteStore {
     }
 
     async fn get_run_unscoped(&self, id: Uuid) -> Result<Run> {
-        let row = sqlx::query("SELECT * FROM runs WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db)?.ok_or(Error::NotFound("run"))?;
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or(Error::NotFound("run"))?;
         Self::run_from_row(&row)
     }
 
-    async fn list_runs(&self, org_id: Uuid, agent_id: Option<Uuid>, after: Option<Uuid>, limit: u32) -> Result<Vec<Run>> {
+    async fn list_runs(
+        &self,
+        org_id: Uuid,
+        agent_id: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Run>> {
         let rows = sqlx::query(
             "SELECT * FROM runs WHERE org_id = ? AND (? IS NULL OR agent_id = ?) AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
         )
@@ -667,7 +816,13 @@ impl Store for SqliteStore {
         write_run_state(&mut conn, id, epoch, u).await
     }
 
-    async fn finish_run(&self, id: Uuid, epoch: i64, u: &RunUpdate, last: &RunEventKind) -> Result<RunEvent> {
+    async fn finish_run(
+        &self,
+        id: Uuid,
+        epoch: i64,
+        u: &RunUpdate,
+        last: &RunEventKind,
+    ) -> Result<RunEvent> {
         let mut tx = self.pool.begin_with(WRITE_TX).await.map_err(db)?;
         write_run_state(&mut tx, id, epoch, u).await?;
         let event = insert_event(&mut tx, id, epoch, last).await?;
@@ -678,7 +833,10 @@ impl Store for SqliteStore {
     async fn request_cancel(&self, org_id: Uuid, id: Uuid) -> Result<()> {
         let run = self.get_run(org_id, id).await?;
         if run.status.is_terminal() {
-            return Err(Error::Conflict(format!("run already {}", run.status.as_str())));
+            return Err(Error::Conflict(format!(
+                "run already {}",
+                run.status.as_str()
+            )));
         }
         sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE org_id = ? AND id = ?")
             .bind(org_id.to_string())
@@ -690,11 +848,20 @@ impl Store for SqliteStore {
     }
 
     async fn cancel_requested(&self, id: Uuid) -> Result<bool> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db)?;
+        let v: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(v == Some(1))
     }
 
-    async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
+    async fn append_event(
+        &self,
+        run_id: Uuid,
+        epoch: i64,
+        kind: &RunEventKind,
+    ) -> Result<RunEvent> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         insert_event(&mut conn, run_id, epoch, kind).await
     }
@@ -710,7 +877,12 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 let data: String = r.try_get("data").map_err(db)?;
-                Ok(RunEvent { run_id, seq: r.try_get("seq").map_err(db)?, kind: serde_json::from_str(&data).map_err(Error::internal)?, created_at: ts(r, "created_at")? })
+                Ok(RunEvent {
+                    run_id,
+                    seq: r.try_get("seq").map_err(db)?,
+                    kind: serde_json::from_str(&data).map_err(Error::internal)?,
+                    created_at: ts(r, "created_at")?,
+                })
             })
             .collect()
     }
@@ -718,7 +890,12 @@ impl Store for SqliteStore {
 
 /// Writes a run's state under the fencing `epoch`. Errors: [`Error::LeaseLost`] when another
 /// executor claimed the run since.
-async fn write_run_state(conn: &mut SqliteConnection, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
+async fn write_run_state(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    epoch: i64,
+    u: &RunUpdate,
+) -> Result<()> {
     let finished = u.status.is_terminal().then(Utc::now);
     let r = sqlx::query(
         "UPDATE runs SET status = ?, output = ?, error = ?, input_tokens = ?, output_tokens = ?, steps = ?, finished_at = COALESCE(?, finished_at) \
@@ -744,7 +921,12 @@ async fn write_run_state(conn: &mut SqliteConnection, id: Uuid, epoch: i64, u: &
 
 /// Appends a run event with the next `seq` under the fencing `epoch`. Errors:
 /// [`Error::LeaseLost`] when another executor claimed the run since; [`Error::NotFound`].
-async fn insert_event(conn: &mut SqliteConnection, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
+async fn insert_event(
+    conn: &mut SqliteConnection,
+    run_id: Uuid,
+    epoch: i64,
+    kind: &RunEventKind,
+) -> Result<RunEvent> {
     let now = Utc::now();
     let data = serde_json::to_string(kind).map_err(Error::internal)?;
     // One statement: the epoch check and the insert are atomic under SQLite's single writer.
@@ -761,17 +943,36 @@ async fn insert_event(conn: &mut SqliteConnection, run_id: Uuid, epoch: i64, kin
     .await
     .map_err(db)?;
     match seq {
-        Some(seq) => Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now }),
+        Some(seq) => Ok(RunEvent {
+            run_id,
+            seq,
+            kind: kind.clone(),
+            created_at: now,
+        }),
         None => {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = ?").bind(run_id.to_string()).fetch_optional(&mut *conn).await.map_err(db)?;
-            Err(if exists.is_some() { Error::LeaseLost } else { Error::NotFound("run") })
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = ?")
+                .bind(run_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+            Err(if exists.is_some() {
+                Error::LeaseLost
+            } else {
+                Error::NotFound("run")
+            })
         }
     }
 }
 
 #[async_trait]
 impl JobQueue for SqliteStore {
-    async fn enqueue(&self, queue: &str, payload: &serde_json::Value, max_attempts: u32, delay: Duration) -> Result<Uuid> {
+    async fn enqueue(
+        &self,
+        queue: &str,
+        payload: &serde_json::Value,
+        max_attempts: u32,
+        delay: Duration,
+    ) -> Result<Uuid> {
         let id = Uuid::now_v7();
         sqlx::query("INSERT INTO jobs (id, queue, payload, status, max_attempts, available_at_ms, created_at) VALUES (?, ?, ?, 'ready', ?, ?, ?)")
             .bind(id.to_string())
@@ -849,7 +1050,13 @@ impl JobQueue for SqliteStore {
         Ok(())
     }
 
-    async fn fail(&self, job_id: Uuid, lease_token: Uuid, error: &str, retry_in: Duration) -> Result<()> {
+    async fn fail(
+        &self,
+        job_id: Uuid,
+        lease_token: Uuid,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET status = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'ready' END, \
              available_at_ms = ?, last_error = ?, lease_token = NULL, lease_expires_ms = NULL \
@@ -874,9 +1081,12 @@ impl JobQueue for SqliteStore {
         rows.iter()
             .map(|r| {
                 let p: String = r.try_get("payload").map_err(db)?;
-                Ok((uid(r, "id")?, serde_json::from_str(&p).map_err(Error::internal)?, r.try_get("last_error").map_err(db)?))
+                Ok((
+                    uid(r, "id")?,
+                    serde_json::from_str(&p).map_err(Error::internal)?,
+                    r.try_get("last_error").map_err(db)?,
+                ))
             })
             .collect()
     }
 }
-

@@ -35,49 +35,97 @@ struct Harness {
 impl Harness {
     async fn new() -> Harness {
         let server = PgServer::start();
-        PgStore::migrate(&server.url("autonoma_owner")).await.unwrap();
+        PgStore::migrate(&server.url("autonoma_owner"))
+            .await
+            .unwrap();
         // Idempotent.
-        PgStore::migrate(&server.url("autonoma_owner")).await.unwrap();
+        PgStore::migrate(&server.url("autonoma_owner"))
+            .await
+            .unwrap();
         let store = PgStore::connect(&server.url("autonoma_web")).await.unwrap();
         Harness { server, store }
     }
 
     /// A raw connection as the application role.
     async fn app_conn(&self) -> PgConnection {
-        PgConnection::connect(&self.server.url("autonoma_web")).await.unwrap()
+        PgConnection::connect(&self.server.url("autonoma_web"))
+            .await
+            .unwrap()
     }
 }
 
 async fn org(s: &PgStore, email: &str) -> Uuid {
-    s.create_user_with_org(email, "n", "hash", "org").await.unwrap().1.id
+    s.create_user_with_org(email, "n", "hash", "org")
+        .await
+        .unwrap()
+        .1
+        .id
 }
 
 #[tokio::test]
 async fn users_memberships_sessions_and_api_keys_round_trip() {
     let h = Harness::new().await;
     let s = &h.store;
-    let (user, o) = s.create_user_with_org("Ann@x.io", "Ann", "phc", "Acme").await.unwrap();
-    assert!(matches!(s.create_user_with_org("ann@X.io", "A", "p", "o").await, Err(Error::Conflict(_))));
+    let (user, o) = s
+        .create_user_with_org("Ann@x.io", "Ann", "phc", "Acme")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_user_with_org("ann@X.io", "A", "p", "o").await,
+        Err(Error::Conflict(_))
+    ));
     let (found, hash) = s.find_user_by_email("ANN@x.io").await.unwrap().unwrap();
     assert_eq!((found.id, hash.as_str()), (user.id, "phc"));
     let ms = s.memberships(user.id).await.unwrap();
-    assert_eq!((ms.len(), ms[0].org_id, ms[0].role, ms[0].org_name.as_str()), (1, o.id, Role::Owner, "Acme"));
+    assert_eq!(
+        (ms.len(), ms[0].org_id, ms[0].role, ms[0].org_name.as_str()),
+        (1, o.id, Role::Owner, "Acme")
+    );
     assert_eq!(s.role_of(o.id, user.id).await.unwrap(), Some(Role::Owner));
 
-    let (bob, other) = s.create_user_with_org("bob@x.io", "Bob", "phc", "Bobco").await.unwrap();
-    assert!(matches!(s.upsert_member(o.id, "nobody@x.io", Role::Member).await, Err(Error::NotFound(_))));
-    assert_eq!(s.upsert_member(o.id, "bob@x.io", Role::Viewer).await.unwrap().role, Role::Viewer);
-    assert_eq!(s.upsert_member(o.id, "bob@x.io", Role::Admin).await.unwrap().role, Role::Admin);
+    let (bob, other) = s
+        .create_user_with_org("bob@x.io", "Bob", "phc", "Bobco")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.upsert_member(o.id, "nobody@x.io", Role::Member).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        s.upsert_member(o.id, "bob@x.io", Role::Viewer)
+            .await
+            .unwrap()
+            .role,
+        Role::Viewer
+    );
+    assert_eq!(
+        s.upsert_member(o.id, "bob@x.io", Role::Admin)
+            .await
+            .unwrap()
+            .role,
+        Role::Admin
+    );
     assert_eq!(s.list_members(o.id).await.unwrap().len(), 2);
     assert_eq!(s.memberships(bob.id).await.unwrap().len(), 2);
     assert_eq!(s.role_of(other.id, user.id).await.unwrap(), None);
 
-    let session = Session { user_id: user.id, org_id: o.id, csrf_token: "csrf".into(), expires_at: Utc::now() + TimeDelta::hours(1) };
+    let session = Session {
+        user_id: user.id,
+        org_id: o.id,
+        csrf_token: "csrf".into(),
+        expires_at: Utc::now() + TimeDelta::hours(1),
+    };
     s.create_session(b"tok", &session).await.unwrap();
-    assert_eq!(s.get_session(b"tok").await.unwrap().unwrap().csrf_token, "csrf");
+    assert_eq!(
+        s.get_session(b"tok").await.unwrap().unwrap().csrf_token,
+        "csrf"
+    );
     s.delete_session(b"tok").await.unwrap();
     assert!(s.get_session(b"tok").await.unwrap().is_none());
-    let expired = Session { expires_at: Utc::now() - TimeDelta::seconds(1), ..session };
+    let expired = Session {
+        expires_at: Utc::now() - TimeDelta::seconds(1),
+        ..session
+    };
     s.create_session(b"old", &expired).await.unwrap();
     assert!(s.get_session(b"old").await.unwrap().is_none());
 
@@ -95,9 +143,17 @@ async fn users_memberships_sessions_and_api_keys_round_trip() {
     s.create_api_key(&key, b"keyhash").await.unwrap();
     let used = s.use_api_key(b"keyhash").await.unwrap().unwrap();
     assert!(used.last_used_at.is_some());
-    assert_eq!(s.list_api_keys(o.id).await.unwrap()[0].last_used_at.map(|t| t.timestamp_micros()), used.last_used_at.map(|t| t.timestamp_micros()));
+    assert_eq!(
+        s.list_api_keys(o.id).await.unwrap()[0]
+            .last_used_at
+            .map(|t| t.timestamp_micros()),
+        used.last_used_at.map(|t| t.timestamp_micros())
+    );
     assert!(s.list_api_keys(other.id).await.unwrap().is_empty());
-    assert!(matches!(s.revoke_api_key(other.id, key.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.revoke_api_key(other.id, key.id).await,
+        Err(Error::NotFound(_))
+    ));
     s.revoke_api_key(o.id, key.id).await.unwrap();
     assert!(s.use_api_key(b"keyhash").await.unwrap().is_none());
 }
@@ -110,67 +166,231 @@ async fn providers_agents_runs_and_events_round_trip() {
     let org_b = org(s, "b@x.io").await;
     let p = provider(s, org_a).await;
     let (got, sealed) = s.get_provider(org_a, p.id).await.unwrap();
-    assert_eq!((got.models, got.has_api_key, sealed), (vec!["m".to_string()], true, Some(b"sealed".to_vec())));
-    assert!(matches!(s.get_provider(org_b, p.id).await, Err(Error::NotFound(_))));
+    assert_eq!(
+        (got.models, got.has_api_key, sealed),
+        (vec!["m".to_string()], true, Some(b"sealed".to_vec()))
+    );
+    assert!(matches!(
+        s.get_provider(org_b, p.id).await,
+        Err(Error::NotFound(_))
+    ));
 
     let agent_id = Uuid::now_v7();
-    s.create_agent(org_a, agent_id, &spec(p.id, "one")).await.unwrap();
-    assert!(matches!(s.delete_provider(org_a, p.id).await, Err(Error::Conflict(_))));
-    let updated = s.update_agent(org_a, agent_id, &spec(p.id, "two")).await.unwrap();
+    s.create_agent(org_a, agent_id, &spec(p.id, "one"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.delete_provider(org_a, p.id).await,
+        Err(Error::Conflict(_))
+    ));
+    let updated = s
+        .update_agent(org_a, agent_id, &spec(p.id, "two"))
+        .await
+        .unwrap();
     assert_eq!((updated.version, updated.spec.name.as_str()), (2, "two"));
-    assert_eq!(s.get_agent_version(org_a, agent_id, 1).await.unwrap().spec.name, "one");
-    assert_eq!(s.list_agent_versions(org_a, agent_id).await.unwrap().len(), 2);
+    assert_eq!(
+        s.get_agent_version(org_a, agent_id, 1)
+            .await
+            .unwrap()
+            .spec
+            .name,
+        "one"
+    );
+    assert_eq!(
+        s.list_agent_versions(org_a, agent_id).await.unwrap().len(),
+        2
+    );
     assert_eq!(s.list_agents(org_a, None, 10).await.unwrap().len(), 1);
-    assert!(s.list_agents(org_a, Some(agent_id), 10).await.unwrap().is_empty());
-    assert!(matches!(s.get_agent(org_b, agent_id).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.update_agent(org_b, agent_id, &spec(p.id, "x")).await, Err(Error::NotFound(_))));
+    assert!(s
+        .list_agents(org_a, Some(agent_id), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        s.get_agent(org_b, agent_id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.update_agent(org_b, agent_id, &spec(p.id, "x")).await,
+        Err(Error::NotFound(_))
+    ));
 
     let user = s.find_user_by_email("a@x.io").await.unwrap().unwrap().0.id;
-    let new_run = NewRun { id: Uuid::now_v7(), org_id: org_a, agent_id, agent_version: 2, thread_id: Uuid::now_v7(), input: "hi".into(), created_by: user };
+    let new_run = NewRun {
+        id: Uuid::now_v7(),
+        org_id: org_a,
+        agent_id,
+        agent_version: 2,
+        thread_id: Uuid::now_v7(),
+        input: "hi".into(),
+        created_by: user,
+    };
     let (run, created) = s.create_run(&new_run, Some("idem")).await.unwrap();
     assert!(created);
     assert_eq!(run.status, RunStatus::Queued);
-    let (again, created) = s.create_run(&NewRun { id: Uuid::now_v7(), ..new_run.clone() }, Some("idem")).await.unwrap();
+    let (again, created) = s
+        .create_run(
+            &NewRun {
+                id: Uuid::now_v7(),
+                ..new_run.clone()
+            },
+            Some("idem"),
+        )
+        .await
+        .unwrap();
     assert_eq!((again.id, created), (run.id, false));
-    assert!(matches!(s.create_run(&NewRun { id: Uuid::now_v7(), input: "other".into(), ..new_run.clone() }, Some("idem")).await, Err(Error::Conflict(_))));
-    assert_eq!(s.list_runs(org_a, Some(agent_id), None, 10).await.unwrap().len(), 1);
-    assert_eq!(s.list_thread_runs(org_a, new_run.thread_id).await.unwrap().len(), 1);
+    assert!(matches!(
+        s.create_run(
+            &NewRun {
+                id: Uuid::now_v7(),
+                input: "other".into(),
+                ..new_run.clone()
+            },
+            Some("idem")
+        )
+        .await,
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(
+        s.list_runs(org_a, Some(agent_id), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.list_thread_runs(org_a, new_run.thread_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(s.list_runs(org_b, None, None, 10).await.unwrap().is_empty());
-    assert!(matches!(s.get_run(org_b, run.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.get_run(org_b, run.id).await,
+        Err(Error::NotFound(_))
+    ));
 
     assert_eq!(s.get_run_unscoped(run.id).await.unwrap().org_id, org_a);
-    assert!(matches!(s.get_run_unscoped(Uuid::now_v7()).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.get_run_unscoped(Uuid::now_v7()).await,
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(s.claim_run(run.id).await.unwrap(), Some(1));
     assert!(s.get_run(org_a, run.id).await.unwrap().started_at.is_some());
     for i in 0..3 {
-        let e = s.append_event(run.id, 1, &RunEventKind::TokenDelta { step: 1, text: format!("t{i}") }).await.unwrap();
+        let e = s
+            .append_event(
+                run.id,
+                1,
+                &RunEventKind::TokenDelta {
+                    step: 1,
+                    text: format!("t{i}"),
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(e.seq, i + 1);
     }
     // A second executor claims the run: the first one's writes are fenced off.
     assert_eq!(s.claim_run(run.id).await.unwrap(), Some(2));
-    assert!(matches!(s.append_event(run.id, 1, &RunEventKind::TokenDelta { step: 1, text: "stale".into() }).await, Err(Error::LeaseLost)));
-    let stale = RunUpdate { status: RunStatus::Completed, output: Some("stale".into()), error: None, usage: Usage::default(), steps: 1 };
-    assert!(matches!(s.update_run(run.id, 1, &stale).await, Err(Error::LeaseLost)));
-    assert!(matches!(s.append_event(Uuid::now_v7(), 1, &RunEventKind::TokenDelta { step: 1, text: "x".into() }).await, Err(Error::NotFound(_))));
-    assert_eq!(s.get_run(org_a, run.id).await.unwrap().status, RunStatus::Running);
+    assert!(matches!(
+        s.append_event(
+            run.id,
+            1,
+            &RunEventKind::TokenDelta {
+                step: 1,
+                text: "stale".into()
+            }
+        )
+        .await,
+        Err(Error::LeaseLost)
+    ));
+    let stale = RunUpdate {
+        status: RunStatus::Completed,
+        output: Some("stale".into()),
+        error: None,
+        usage: Usage::default(),
+        steps: 1,
+    };
+    assert!(matches!(
+        s.update_run(run.id, 1, &stale).await,
+        Err(Error::LeaseLost)
+    ));
+    assert!(matches!(
+        s.append_event(
+            Uuid::now_v7(),
+            1,
+            &RunEventKind::TokenDelta {
+                step: 1,
+                text: "x".into()
+            }
+        )
+        .await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        s.get_run(org_a, run.id).await.unwrap().status,
+        RunStatus::Running
+    );
     let events = s.list_events(run.id, 1, 10).await.unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
     assert!(matches!(&events[0].kind, RunEventKind::TokenDelta { text, .. } if text == "t1"));
-    assert!(matches!(s.request_cancel(org_b, run.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.request_cancel(org_b, run.id).await,
+        Err(Error::NotFound(_))
+    ));
     s.request_cancel(org_a, run.id).await.unwrap();
     assert!(s.cancel_requested(run.id).await.unwrap());
-    let cancelled = RunUpdate { status: RunStatus::Cancelled, output: None, error: None, usage: Usage { input_tokens: 5, output_tokens: 7 }, steps: 1 };
-    let last = RunEventKind::Cancelled { reason: "asked".into() };
-    assert!(matches!(s.finish_run(run.id, 1, &cancelled, &last).await, Err(Error::LeaseLost)));
-    assert_eq!(s.list_events(run.id, 0, 10).await.unwrap().len(), 3, "a refused finish writes nothing");
-    assert_eq!(s.finish_run(run.id, 2, &cancelled, &last).await.unwrap().seq, 4);
+    let cancelled = RunUpdate {
+        status: RunStatus::Cancelled,
+        output: None,
+        error: None,
+        usage: Usage {
+            input_tokens: 5,
+            output_tokens: 7,
+        },
+        steps: 1,
+    };
+    let last = RunEventKind::Cancelled {
+        reason: "asked".into(),
+    };
+    assert!(matches!(
+        s.finish_run(run.id, 1, &cancelled, &last).await,
+        Err(Error::LeaseLost)
+    ));
+    assert_eq!(
+        s.list_events(run.id, 0, 10).await.unwrap().len(),
+        3,
+        "a refused finish writes nothing"
+    );
+    assert_eq!(
+        s.finish_run(run.id, 2, &cancelled, &last)
+            .await
+            .unwrap()
+            .seq,
+        4
+    );
     let done = s.get_run(org_a, run.id).await.unwrap();
-    assert_eq!((done.status, done.usage.output_tokens, done.finished_at.is_some()), (RunStatus::Cancelled, 7, true));
+    assert_eq!(
+        (
+            done.status,
+            done.usage.output_tokens,
+            done.finished_at.is_some()
+        ),
+        (RunStatus::Cancelled, 7, true)
+    );
     assert_eq!(s.claim_run(run.id).await.unwrap(), None);
-    assert!(matches!(s.request_cancel(org_a, run.id).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        s.request_cancel(org_a, run.id).await,
+        Err(Error::Conflict(_))
+    ));
 
     s.delete_agent(org_a, agent_id).await.unwrap();
-    assert!(matches!(s.delete_agent(org_a, agent_id).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.delete_agent(org_a, agent_id).await,
+        Err(Error::NotFound(_))
+    ));
     s.delete_provider(org_a, p.id).await.unwrap();
     assert!(s.list_providers(org_a).await.unwrap().is_empty());
 }
@@ -179,36 +399,94 @@ async fn providers_agents_runs_and_events_round_trip() {
 async fn queue_leases_skip_locked_retries_and_dead_letters() {
     let h = Harness::new().await;
     let s = &h.store;
-    let a = s.enqueue("q", &serde_json::json!({"n": 1}), 2, Duration::ZERO).await.unwrap();
-    let b = s.enqueue("q", &serde_json::json!({"n": 2}), 1, Duration::ZERO).await.unwrap();
-    s.enqueue("q", &serde_json::json!({"n": 3}), 1, Duration::from_secs(3600)).await.unwrap();
-    assert!(s.lease("other", Duration::from_secs(30)).await.unwrap().is_none());
+    let a = s
+        .enqueue("q", &serde_json::json!({"n": 1}), 2, Duration::ZERO)
+        .await
+        .unwrap();
+    let b = s
+        .enqueue("q", &serde_json::json!({"n": 2}), 1, Duration::ZERO)
+        .await
+        .unwrap();
+    s.enqueue(
+        "q",
+        &serde_json::json!({"n": 3}),
+        1,
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .lease("other", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
 
     // Two consumers get two different jobs; the delayed one is not visible.
-    let j1 = s.lease("q", Duration::from_secs(30)).await.unwrap().unwrap();
-    let j2 = s.lease("q", Duration::from_secs(30)).await.unwrap().unwrap();
+    let j1 = s
+        .lease("q", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let j2 = s
+        .lease("q", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((j1.id, j1.attempt, j1.max_attempts), (a, 1, 2));
     assert_eq!(j1.payload, serde_json::json!({"n": 1}));
     assert_eq!(j2.id, b);
-    assert!(s.lease("q", Duration::from_secs(30)).await.unwrap().is_none());
+    assert!(s
+        .lease("q", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
     assert!(j1.lease_expires_at > Utc::now());
-    assert!(s.heartbeat(j1.id, j1.lease_token, Duration::from_secs(60)).await.unwrap());
-    assert!(!s.heartbeat(j1.id, Uuid::new_v4(), Duration::from_secs(60)).await.unwrap());
+    assert!(s
+        .heartbeat(j1.id, j1.lease_token, Duration::from_secs(60))
+        .await
+        .unwrap());
+    assert!(!s
+        .heartbeat(j1.id, Uuid::new_v4(), Duration::from_secs(60))
+        .await
+        .unwrap());
 
     // A failure with attempts left comes back (attempt 2); on its last attempt it is dead.
-    s.fail(j1.id, j1.lease_token, "boom", Duration::ZERO).await.unwrap();
-    let again = s.lease("q", Duration::from_secs(30)).await.unwrap().unwrap();
+    s.fail(j1.id, j1.lease_token, "boom", Duration::ZERO)
+        .await
+        .unwrap();
+    let again = s
+        .lease("q", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((again.id, again.attempt), (a, 2));
-    assert!(!s.heartbeat(a, j1.lease_token, Duration::from_secs(1)).await.unwrap(), "old lease is lost");
-    s.fail(again.id, again.lease_token, "boom twice", Duration::ZERO).await.unwrap();
+    assert!(
+        !s.heartbeat(a, j1.lease_token, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        "old lease is lost"
+    );
+    s.fail(again.id, again.lease_token, "boom twice", Duration::ZERO)
+        .await
+        .unwrap();
 
     // A lease that expires is delivered again; expired on the last attempt, dead-lettered.
-    let c = s.enqueue("r", &serde_json::json!("c"), 2, Duration::ZERO).await.unwrap();
+    let c = s
+        .enqueue("r", &serde_json::json!("c"), 2, Duration::ZERO)
+        .await
+        .unwrap();
     let l1 = s.lease("r", Duration::ZERO).await.unwrap().unwrap();
     let l2 = s.lease("r", Duration::ZERO).await.unwrap().unwrap();
     assert_eq!((l1.id, l2.id, l2.attempt), (c, c, 2));
-    assert!(!s.heartbeat(c, l1.lease_token, Duration::from_secs(1)).await.unwrap());
-    assert!(s.lease("r", Duration::from_secs(30)).await.unwrap().is_none());
+    assert!(!s
+        .heartbeat(c, l1.lease_token, Duration::from_secs(1))
+        .await
+        .unwrap());
+    assert!(s
+        .lease("r", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
     let dead_r = s.dead_letters("r").await.unwrap();
     assert_eq!((dead_r.len(), dead_r[0].2.as_str()), (1, "lease expired"));
 
@@ -225,7 +503,9 @@ async fn queue_delivers_each_job_once_to_concurrent_consumers() {
     let h = Harness::new().await;
     let s = h.store.clone();
     for n in 0..20 {
-        s.enqueue("c", &serde_json::json!(n), 1, Duration::ZERO).await.unwrap();
+        s.enqueue("c", &serde_json::json!(n), 1, Duration::ZERO)
+            .await
+            .unwrap();
     }
     let mut tasks = Vec::new();
     for _ in 0..4 {
@@ -255,7 +535,13 @@ fn unit(i: usize) -> Vec<f32> {
 }
 
 async fn kb(s: &PgStore, org_id: Uuid) -> KnowledgeBase {
-    let kb = KnowledgeBase { id: Uuid::now_v7(), org_id, name: "kb".into(), description: String::new(), created_at: Utc::now() };
+    let kb = KnowledgeBase {
+        id: Uuid::now_v7(),
+        org_id,
+        name: "kb".into(),
+        description: String::new(),
+        created_at: Utc::now(),
+    };
     s.create_knowledge_base(&kb).await.unwrap();
     kb
 }
@@ -300,7 +586,10 @@ async fn knowledge_dedupes_stores_vectors_idempotently_isolates_and_cascades() {
     let org_b = org(s, "b@x.io").await;
     let base = kb(s, org_a).await;
     let (d, chunks) = doc(&base, "abc", 3);
-    assert!(matches!(s.insert_document(&d, "org/k/1", &chunks).await.unwrap(), Inserted::Created(_)));
+    assert!(matches!(
+        s.insert_document(&d, "org/k/1", &chunks).await.unwrap(),
+        Inserted::Created(_)
+    ));
     let (d2, chunks2) = doc(&base, "abc", 2);
     match s.insert_document(&d2, "x", &chunks2).await.unwrap() {
         Inserted::Existing(e) => assert_eq!(e.id, d.id),
@@ -309,57 +598,137 @@ async fn knowledge_dedupes_stores_vectors_idempotently_isolates_and_cascades() {
     // A document of org B cannot be put into org A's base.
     let (mut foreign, fchunks) = doc(&base, "zzz", 1);
     foreign.org_id = org_b;
-    assert!(matches!(s.insert_document(&foreign, "y", &fchunks).await, Err(Error::NotFound(_))));
-    assert_eq!(s.list_documents(org_a, base.id, None, 10).await.unwrap().len(), 1);
-    assert_eq!(s.get_document_by_id(org_a, d.id).await.unwrap().sha256, "abc");
+    assert!(matches!(
+        s.insert_document(&foreign, "y", &fchunks).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        s.list_documents(org_a, base.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.get_document_by_id(org_a, d.id).await.unwrap().sha256,
+        "abc"
+    );
     let v0 = s.knowledge_base_version(org_a, base.id).await.unwrap();
 
     let ids: Vec<Uuid> = chunks.iter().map(|c| c.id).collect();
-    assert_eq!(s.chunks_without_vectors(org_a, d.id, &ids).await.unwrap().len(), 3);
-    assert!(s.set_document_status(org_a, d.id, DocumentStatus::Embedding, None).await.unwrap());
-    let after = s.store_vectors(org_a, d.id, "m", &[(ids[0], unit(0)), (ids[1], unit(1))]).await.unwrap();
-    assert_eq!((after.chunks_embedded, after.status), (2, DocumentStatus::Embedding));
-    let again = s.store_vectors(org_a, d.id, "m", &[(ids[0], unit(3)), (ids[1], unit(3))]).await.unwrap();
+    assert_eq!(
+        s.chunks_without_vectors(org_a, d.id, &ids)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(s
+        .set_document_status(org_a, d.id, DocumentStatus::Embedding, None)
+        .await
+        .unwrap());
+    let after = s
+        .store_vectors(org_a, d.id, "m", &[(ids[0], unit(0)), (ids[1], unit(1))])
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.chunks_embedded, after.status),
+        (2, DocumentStatus::Embedding)
+    );
+    let again = s
+        .store_vectors(org_a, d.id, "m", &[(ids[0], unit(3)), (ids[1], unit(3))])
+        .await
+        .unwrap();
     assert_eq!(again.chunks_embedded, 2);
     assert_eq!(s.count_vectors(org_a, d.id).await.unwrap(), 2);
     let todo = s.chunks_without_vectors(org_a, d.id, &ids).await.unwrap();
     assert_eq!(todo.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[2]]);
-    let done = s.store_vectors(org_a, d.id, "m", &[(ids[2], unit(2))]).await.unwrap();
-    assert_eq!((done.chunks_embedded, done.status), (3, DocumentStatus::Ready));
+    let done = s
+        .store_vectors(org_a, d.id, "m", &[(ids[2], unit(2))])
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.chunks_embedded, done.status),
+        (3, DocumentStatus::Ready)
+    );
     assert!(s.knowledge_base_version(org_a, base.id).await.unwrap() > v0);
     let snap = s.load_vectors(org_a, base.id).await.unwrap();
     assert_eq!((snap.ids.len(), snap.dim, snap.matrix.len()), (3, 4, 12));
     let i = snap.ids.iter().position(|x| *x == ids[0]).unwrap();
-    assert_eq!(&snap.matrix[i * 4..i * 4 + 4], &unit(0)[..], "the first vector stored wins");
+    assert_eq!(
+        &snap.matrix[i * 4..i * 4 + 4],
+        &unit(0)[..],
+        "the first vector stored wins"
+    );
     let got = s.get_chunks(org_a, &ids).await.unwrap();
     assert_eq!(got.len(), 3);
-    assert!(got.iter().all(|c| c.document_name == "a.md" && c.kb_id == base.id && c.chunk.page == Some(1)));
-    assert!(!s.set_document_status(org_a, d.id, DocumentStatus::Failed, Some("x")).await.unwrap());
+    assert!(got
+        .iter()
+        .all(|c| c.document_name == "a.md" && c.kb_id == base.id && c.chunk.page == Some(1)));
+    assert!(!s
+        .set_document_status(org_a, d.id, DocumentStatus::Failed, Some("x"))
+        .await
+        .unwrap());
 
     // Another organization sees nothing.
-    assert!(matches!(s.get_knowledge_base(org_b, base.id).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.get_document(org_b, base.id, d.id).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.delete_document(org_b, base.id, d.id).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.delete_knowledge_base(org_b, base.id).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.load_vectors(org_b, base.id).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.store_vectors(org_b, d.id, "m", &[(ids[0], unit(0))]).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.get_knowledge_base(org_b, base.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.get_document(org_b, base.id, d.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete_document(org_b, base.id, d.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete_knowledge_base(org_b, base.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.load_vectors(org_b, base.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.store_vectors(org_b, d.id, "m", &[(ids[0], unit(0))])
+            .await,
+        Err(Error::NotFound(_))
+    ));
     assert!(s.get_chunks(org_b, &ids).await.unwrap().is_empty());
-    assert!(s.list_knowledge_bases(org_b, None, 10).await.unwrap().is_empty());
+    assert!(s
+        .list_knowledge_bases(org_b, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(s.count_vectors(org_b, d.id).await.unwrap(), 0);
 
     // Deletes cascade and bump the version.
     let v = s.knowledge_base_version(org_a, base.id).await.unwrap();
-    assert_eq!(s.delete_document(org_a, base.id, d.id).await.unwrap(), "org/k/1");
+    assert_eq!(
+        s.delete_document(org_a, base.id, d.id).await.unwrap(),
+        "org/k/1"
+    );
     assert!(s.knowledge_base_version(org_a, base.id).await.unwrap() > v);
     assert!(s.load_vectors(org_a, base.id).await.unwrap().ids.is_empty());
     assert!(s.get_chunks(org_a, &ids).await.unwrap().is_empty());
     let (d3, c3) = doc(&base, "def", 1);
     s.insert_document(&d3, "org/k/2", &c3).await.unwrap();
-    assert_eq!(s.delete_knowledge_base(org_a, base.id).await.unwrap(), vec!["org/k/2".to_string()]);
-    let mut owner = PgConnection::connect(&h.server.url("autonoma_owner")).await.unwrap();
+    assert_eq!(
+        s.delete_knowledge_base(org_a, base.id).await.unwrap(),
+        vec!["org/k/2".to_string()]
+    );
+    let mut owner = PgConnection::connect(&h.server.url("autonoma_owner"))
+        .await
+        .unwrap();
     // The owner is under FORCEd RLS as well: count through its tenant setting for org A.
     let mut tx = owner.begin().await.unwrap();
-    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_a.to_string()).execute(&mut *tx).await.unwrap();
+    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)")
+        .bind(org_a.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let n: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM documents) + (SELECT COUNT(*) FROM chunks) + (SELECT COUNT(*) FROM chunk_vectors)")
         .fetch_one(&mut *tx)
         .await
@@ -376,9 +745,27 @@ async fn dead_lettered_embed_jobs_fail_their_document_with_the_reason() {
     let (d, chunks) = doc(&base, "abc", 1);
     s.insert_document(&d, "k", &chunks).await.unwrap();
     let job = EmbedChunksJob::new(org_a, d.id, vec![chunks[0].id]);
-    s.enqueue(GPU_QUEUE, &serde_json::to_value(&job).unwrap(), 1, Duration::ZERO).await.unwrap();
-    let leased = s.lease(GPU_QUEUE, Duration::from_secs(30)).await.unwrap().unwrap();
-    s.fail(leased.id, leased.lease_token, "GPU: device lost", Duration::ZERO).await.unwrap();
+    s.enqueue(
+        GPU_QUEUE,
+        &serde_json::to_value(&job).unwrap(),
+        1,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let leased = s
+        .lease(GPU_QUEUE, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    s.fail(
+        leased.id,
+        leased.lease_token,
+        "GPU: device lost",
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
     assert_eq!(fail_dead_lettered(s, s).await.unwrap(), 1);
     let got = s.get_document(org_a, base.id, d.id).await.unwrap();
     assert_eq!(got.status, DocumentStatus::Failed);
@@ -411,7 +798,10 @@ async fn row_level_security_is_forced_on_every_tenant_table() {
             .await
             .unwrap();
         assert!(row.get::<bool, _>("relrowsecurity"), "{t}: RLS not enabled");
-        assert!(row.get::<bool, _>("relforcerowsecurity"), "{t}: RLS not forced");
+        assert!(
+            row.get::<bool, _>("relforcerowsecurity"),
+            "{t}: RLS not forced"
+        );
         assert_eq!(row.get::<String, _>("owner"), "autonoma_owner", "{t}");
         let policies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_policies WHERE schemaname = 'public' AND tablename = $1 AND policyname = 'tenant_isolation'")
             .bind(t)
@@ -421,10 +811,17 @@ async fn row_level_security_is_forced_on_every_tenant_table() {
         assert_eq!(policies, 1, "{t}");
     }
     // The application role is neither owner nor RLS-exempt.
-    let row = sqlx::query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetch_one(&mut c).await.unwrap();
+    let row =
+        sqlx::query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
     assert!(!row.get::<bool, _>("rolsuper") && !row.get::<bool, _>("rolbypassrls"));
     // ...and cannot switch it off.
-    assert!(sqlx::query("ALTER TABLE runs DISABLE ROW LEVEL SECURITY").execute(&mut c).await.is_err());
+    assert!(sqlx::query("ALTER TABLE runs DISABLE ROW LEVEL SECURITY")
+        .execute(&mut c)
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -435,8 +832,12 @@ async fn the_app_role_sees_no_rows_without_a_tenant_and_only_its_tenants_with_on
     let org_b = org(s, "b@x.io").await;
     let pa = provider(s, org_a).await;
     let pb = provider(s, org_b).await;
-    s.create_agent(org_a, Uuid::now_v7(), &spec(pa.id, "a")).await.unwrap();
-    s.create_agent(org_b, Uuid::now_v7(), &spec(pb.id, "b")).await.unwrap();
+    s.create_agent(org_a, Uuid::now_v7(), &spec(pa.id, "a"))
+        .await
+        .unwrap();
+    s.create_agent(org_b, Uuid::now_v7(), &spec(pb.id, "b"))
+        .await
+        .unwrap();
     kb(s, org_a).await;
     kb(s, org_b).await;
 
@@ -444,50 +845,84 @@ async fn the_app_role_sees_no_rows_without_a_tenant_and_only_its_tenants_with_on
     let tables = tenant_tables(&mut c).await;
     // No tenant set: every tenant table reads as empty (fails closed, no error).
     for t in tables.iter().chain(["organizations".to_string()].iter()) {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}")).fetch_one(&mut c).await.unwrap();
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
         assert_eq!(n, 0, "{t} visible without a tenant");
     }
     // No tenant set: writes are refused.
-    let e = sqlx::query("INSERT INTO knowledge_bases (id, org_id, name, created_at) VALUES ($1, $2, 'x', now())")
-        .bind(Uuid::now_v7())
-        .bind(org_a)
-        .execute(&mut c)
-        .await
-        .unwrap_err();
+    let e = sqlx::query(
+        "INSERT INTO knowledge_bases (id, org_id, name, created_at) VALUES ($1, $2, 'x', now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org_a)
+    .execute(&mut c)
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("row-level security"), "{e}");
 
     // With org A's setting, raw SQL sees only org A's rows, cannot touch org B's...
     let mut tx = c.begin().await.unwrap();
-    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_a.to_string()).execute(&mut *tx).await.unwrap();
+    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)")
+        .bind(org_a.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let orgs: Vec<Uuid> = sqlx::query_scalar("SELECT org_id FROM agents UNION SELECT org_id FROM provider_connections UNION SELECT org_id FROM knowledge_bases UNION SELECT id FROM organizations")
         .fetch_all(&mut *tx)
         .await
         .unwrap();
     assert_eq!(orgs, vec![org_a]);
-    let r = sqlx::query("UPDATE provider_connections SET name = 'pwned' WHERE org_id = $1").bind(org_b).execute(&mut *tx).await.unwrap();
+    let r = sqlx::query("UPDATE provider_connections SET name = 'pwned' WHERE org_id = $1")
+        .bind(org_b)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(r.rows_affected(), 0);
-    let r = sqlx::query("DELETE FROM agents WHERE org_id = $1").bind(org_b).execute(&mut *tx).await.unwrap();
+    let r = sqlx::query("DELETE FROM agents WHERE org_id = $1")
+        .bind(org_b)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(r.rows_affected(), 0);
     // ...cannot move its own rows into org B...
-    let e = sqlx::query("UPDATE provider_connections SET org_id = $1").bind(org_b).execute(&mut *tx).await.unwrap_err();
-    assert!(e.to_string().contains("row-level security"), "{e}");
-    tx.rollback().await.unwrap();
-    // ...and cannot insert rows for org B.
-    let mut tx = c.begin().await.unwrap();
-    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_a.to_string()).execute(&mut *tx).await.unwrap();
-    let e = sqlx::query("INSERT INTO knowledge_bases (id, org_id, name, created_at) VALUES ($1, $2, 'x', now())")
-        .bind(Uuid::now_v7())
+    let e = sqlx::query("UPDATE provider_connections SET org_id = $1")
         .bind(org_b)
         .execute(&mut *tx)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("row-level security"), "{e}");
     tx.rollback().await.unwrap();
+    // ...and cannot insert rows for org B.
+    let mut tx = c.begin().await.unwrap();
+    sqlx::query("SELECT set_config('autonoma.org_id', $1, true)")
+        .bind(org_a.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let e = sqlx::query(
+        "INSERT INTO knowledge_bases (id, org_id, name, created_at) VALUES ($1, $2, 'x', now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org_b)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("row-level security"), "{e}");
+    tx.rollback().await.unwrap();
 
     // The setting was transaction-local: the same connection sees nothing again.
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents").fetch_one(&mut c).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
-    assert_eq!(s.get_provider(org_b, pb.id).await.unwrap().0.name, "p", "org B's row is untouched");
+    assert_eq!(
+        s.get_provider(org_b, pb.id).await.unwrap().0.name,
+        "p",
+        "org B's row is untouched"
+    );
 }
 
 /// Passwords `pw-<n>`, `n` set by the test (an IAM token generator stands in the cloud).
@@ -503,45 +938,100 @@ impl PasswordSource for Numbered {
 #[tokio::test]
 async fn a_rotating_password_reaches_new_connections_and_open_ones_survive_it() {
     let h = Harness::new().await;
-    h.server.psql("CREATE ROLE autonoma_rotating LOGIN IN ROLE autonoma_app PASSWORD 'pw-1'");
+    h.server
+        .psql("CREATE ROLE autonoma_rotating LOGIN IN ROLE autonoma_app PASSWORD 'pw-1'");
     h.server.require_password("autonoma_rotating");
-    let endpoint = PgEndpoint { host: "127.0.0.1".into(), port: h.server.port(), database: "autonoma".into(), user: "autonoma_rotating".into(), ssl_mode: "disable".into() };
+    let endpoint = PgEndpoint {
+        host: "127.0.0.1".into(),
+        port: h.server.port(),
+        database: "autonoma".into(),
+        user: "autonoma_rotating".into(),
+        ssl_mode: "disable".into(),
+    };
     let n = Arc::new(AtomicUsize::new(0));
     // A wrong password is refused: the server really checks it.
-    assert!(PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600), 4).await.is_err());
+    assert!(PgStore::connect_rotating(
+        &endpoint,
+        Arc::new(Numbered(n.clone())),
+        Duration::from_secs(3600),
+        4
+    )
+    .await
+    .is_err());
     n.store(1, Ordering::SeqCst);
-    let (store, rotation) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::from_secs(3600), 4).await.unwrap();
+    let (store, rotation) = PgStore::connect_rotating(
+        &endpoint,
+        Arc::new(Numbered(n.clone())),
+        Duration::from_secs(3600),
+        4,
+    )
+    .await
+    .unwrap();
     let org_id = org(&store, "rotating@example.com").await;
     let held = store.pool().acquire().await.unwrap(); // an open connection across the rotation
 
     // The password changes server-side: the pool's options are stale until refreshed, and
     // ensure_fresh does nothing while the password is younger than max_age.
-    h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-2'");
+    h.server
+        .psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-2'");
     n.store(2, Ordering::SeqCst);
     rotation.ensure_fresh().await.unwrap();
-    assert!(PgConnection::connect_with(&store.pool().connect_options()).await.is_err(), "still the old password");
+    assert!(
+        PgConnection::connect_with(&store.pool().connect_options())
+            .await
+            .is_err(),
+        "still the old password"
+    );
     rotation.refresh().await.unwrap();
     assert!(rotation.age() < Duration::from_secs(60));
-    PgConnection::connect_with(&store.pool().connect_options()).await.expect("the new password opens connections");
+    PgConnection::connect_with(&store.pool().connect_options())
+        .await
+        .expect("the new password opens connections");
     // A second pool connection is a new one (the first is held): it logs in with pw-2.
     let mut second = store.pool().acquire().await.unwrap();
-    let who: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut *second).await.unwrap();
+    let who: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut *second)
+        .await
+        .unwrap();
     assert_eq!(who, "autonoma_rotating");
     drop((held, second));
-    let (user, _) = store.find_user_by_email("rotating@example.com").await.unwrap().unwrap();
+    let (user, _) = store
+        .find_user_by_email("rotating@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(store.memberships(user.id).await.unwrap()[0].org_id, org_id);
 
     // With max_age zero, ensure_fresh always renews; a failing source leaves the last
     // password in place.
-    h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-3'");
+    h.server
+        .psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-3'");
     n.store(3, Ordering::SeqCst);
-    let endpoint_bad = PgEndpoint { ssl_mode: "sometimes".into(), ..endpoint.clone() };
-    assert!(matches!(PgStore::connect_rotating(&endpoint_bad, Arc::new(Numbered(n.clone())), Duration::ZERO, 4).await, Err(Error::Validation { .. })));
-    let (store3, rotation3) = PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::ZERO, 4).await.unwrap();
-    h.server.psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-4'");
+    let endpoint_bad = PgEndpoint {
+        ssl_mode: "sometimes".into(),
+        ..endpoint.clone()
+    };
+    assert!(matches!(
+        PgStore::connect_rotating(
+            &endpoint_bad,
+            Arc::new(Numbered(n.clone())),
+            Duration::ZERO,
+            4
+        )
+        .await,
+        Err(Error::Validation { .. })
+    ));
+    let (store3, rotation3) =
+        PgStore::connect_rotating(&endpoint, Arc::new(Numbered(n.clone())), Duration::ZERO, 4)
+            .await
+            .unwrap();
+    h.server
+        .psql("ALTER ROLE autonoma_rotating PASSWORD 'pw-4'");
     n.store(4, Ordering::SeqCst);
     rotation3.ensure_fresh().await.unwrap();
-    PgConnection::connect_with(&store3.pool().connect_options()).await.expect("renewed by ensure_fresh");
+    PgConnection::connect_with(&store3.pool().connect_options())
+        .await
+        .expect("renewed by ensure_fresh");
 }
 
 #[tokio::test]
@@ -549,17 +1039,30 @@ async fn the_iam_login_role_is_created_once_with_rds_iam_where_it_exists() {
     let h = Harness::new().await;
     // RDS has a NOLOGIN role rds_iam; here we stand it up ourselves, and give the owner
     // CREATEROLE as the RDS master user has it.
-    h.server.psql("CREATE ROLE rds_iam NOLOGIN; ALTER ROLE autonoma_owner CREATEROLE");
+    h.server
+        .psql("CREATE ROLE rds_iam NOLOGIN; ALTER ROLE autonoma_owner CREATEROLE");
     let owner = h.server.url("autonoma_owner");
-    PgStore::ensure_login_role(&owner, "autonoma_iam").await.unwrap();
-    PgStore::ensure_login_role(&owner, "autonoma_iam").await.unwrap(); // idempotent
+    PgStore::ensure_login_role(&owner, "autonoma_iam")
+        .await
+        .unwrap();
+    PgStore::ensure_login_role(&owner, "autonoma_iam")
+        .await
+        .unwrap(); // idempotent
     let granted = h.server.psql("SELECT pg_has_role('autonoma_iam', 'autonoma_app', 'MEMBER'), pg_has_role('autonoma_iam', 'rds_iam', 'MEMBER'), rolcanlogin FROM pg_roles WHERE rolname = 'autonoma_iam'");
     assert_eq!(granted.trim(), "t|t|t");
     // It is a working application login: row-level security applies to it.
-    let store = PgStore::connect(&h.server.url("autonoma_iam")).await.unwrap();
+    let store = PgStore::connect(&h.server.url("autonoma_iam"))
+        .await
+        .unwrap();
     org(&store, "iam@example.com").await;
     for bad in ["Autonoma", "x; DROP TABLE runs", "1abc", "", "autonoma_app"] {
-        assert!(matches!(PgStore::ensure_login_role(&owner, bad).await, Err(Error::Validation { .. })), "{bad:?}");
+        assert!(
+            matches!(
+                PgStore::ensure_login_role(&owner, bad).await,
+                Err(Error::Validation { .. })
+            ),
+            "{bad:?}"
+        );
     }
 }
 
@@ -567,31 +1070,102 @@ async fn the_iam_login_role_is_created_once_with_rds_iam_where_it_exists() {
 async fn committed_run_events_and_cancel_requests_are_announced_to_other_processes() {
     let h = Harness::new().await;
     // Two stores, two pools: as two processes would have.
-    let other = PgStore::connect(&h.server.url("autonoma_web")).await.unwrap();
+    let other = PgStore::connect(&h.server.url("autonoma_web"))
+        .await
+        .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _listening = h.store.listen_runs(move |signal| {
-        let _ = tx.send(signal);
-    })
-    .await
-    .unwrap();
+    let _listening = h
+        .store
+        .listen_runs(move |signal| {
+            let _ = tx.send(signal);
+        })
+        .await
+        .unwrap();
 
     let org_id = org(&other, "listen@example.com").await;
     let p = provider(&other, org_id).await;
-    let agent = other.create_agent(org_id, Uuid::now_v7(), &spec(p.id, "Listen")).await.unwrap();
+    let agent = other
+        .create_agent(org_id, Uuid::now_v7(), &spec(p.id, "Listen"))
+        .await
+        .unwrap();
     let run_id = Uuid::now_v7();
-    let user = other.find_user_by_email("listen@example.com").await.unwrap().unwrap().0.id;
-    let new_run = NewRun { id: run_id, org_id, agent_id: agent.id, agent_version: agent.version, thread_id: Uuid::now_v7(), input: "hi".into(), created_by: user };
+    let user = other
+        .find_user_by_email("listen@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .id;
+    let new_run = NewRun {
+        id: run_id,
+        org_id,
+        agent_id: agent.id,
+        agent_version: agent.version,
+        thread_id: Uuid::now_v7(),
+        input: "hi".into(),
+        created_by: user,
+    };
     other.create_run(&new_run, None).await.unwrap();
     let epoch = other.claim_run(run_id).await.unwrap().unwrap();
-    other.append_event(run_id, epoch, &RunEventKind::TokenDelta { step: 1, text: "a".into() }).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("announced").unwrap();
+    other
+        .append_event(
+            run_id,
+            epoch,
+            &RunEventKind::TokenDelta {
+                step: 1,
+                text: "a".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("announced")
+        .unwrap();
     assert_eq!(got, RunSignal::Event(run_id));
     // A refused append (stale epoch) rolls back, and announces nothing.
-    assert!(matches!(other.append_event(run_id, epoch - 1, &RunEventKind::TokenDelta { step: 1, text: "b".into() }).await, Err(Error::LeaseLost)));
-    other.append_event(run_id, epoch, &RunEventKind::TokenDelta { step: 1, text: "c".into() }).await.unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap(), RunSignal::Event(run_id));
-    assert!(rx.try_recv().is_err(), "one announcement per committed event");
+    assert!(matches!(
+        other
+            .append_event(
+                run_id,
+                epoch - 1,
+                &RunEventKind::TokenDelta {
+                    step: 1,
+                    text: "b".into()
+                }
+            )
+            .await,
+        Err(Error::LeaseLost)
+    ));
+    other
+        .append_event(
+            run_id,
+            epoch,
+            &RunEventKind::TokenDelta {
+                step: 1,
+                text: "c".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        RunSignal::Event(run_id)
+    );
+    assert!(
+        rx.try_recv().is_err(),
+        "one announcement per committed event"
+    );
     // A cancel request is announced on its own channel.
     other.request_cancel(org_id, run_id).await.unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap(), RunSignal::CancelRequested(run_id));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        RunSignal::CancelRequested(run_id)
+    );
 }

@@ -29,7 +29,11 @@ async fn shared_by_two_stores(a: Arc<dyn Store>, b: Arc<dyn Store>) -> DateTime<
     while let Some(decision) = attempts.join_next().await {
         match decision.unwrap() {
             Ok(()) => allowed += 1,
-            Err(wait) => assert_eq!(wait, Duration::from_secs(12), "denied at the same instant: one interval to wait"),
+            Err(wait) => assert_eq!(
+                wait,
+                Duration::from_secs(12),
+                "denied at the same instant: one interval to wait"
+            ),
         }
     }
     assert_eq!(allowed, 5, "exactly the burst, across both stores");
@@ -37,10 +41,18 @@ async fn shared_by_two_stores(a: Arc<dyn Store>, b: Arc<dyn Store>) -> DateTime<
     // One interval later exactly one more, whichever store asks.
     let later = now + TimeDelta::seconds(12);
     assert_eq!(b.rate_limit(&ann, quota, later).await.unwrap(), Ok(()));
-    assert_eq!(a.rate_limit(&ann, quota, later).await.unwrap(), Err(Duration::from_secs(12)));
+    assert_eq!(
+        a.rate_limit(&ann, quota, later).await.unwrap(),
+        Err(Duration::from_secs(12))
+    );
 
     // Another key (here: the same address under another scope) has its own budget.
-    assert_eq!(a.rate_limit(&key("login-ip", "ann@example.org"), quota, now).await.unwrap(), Ok(()));
+    assert_eq!(
+        a.rate_limit(&key("login-ip", "ann@example.org"), quota, now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
     now
 }
 
@@ -56,9 +68,17 @@ async fn sqlite_two_stores_on_one_file_share_the_limit() {
     // An hour on, the spent states are gone and the key starts afresh.
     let c = SqliteStore::connect(&url).await.unwrap();
     let ann = key("login-email", "ann@example.org");
-    assert_eq!(c.rate_limit(&ann, Quota::per_minute(5), now + TimeDelta::hours(1)).await.unwrap(), Ok(()));
+    assert_eq!(
+        c.rate_limit(&ann, Quota::per_minute(5), now + TimeDelta::hours(1))
+            .await
+            .unwrap(),
+        Ok(())
+    );
     let conn = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rate_limits").fetch_one(&conn).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rate_limits")
+        .fetch_one(&conn)
+        .await
+        .unwrap();
     assert_eq!(rows, 1, "only the fresh state is left");
 }
 
@@ -71,9 +91,19 @@ async fn postgres_two_pools_share_the_limit_as_the_application_role() {
     let now = shared_by_two_stores(Arc::new(a), Arc::new(b.clone())).await;
 
     // No address is stored in clear: only 32-byte hashes.
-    assert_eq!(server.psql("SELECT DISTINCT length(key) FROM rate_limits").trim(), "32");
+    assert_eq!(
+        server
+            .psql("SELECT DISTINCT length(key) FROM rate_limits")
+            .trim(),
+        "32"
+    );
     // An hour on, the spent states are swept and the key starts afresh.
     let ann = key("login-email", "ann@example.org");
-    assert_eq!(b.rate_limit(&ann, Quota::per_minute(5), now + TimeDelta::hours(1)).await.unwrap(), Ok(()));
+    assert_eq!(
+        b.rate_limit(&ann, Quota::per_minute(5), now + TimeDelta::hours(1))
+            .await
+            .unwrap(),
+        Ok(())
+    );
     assert_eq!(server.psql("SELECT COUNT(*) FROM rate_limits").trim(), "1");
 }

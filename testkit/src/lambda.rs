@@ -99,7 +99,9 @@ impl Invocation {
                 Piece::Error(e) => return Err(e),
             }
         }
-        Err(Value::String("runtime API stopped before the response ended".into()))
+        Err(Value::String(
+            "runtime API stopped before the response ended".into(),
+        ))
     }
 }
 
@@ -109,16 +111,26 @@ impl RuntimeApi {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind runtime API");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind runtime API");
         let addr = listener.local_addr().expect("local addr");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        RuntimeApi { addr, shared, server, next_id: Mutex::new(0) }
+        RuntimeApi {
+            addr,
+            shared,
+            server,
+            next_id: Mutex::new(0),
+        }
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API` for the function process.
@@ -153,8 +165,15 @@ impl RuntimeApi {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         self.shared.replies.lock().unwrap().insert(id.clone(), tx);
-        let deadline_ms = (SystemTime::now() + timeout).duration_since(UNIX_EPOCH).unwrap().as_millis();
-        self.shared.queue.lock().unwrap().push_back(Pending { id: id.clone(), event, deadline_ms });
+        let deadline_ms = (SystemTime::now() + timeout)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        self.shared.queue.lock().unwrap().push_back(Pending {
+            id: id.clone(),
+            event,
+            deadline_ms,
+        });
         self.shared.ready.notify_one();
         Invocation { request_id: id, rx }
     }
@@ -184,17 +203,35 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
             let mut res = axum::Json(p.event).into_response();
             let h = res.headers_mut();
             h.insert("lambda-runtime-aws-request-id", p.id.parse().unwrap());
-            h.insert("lambda-runtime-deadline-ms", p.deadline_ms.to_string().parse().unwrap());
-            h.insert("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:000000000000:function:local".parse().unwrap());
-            h.insert("lambda-runtime-trace-id", format!("Root=1-00000000-{:024}", 0).parse().unwrap());
+            h.insert(
+                "lambda-runtime-deadline-ms",
+                p.deadline_ms.to_string().parse().unwrap(),
+            );
+            h.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:000000000000:function:local"
+                    .parse()
+                    .unwrap(),
+            );
+            h.insert(
+                "lambda-runtime-trace-id",
+                format!("Root=1-00000000-{:024}", 0).parse().unwrap(),
+            );
             return res;
         }
         notified.await;
     }
 }
 
-async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, _headers: HeaderMap, body: Body) -> StatusCode {
-    let Some(tx) = s.replies.lock().unwrap().remove(&id) else { return StatusCode::BAD_REQUEST };
+async fn response(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    _headers: HeaderMap,
+    body: Body,
+) -> StatusCode {
+    let Some(tx) = s.replies.lock().unwrap().remove(&id) else {
+        return StatusCode::BAD_REQUEST;
+    };
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         match chunk {
@@ -202,7 +239,9 @@ async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, _headers
                 let _ = tx.send(Piece::Chunk(b));
             }
             Err(e) => {
-                let _ = tx.send(Piece::Error(Value::String(format!("response stream broke: {e}"))));
+                let _ = tx.send(Piece::Error(Value::String(format!(
+                    "response stream broke: {e}"
+                ))));
                 return StatusCode::ACCEPTED;
             }
         }
@@ -212,14 +251,18 @@ async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, _headers
 }
 
 async fn error(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let Some(tx) = s.replies.lock().unwrap().remove(&id) else { return StatusCode::BAD_REQUEST };
-    let v = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let Some(tx) = s.replies.lock().unwrap().remove(&id) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
     let _ = tx.send(Piece::Error(v));
     StatusCode::ACCEPTED
 }
 
 async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
-    let v = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
     s.init_errors.lock().unwrap().push(v);
     StatusCode::ACCEPTED
 }
@@ -227,8 +270,12 @@ async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
 /// Splits a streamed HTTP integration response into its prelude (`statusCode`, `headers`,
 /// `cookies`) and body. Errors: no [`PRELUDE_SEPARATOR`] or a prelude that is not JSON.
 pub fn split_http_stream(raw: &[u8]) -> Result<(Value, Vec<u8>), String> {
-    let at = raw.windows(8).position(|w| w == PRELUDE_SEPARATOR).ok_or("no prelude separator")?;
-    let prelude = serde_json::from_slice(&raw[..at]).map_err(|e| format!("prelude is not JSON: {e}"))?;
+    let at = raw
+        .windows(8)
+        .position(|w| w == PRELUDE_SEPARATOR)
+        .ok_or("no prelude separator")?;
+    let prelude =
+        serde_json::from_slice(&raw[..at]).map_err(|e| format!("prelude is not JSON: {e}"))?;
     Ok((prelude, raw[at + 8..].to_vec()))
 }
 
@@ -236,8 +283,16 @@ pub fn split_http_stream(raw: &[u8]) -> Result<(Value, Vec<u8>), String> {
 /// send too — for `method path?query` with `headers` and an optional UTF-8 `body`.
 /// Cookies go in `cookies` as API Gateway puts them; `source_ip` in
 /// `requestContext.http.sourceIp`.
-pub fn http_api_v2_event(method: &str, path_and_query: &str, headers: &[(&str, &str)], body: Option<&str>, source_ip: &str) -> Value {
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+pub fn http_api_v2_event(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    source_ip: &str,
+) -> Value {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
     let mut hmap = serde_json::Map::new();
     let mut cookies = Vec::new();
     for (k, v) in headers {
@@ -288,7 +343,11 @@ pub fn http_api_v2_event(method: &str, path_and_query: &str, headers: &[(&str, &
 /// An SQS event (the Lambda event source mapping's batch) with one record per
 /// `(message id, receipt handle, body)`, from queue `queue_arn`.
 pub fn sqs_event(queue_arn: &str, messages: &[(String, String, String)]) -> Value {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis().to_string();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
     let records: Vec<Value> = messages
         .iter()
         .map(|(id, receipt, body)| {

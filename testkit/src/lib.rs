@@ -49,17 +49,16 @@
 //! assistant messages, each tool call's name and arguments); `completion_tokens` from
 //! the reply text, or the sum of the tool calls' names and argument strings.
 
-
 #![warn(missing_docs)]
 
-/// A throwaway PostgreSQL 15 cluster for tests ([`postgres::PgServer`]).
-pub mod postgres;
-/// A moto server (AWS wire protocol) for tests ([`moto::Moto`]).
-pub mod moto;
 /// The AWS Lambda Runtime API, served locally for tests ([`lambda::RuntimeApi`]).
 pub mod lambda;
+/// A moto server (AWS wire protocol) for tests ([`moto::Moto`]).
+pub mod moto;
 /// Free ports for servers that take a port number ([`ports::unused_port`]).
 pub mod ports;
+/// A throwaway PostgreSQL 15 cluster for tests ([`postgres::PgServer`]).
+pub mod postgres;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -107,9 +106,10 @@ impl fmt::Debug for When {
         match self {
             When::Always => write!(f, "Always"),
             When::LastUserContains(s) => f.debug_tuple("LastUserContains").field(s).finish(),
-            When::LastMessageIsToolResult { contains } => {
-                f.debug_struct("LastMessageIsToolResult").field("contains", contains).finish()
-            }
+            When::LastMessageIsToolResult { contains } => f
+                .debug_struct("LastMessageIsToolResult")
+                .field("contains", contains)
+                .finish(),
             When::SystemContains(s) => f.debug_tuple("SystemContains").field(s).finish(),
             When::HasTools => write!(f, "HasTools"),
             When::Custom(_) => write!(f, "Custom(..)"),
@@ -118,7 +118,10 @@ impl fmt::Debug for When {
 }
 
 fn messages(body: &Value) -> &[Value] {
-    body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    body.get("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn content_text(message: &Value) -> String {
@@ -149,7 +152,9 @@ impl When {
                 .is_some_and(|m| role(m) == "user" && content_text(m).contains(needle.as_str())),
             When::LastMessageIsToolResult { contains } => msgs.last().is_some_and(|m| {
                 role(m) == "tool"
-                    && contains.as_deref().is_none_or(|needle| content_text(m).contains(needle))
+                    && contains
+                        .as_deref()
+                        .is_none_or(|needle| content_text(m).contains(needle))
             }),
             When::SystemContains(needle) => msgs
                 .iter()
@@ -212,14 +217,20 @@ impl RuleBuilder {
     }
     /// Answer with one tool call; `arguments` is the JSON string the model "wrote".
     pub fn reply_tool_call(self, name: impl Into<String>, arguments: impl Into<String>) -> Rule {
-        Rule::new(self.when, Reply::ToolCalls(vec![(name.into(), arguments.into())]))
+        Rule::new(
+            self.when,
+            Reply::ToolCalls(vec![(name.into(), arguments.into())]),
+        )
     }
     /// Answer with several tool calls at once (`(name, arguments JSON string)` each).
     pub fn reply_tool_calls<N: Into<String>, A: Into<String>>(
         self,
         calls: impl IntoIterator<Item = (N, A)>,
     ) -> Rule {
-        let calls = calls.into_iter().map(|(n, a)| (n.into(), a.into())).collect();
+        let calls = calls
+            .into_iter()
+            .map(|(n, a)| (n.into(), a.into()))
+            .collect();
         Rule::new(self.when, Reply::ToolCalls(calls))
     }
     /// Answer with an HTTP error status and body.
@@ -256,7 +267,9 @@ impl Rule {
     }
     /// Starts a rule that matches when the last message is a tool result containing `text`.
     pub fn after_tool_result(text: impl Into<String>) -> RuleBuilder {
-        Rule::when(When::LastMessageIsToolResult { contains: Some(text.into()) })
+        Rule::when(When::LastMessageIsToolResult {
+            contains: Some(text.into()),
+        })
     }
     /// Starts a rule that matches when the last message is any tool result.
     pub fn after_any_tool_result() -> RuleBuilder {
@@ -332,7 +345,9 @@ pub struct ScriptedLlm {
 
 impl fmt::Debug for ScriptedLlm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScriptedLlm").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("ScriptedLlm")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -362,7 +377,12 @@ impl ScriptedLlm {
         let listener = tokio::net::TcpListener::from_std(listener)
             .expect("ScriptedLlm::start must be called inside a Tokio runtime");
         let inner = Arc::new(Inner {
-            rules: Mutex::new(rules.into_iter().map(|rule| RuleSlot { rule, used: 0 }).collect()),
+            rules: Mutex::new(
+                rules
+                    .into_iter()
+                    .map(|rule| RuleSlot { rule, used: 0 })
+                    .collect(),
+            ),
             record,
             requests: Mutex::new(Vec::new()),
             authorizations: Mutex::new(Vec::new()),
@@ -409,8 +429,10 @@ impl ScriptedLlm {
 
     /// Replaces the script (use counts start again from zero).
     pub fn set_rules(&self, rules: Vec<Rule>) {
-        *self.inner.rules.lock().unwrap() =
-            rules.into_iter().map(|rule| RuleSlot { rule, used: 0 }).collect();
+        *self.inner.rules.lock().unwrap() = rules
+            .into_iter()
+            .map(|rule| RuleSlot { rule, used: 0 })
+            .collect();
     }
 }
 
@@ -465,7 +487,11 @@ async fn models() -> axum::Json<Value> {
     }))
 }
 
-async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn chat_completions(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -479,14 +505,19 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
     let n = inner.counter.fetch_add(1, Ordering::SeqCst) + 1;
     if inner.record {
         inner.requests.lock().unwrap().push(body.clone());
-        let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         inner.authorizations.lock().unwrap().push(auth);
     }
     let rule = {
         let mut rules = inner.rules.lock().unwrap();
         rules
             .iter_mut()
-            .find(|slot| slot.rule.times.is_none_or(|t| slot.used < t) && slot.rule.when.matches(&body))
+            .find(|slot| {
+                slot.rule.times.is_none_or(|t| slot.used < t) && slot.rule.when.matches(&body)
+            })
             .map(|slot| {
                 slot.used += 1;
                 slot.rule.clone()
@@ -508,12 +539,22 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
         };
         return (status, [(header::CONTENT_TYPE, content_type)], text.clone()).into_response();
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or(SCRIPTED_MODEL).to_owned();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(SCRIPTED_MODEL)
+        .to_owned();
     let id = format!("chatcmpl-scripted-{n}");
-    let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let completion_chars = match &rule.reply {
         Reply::Text(t) => t.chars().count(),
-        Reply::ToolCalls(calls) => calls.iter().map(|(n, a)| n.chars().count() + a.chars().count()).sum(),
+        Reply::ToolCalls(calls) => calls
+            .iter()
+            .map(|(n, a)| n.chars().count() + a.chars().count())
+            .sum(),
         Reply::Error(..) => 0,
     };
     let prompt_tokens = estimate_tokens(prompt_chars(&body));
@@ -527,7 +568,10 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
 
     if rule.non_streaming || !body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
         let (message, finish) = match &rule.reply {
-            Reply::Text(t) => (json!({"role": "assistant", "content": t, "refusal": null}), "stop"),
+            Reply::Text(t) => (
+                json!({"role": "assistant", "content": t, "refusal": null}),
+                "stop",
+            ),
             Reply::ToolCalls(calls) => {
                 let calls: Vec<Value> = calls
                     .iter()
@@ -536,7 +580,10 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
                         json!({"id": call_id(i), "type": "function", "function": {"name": name, "arguments": args}})
                     })
                     .collect();
-                (json!({"role": "assistant", "content": null, "tool_calls": calls, "refusal": null}), "tool_calls")
+                (
+                    json!({"role": "assistant", "content": null, "tool_calls": calls, "refusal": null}),
+                    "tool_calls",
+                )
             }
             Reply::Error(..) => unreachable!("handled above"),
         };
@@ -574,14 +621,20 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
     let mut frames: Vec<(bool, Value)> = Vec::new();
     let finish = match &rule.reply {
         Reply::Text(text) => {
-            frames.push((false, chunk(json!({"role": "assistant", "content": ""}), None)));
+            frames.push((
+                false,
+                chunk(json!({"role": "assistant", "content": ""}), None),
+            ));
             for piece in split_chars(text, rule.chunk_chars) {
                 frames.push((true, chunk(json!({"content": piece}), None)));
             }
             "stop"
         }
         Reply::ToolCalls(calls) => {
-            frames.push((false, chunk(json!({"role": "assistant", "content": null}), None)));
+            frames.push((
+                false,
+                chunk(json!({"role": "assistant", "content": null}), None),
+            ));
             for (i, (name, args)) in calls.iter().enumerate() {
                 frames.push((
                     true,
@@ -594,7 +647,10 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
                 for piece in split_chars(args, rule.chunk_chars) {
                     frames.push((
                         true,
-                        chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}), None),
+                        chunk(
+                            json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                            None,
+                        ),
                     ));
                 }
             }
@@ -618,14 +674,23 @@ async fn chat_completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
         ));
     }
     let delay = rule.chunk_delay;
-    let mut lines: Vec<(bool, String)> =
-        frames.into_iter().map(|(d, v)| (d, format!("data: {v}\n\n"))).collect();
+    let mut lines: Vec<(bool, String)> = frames
+        .into_iter()
+        .map(|(d, v)| (d, format!("data: {v}\n\n")))
+        .collect();
     lines.push((false, "data: [DONE]\n\n".to_owned()));
-    let mut items: Vec<(bool, Result<String, std::io::Error>)> = lines.into_iter().map(|(d, l)| (d, Ok(l))).collect();
+    let mut items: Vec<(bool, Result<String, std::io::Error>)> =
+        lines.into_iter().map(|(d, l)| (d, Ok(l))).collect();
     if let Some(n) = rule.disconnect_after {
         // Keep the role chunk and `n` fragments, then fail the body.
         items.truncate(1 + n);
-        items.push((false, Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "scripted disconnect"))));
+        items.push((
+            false,
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "scripted disconnect",
+            )),
+        ));
     }
     let stream = futures::stream::iter(items).then(move |(wait, item)| async move {
         if item.is_err() {

@@ -24,7 +24,9 @@ fn venv_dir() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) {
-    let status = cmd.status().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     assert!(status.success(), "{cmd:?} failed: {status}");
 }
 
@@ -40,10 +42,15 @@ pub fn moto_server_bin() -> PathBuf {
     }
     let python = std::env::var("AUTONOMA_PYTHON").unwrap_or_else(|_| "python3".into());
     if !venv.join("bin/pip").exists() {
-        std::fs::create_dir_all(venv.parent().expect("venv has a parent")).expect("creating the cache folder");
+        std::fs::create_dir_all(venv.parent().expect("venv has a parent"))
+            .expect("creating the cache folder");
         run(Command::new(&python).arg("-m").arg("venv").arg(&venv));
     }
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", &format!("moto[server]=={MOTO_VERSION}")]));
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        &format!("moto[server]=={MOTO_VERSION}"),
+    ]));
     std::fs::write(&marker, MOTO_VERSION).expect("writing the install marker");
     bin
 }
@@ -71,17 +78,29 @@ impl Moto {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawning moto_server");
-            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Some(status) = moto.child.try_wait().expect("polling moto_server") {
                     exits.push(format!("port {port}: {status}"));
                     break;
                 }
-                if http.get(format!("{}/moto-api/", moto.endpoint)).send().await.is_ok() {
+                if http
+                    .get(format!("{}/moto-api/", moto.endpoint))
+                    .send()
+                    .await
+                    .is_ok()
+                {
                     return moto;
                 }
-                assert!(Instant::now() < deadline, "moto_server did not answer on {} within 60 s", moto.endpoint);
+                assert!(
+                    Instant::now() < deadline,
+                    "moto_server did not answer on {} within 60 s",
+                    moto.endpoint
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

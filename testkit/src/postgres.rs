@@ -20,7 +20,11 @@ pub struct PgServer {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// A PostgreSQL binary, run as the `postgres` user when we are root.
@@ -36,8 +40,16 @@ fn pg_command(bin: &str) -> Command {
 }
 
 fn check(mut c: Command, what: &str) {
-    let out = c.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(out.status.success(), "{what} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = c
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// How many ports `pg_ctl start` is tried on before giving up.
@@ -54,8 +66,15 @@ fn start_on_a_free_port(data: &Path, dir: &Path) -> u16 {
         let log = dir.join(format!("log.{attempt}"));
         let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", dir.display());
         let mut c = pg_command("pg_ctl");
-        c.arg("-D").arg(data).arg("-l").arg(&log).args(["-w", "-o", &opts, "start"]);
-        let out = c.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("pg_ctl start: {e}"));
+        c.arg("-D")
+            .arg(data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-o", &opts, "start"]);
+        let out = c
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("pg_ctl start: {e}"));
         if out.status.success() {
             return port;
         }
@@ -77,10 +96,15 @@ impl PgServer {
     pub fn start() -> PgServer {
         if !Path::new(PG_BIN).join("initdb").exists() {
             let mut c = Command::new("apt-get");
-            c.args(["install", "-y", "-qq", "postgresql"]).env("DEBIAN_FRONTEND", "noninteractive");
+            c.args(["install", "-y", "-qq", "postgresql"])
+                .env("DEBIAN_FRONTEND", "noninteractive");
             check(c, "apt-get install postgresql (or run scripts/setup.sh)");
         }
-        let dir = std::env::temp_dir().join(format!("autonoma-pg-{}-{}", std::process::id(), rand_suffix()));
+        let dir = std::env::temp_dir().join(format!(
+            "autonoma-pg-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         if is_root() {
             let mut c = Command::new("chown");
@@ -89,7 +113,9 @@ impl PgServer {
         }
         let data = dir.join("data");
         let mut c = pg_command("initdb");
-        c.arg("-D").arg(&data).args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+        c.arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
         check(c, "initdb");
         let port = start_on_a_free_port(&data, &dir);
         let server = PgServer { dir, port };
@@ -100,7 +126,20 @@ impl PgServer {
             "CREATE DATABASE autonoma OWNER autonoma_owner",
         ] {
             let mut c = pg_command("psql");
-            c.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+            c.args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]);
             check(c, sql);
         }
         server
@@ -121,9 +160,27 @@ impl PgServer {
     /// unaligned, one per line, fields separated by `|`. Panics when psql fails.
     pub fn psql(&self, sql: &str) -> String {
         let mut c = pg_command("psql");
-        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "autonoma", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]);
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "autonoma",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-At",
+            "-c",
+            sql,
+        ]);
         let out = c.stdin(Stdio::null()).output().expect("psql");
-        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -133,7 +190,11 @@ impl PgServer {
     pub fn require_password(&self, role: &str) {
         let hba = self.dir.join("data/pg_hba.conf");
         let rest = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
-        std::fs::write(&hba, format!("host all {role} 127.0.0.1/32 scram-sha-256\n{rest}")).expect("write pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!("host all {role} 127.0.0.1/32 scram-sha-256\n{rest}"),
+        )
+        .expect("write pg_hba.conf");
         self.psql("SELECT pg_reload_conf()");
     }
 
@@ -151,14 +212,23 @@ impl PgServer {
 pub(crate) fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
 impl Drop for PgServer {
     fn drop(&mut self) {
         let mut c = pg_command("pg_ctl");
-        c.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]).stdout(Stdio::null()).stderr(Stdio::null());
+        c.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let _ = c.status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -7,10 +7,17 @@ use serde_json::{json, Value};
 
 /// Splits an SSE body into its `data:` payloads.
 fn sse_data(body: &str) -> Vec<String> {
-    assert!(body.ends_with("\n\n"), "frames end with a blank line: {body:?}");
+    assert!(
+        body.ends_with("\n\n"),
+        "frames end with a blank line: {body:?}"
+    );
     body.split("\n\n")
         .filter(|f| !f.is_empty())
-        .map(|f| f.strip_prefix("data: ").unwrap_or_else(|| panic!("frame {f:?}")).to_owned())
+        .map(|f| {
+            f.strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("frame {f:?}"))
+                .to_owned()
+        })
         .collect()
 }
 
@@ -35,7 +42,9 @@ fn user(text: &str, stream: bool) -> Value {
 
 #[tokio::test]
 async fn streams_text_in_openai_chunks_with_usage_and_done() {
-    let llm = ScriptedLlm::start(vec![Rule::when_user_contains("hello").reply_text("Hi there, friend!")]);
+    let llm = ScriptedLlm::start(vec![
+        Rule::when_user_contains("hello").reply_text("Hi there, friend!")
+    ]);
     assert!(llm.base_url().starts_with("http://127.0.0.1:"));
     assert!(llm.base_url().ends_with("/v1"));
     let resp = post(&llm, user("hello", true)).await;
@@ -43,7 +52,10 @@ async fn streams_text_in_openai_chunks_with_usage_and_done() {
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let data = sse_data(&resp.text().await.unwrap());
     assert_eq!(data.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
     for c in &chunks {
         assert_eq!(c["object"], "chat.completion.chunk");
         assert_eq!(c["model"], "gpt-test");
@@ -52,11 +64,19 @@ async fn streams_text_in_openai_chunks_with_usage_and_done() {
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
-        .filter_map(|c| c["choices"].get(0)?["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"].get(0)?["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(text, "Hi there, friend!");
     // "Hi there, friend!" is 17 chars: 5 fragments of 4 chars (last has 1).
-    let fragments = chunks.iter().filter(|c| c["choices"][0]["delta"]["content"].as_str().is_some_and(|s| !s.is_empty()));
+    let fragments = chunks.iter().filter(|c| {
+        c["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    });
     assert_eq!(fragments.count(), 5);
     let finish = &chunks[chunks.len() - 2];
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
@@ -64,20 +84,30 @@ async fn streams_text_in_openai_chunks_with_usage_and_done() {
     let usage = &chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
     // prompt: "be brief" + "hello" = 13 chars -> 4 tokens; completion: 17 chars -> 5 tokens.
-    assert_eq!(usage["usage"], json!({"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}));
+    assert_eq!(
+        usage["usage"],
+        json!({"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9})
+    );
     assert_eq!(llm.requests(), vec![user("hello", true)]);
-    assert_eq!(llm.authorizations(), vec![Some("Bearer sk-test".to_owned())]);
+    assert_eq!(
+        llm.authorizations(),
+        vec![Some("Bearer sk-test".to_owned())]
+    );
 }
 
 #[tokio::test]
 async fn streams_tool_calls_with_fragmented_arguments() {
     let llm = ScriptedLlm::start(vec![
-        Rule::when_user_contains("17*23").reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
+        Rule::when_user_contains("17*23")
+            .reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
         Rule::after_tool_result("391").reply_text("17 × 23 = 391"),
     ]);
     let resp = post(&llm, user("what is 17*23?", true)).await;
     let data = sse_data(&resp.text().await.unwrap());
-    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
     let calls: Vec<&Value> = chunks
         .iter()
         .filter_map(|c| c["choices"].get(0)?["delta"].get("tool_calls"))
@@ -87,10 +117,18 @@ async fn streams_tool_calls_with_fragmented_arguments() {
     assert_eq!(calls[0]["type"], "function");
     assert_eq!(calls[0]["function"]["name"], "calculator");
     assert!(calls.len() > 3, "arguments arrive in several fragments");
-    assert!(calls[1..].iter().all(|c| c.get("id").is_none() && c["index"] == 0));
-    let args: String = calls.iter().map(|c| c["function"]["arguments"].as_str().unwrap()).collect();
+    assert!(calls[1..]
+        .iter()
+        .all(|c| c.get("id").is_none() && c["index"] == 0));
+    let args: String = calls
+        .iter()
+        .map(|c| c["function"]["arguments"].as_str().unwrap())
+        .collect();
     assert_eq!(args, r#"{"expression":"17*23"}"#);
-    assert_eq!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
 
     // Second turn: the tool result.
     let mut body = user("what is 17*23?", false);
@@ -108,23 +146,34 @@ async fn streams_tool_calls_with_fragmented_arguments() {
 
 #[tokio::test]
 async fn non_streaming_tool_calls_and_models() {
-    let llm = ScriptedLlm::start(vec![Rule::always().reply_tool_calls([("a", "{}"), ("b", r#"{"x":1}"#)])]);
+    let llm = ScriptedLlm::start(vec![
+        Rule::always().reply_tool_calls([("a", "{}"), ("b", r#"{"x":1}"#)])
+    ]);
     let resp: Value = post(&llm, user("x", false)).await.json().await.unwrap();
     let calls = &resp["choices"][0]["message"]["tool_calls"];
     assert_eq!(calls[1]["id"], "call_1_1");
-    assert_eq!(calls[1]["function"], json!({"name": "b", "arguments": "{\"x\":1}"}));
+    assert_eq!(
+        calls[1]["function"],
+        json!({"name": "b", "arguments": "{\"x\":1}"})
+    );
     assert_eq!(resp["choices"][0]["message"]["content"], Value::Null);
     assert_eq!(resp["choices"][0]["finish_reason"], "tool_calls");
 
-    let models: Value =
-        reqwest::get(format!("{}/models", llm.base_url())).await.unwrap().json().await.unwrap();
+    let models: Value = reqwest::get(format!("{}/models", llm.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(models["data"][0]["id"], "scripted");
 }
 
 #[tokio::test]
 async fn errors_times_and_unmatched_requests() {
     let llm = ScriptedLlm::start(vec![
-        Rule::always().reply_error(503, r#"{"error":{"message":"overloaded"}}"#).times(1),
+        Rule::always()
+            .reply_error(503, r#"{"error":{"message":"overloaded"}}"#)
+            .times(1),
         Rule::when_user_contains("ok").reply_text("fine"),
     ]);
     let resp = post(&llm, user("ok", true)).await;
@@ -137,7 +186,10 @@ async fn errors_times_and_unmatched_requests() {
     let resp = post(&llm, user("nope", true)).await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("no scripted rule"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no scripted rule"));
     assert_eq!(llm.request_count(), 3);
 
     // No usage chunk when the client does not ask for one.
@@ -149,21 +201,32 @@ async fn errors_times_and_unmatched_requests() {
 
 #[tokio::test]
 async fn chunk_delay_paces_the_stream() {
-    let llm = ScriptedLlm::start(vec![Rule::always().reply_text("abcdefgh").chunk_chars(2).chunk_delay(Duration::from_millis(50))]);
+    let llm = ScriptedLlm::start(vec![Rule::always()
+        .reply_text("abcdefgh")
+        .chunk_chars(2)
+        .chunk_delay(Duration::from_millis(50))]);
     let start = Instant::now();
     let mut resp = post(&llm, user("x", true)).await;
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("\"role\":\"assistant\""));
     while resp.chunk().await.unwrap().is_some() {}
     // 4 fragments, each preceded by 50 ms.
-    assert!(start.elapsed() >= Duration::from_millis(200), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn zero_latency_mode_answers_fast_without_recording() {
     let llm = ScriptedLlm::zero_latency("ok");
     for _ in 0..20 {
-        let text = post(&llm, user("anything", true)).await.text().await.unwrap();
+        let text = post(&llm, user("anything", true))
+            .await
+            .text()
+            .await
+            .unwrap();
         assert!(text.contains("\"content\":\"ok\""));
         assert!(text.ends_with("data: [DONE]\n\n"));
     }
@@ -189,7 +252,9 @@ async fn set_rules_replaces_the_script_and_custom_matchers_work() {
 
 #[tokio::test]
 async fn disconnect_after_breaks_the_stream() {
-    let llm = ScriptedLlm::start(vec![Rule::always().reply_text("abcdefghijkl").disconnect_after(2)]);
+    let llm = ScriptedLlm::start(vec![Rule::always()
+        .reply_text("abcdefghijkl")
+        .disconnect_after(2)]);
     let mut resp = post(&llm, user("x", true)).await;
     assert_eq!(resp.status(), 200);
     let mut received = String::new();

@@ -72,13 +72,26 @@ fn run() -> Result<()> {
     };
     match task.as_str() {
         "build-site" => {
-            let mut opts = SiteOptions { release: false, keep_names: false, out_dir: None, target_dir: None };
+            let mut opts = SiteOptions {
+                release: false,
+                keep_names: false,
+                out_dir: None,
+                target_dir: None,
+            };
             while let Some(a) = args.next() {
                 match a.as_str() {
                     "--release" | "-r" => opts.release = true,
                     "--keep-names" => opts.keep_names = true,
-                    "--out-dir" => opts.out_dir = Some(PathBuf::from(args.next().context("--out-dir needs a value")?)),
-                    "--target-dir" => opts.target_dir = Some(PathBuf::from(args.next().context("--target-dir needs a value")?)),
+                    "--out-dir" => {
+                        opts.out_dir = Some(PathBuf::from(
+                            args.next().context("--out-dir needs a value")?,
+                        ))
+                    }
+                    "--target-dir" => {
+                        opts.target_dir = Some(PathBuf::from(
+                            args.next().context("--target-dir needs a value")?,
+                        ))
+                    }
                     "-h" | "--help" => {
                         println!("{}", usage());
                         return Ok(());
@@ -109,22 +122,34 @@ struct SiteOptions {
 /// `cargo run` sets, so a binary shared between checkouts through one target directory
 /// still builds the checkout it was run from).
 fn workspace_root() -> PathBuf {
-    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    manifest_dir.parent().expect("xtask lives in the workspace").to_path_buf()
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn build_site(opts: &SiteOptions) -> Result<()> {
     let started = Instant::now();
     let root = workspace_root();
     let out_dir = opts.out_dir.clone().unwrap_or_else(|| root.join("site"));
-    let out_dir = if out_dir.is_absolute() { out_dir } else { env::current_dir()?.join(out_dir) };
+    let out_dir = if out_dir.is_absolute() {
+        out_dir
+    } else {
+        env::current_dir()?.join(out_dir)
+    };
     let pkg_dir = out_dir.join("pkg");
     fs::create_dir_all(&pkg_dir).with_context(|| format!("creating {}", pkg_dir.display()))?;
     let target_dir = opts
         .target_dir
         .clone()
         .or_else(|| env::var_os("AUTONOMA_WASM_TARGET_DIR").map(PathBuf::from))
-        .or_else(|| env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(format!("{}-wasm", PathBuf::from(d).display()))))
+        .or_else(|| {
+            env::var_os("CARGO_TARGET_DIR")
+                .map(|d| PathBuf::from(format!("{}-wasm", PathBuf::from(d).display())))
+        })
         .unwrap_or_else(|| root.join("target").join("wasm"));
 
     // 1. cargo build (incremental by itself)
@@ -132,7 +157,17 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
     let profile = if opts.release { "wasm-release" } else { "dev" };
     let mut cmd = toolchain.cargo_command();
     cmd.current_dir(&root)
-        .args(["build", "--lib", "-p", "autonoma-app", "--target", WASM_TARGET, "--no-default-features", "--features", "hydrate"])
+        .args([
+            "build",
+            "--lib",
+            "-p",
+            "autonoma-app",
+            "--target",
+            WASM_TARGET,
+            "--no-default-features",
+            "--features",
+            "hydrate",
+        ])
         .arg("--profile")
         .arg(profile)
         .arg("--target-dir")
@@ -140,16 +175,28 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
     if toolchain.build_std {
         cmd.arg("-Zbuild-std=std,panic_abort");
     }
-    eprintln!("[build-site] {} ({})", toolchain.describe(), if opts.release { "release" } else { "debug" });
+    eprintln!(
+        "[build-site] {} ({})",
+        toolchain.describe(),
+        if opts.release { "release" } else { "debug" }
+    );
     let t = Instant::now();
     let status = cmd.status().context("running cargo for the wasm build")?;
     if !status.success() {
         bail!("the wasm build of autonoma-app failed ({status})");
     }
     eprintln!("[build-site] cargo: {:.1}s", t.elapsed().as_secs_f64());
-    let profile_dir = if opts.release { "wasm-release" } else { "debug" };
-    let wasm_in = target_dir.join(WASM_TARGET).join(profile_dir).join("autonoma_app.wasm");
-    let wasm_bytes = fs::read(&wasm_in).with_context(|| format!("reading {}", wasm_in.display()))?;
+    let profile_dir = if opts.release {
+        "wasm-release"
+    } else {
+        "debug"
+    };
+    let wasm_in = target_dir
+        .join(WASM_TARGET)
+        .join(profile_dir)
+        .join("autonoma_app.wasm");
+    let wasm_bytes =
+        fs::read(&wasm_in).with_context(|| format!("reading {}", wasm_in.display()))?;
 
     // 2./3. wasm-bindgen and wasm-opt, skipped when the wasm did not change
     let stamp_path = pkg_dir.join(".wasm-stamp");
@@ -158,12 +205,19 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
         "{PIPELINE_VERSION} release={} names={} opt={} wasm={}",
         opts.release,
         opts.keep_names,
-        optimizer.as_ref().map(|(bin, v)| format!("{bin}@{v}")).unwrap_or_else(|| "none".into()),
+        optimizer
+            .as_ref()
+            .map(|(bin, v)| format!("{bin}@{v}"))
+            .unwrap_or_else(|| "none".into()),
         hash_hex(&wasm_bytes)
     );
     let js_out = pkg_dir.join(format!("{OUTPUT_NAME}.js"));
     let wasm_out = pkg_dir.join(format!("{OUTPUT_NAME}_bg.wasm"));
-    let up_to_date = fs::read_to_string(&stamp_path).map(|s| s == stamp).unwrap_or(false) && js_out.exists() && wasm_out.exists();
+    let up_to_date = fs::read_to_string(&stamp_path)
+        .map(|s| s == stamp)
+        .unwrap_or(false)
+        && js_out.exists()
+        && wasm_out.exists();
     if up_to_date {
         eprintln!("[build-site] wasm unchanged; wasm-bindgen skipped");
     } else {
@@ -181,7 +235,10 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
             .remove_producers_section(opts.release)
             .generate(&staging)
             .map_err(|e| anyhow::anyhow!("wasm-bindgen: {e:#}"))?;
-        eprintln!("[build-site] wasm-bindgen: {:.1}s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "[build-site] wasm-bindgen: {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
         let staged_wasm = staging.join(format!("{OUTPUT_NAME}_bg.wasm"));
         if let Some((bin, _)) = &optimizer {
             wasm_opt(bin, &staged_wasm)?;
@@ -219,7 +276,11 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
     // 5. hashed copies and the manifest
     let mut manifest = BTreeMap::new();
     let mut keep = vec!["manifest.json".to_string()];
-    for (key, file) in [("js", format!("{OUTPUT_NAME}.js")), ("wasm", format!("{OUTPUT_NAME}_bg.wasm")), ("css", format!("{OUTPUT_NAME}.css"))] {
+    for (key, file) in [
+        ("js", format!("{OUTPUT_NAME}.js")),
+        ("wasm", format!("{OUTPUT_NAME}_bg.wasm")),
+        ("css", format!("{OUTPUT_NAME}.css")),
+    ] {
         let src = pkg_dir.join(&file);
         if !src.exists() {
             continue;
@@ -240,7 +301,11 @@ fn build_site(opts: &SiteOptions) -> Result<()> {
     }
     let manifest_json = format!(
         "{{\n{}\n}}\n",
-        manifest.iter().map(|(k, v)| format!("  \"{k}\": \"{v}\"")).collect::<Vec<_>>().join(",\n")
+        manifest
+            .iter()
+            .map(|(k, v)| format!("  \"{k}\": \"{v}\""))
+            .collect::<Vec<_>>()
+            .join(",\n")
     );
     write_if_changed(&pkg_dir.join("manifest.json"), manifest_json.as_bytes())?;
 
@@ -293,7 +358,11 @@ fn gzip_if_stale(file: &Path) -> Result<()> {
     use std::io::Write;
     let gz = PathBuf::from(format!("{}.gz", file.display()));
     let src_time = fs::metadata(file)?.modified()?;
-    if fs::metadata(&gz).and_then(|m| m.modified()).map(|t| t >= src_time).unwrap_or(false) {
+    if fs::metadata(&gz)
+        .and_then(|m| m.modified())
+        .map(|t| t >= src_time)
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -331,7 +400,11 @@ fn find_wasm_opt() -> Option<(String, u32)> {
         return None;
     }
     // "wasm-opt version 116 (version_116)"
-    let version = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(2).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    let version = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
     if version < MIN_BINARYEN {
         eprintln!(
             "[build-site] {bin} is binaryen {version}; versions before {MIN_BINARYEN} corrupt wasm-bindgen's externref table \
@@ -393,10 +466,20 @@ impl Toolchain {
             .args(["target", "list", "--installed"])
             .stderr(Stdio::null())
             .output()
-            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == WASM_TARGET))
+            .map(|o| {
+                o.status.success()
+                    && String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .any(|l| l.trim() == WASM_TARGET)
+            })
             .unwrap_or(false);
         if rustup_has_target {
-            return Ok(Toolchain { cargo: env::var_os("CARGO").unwrap_or_else(|| "cargo".into()), rustc: None, build_std: false, linker: None });
+            return Ok(Toolchain {
+                cargo: env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+                rustc: None,
+                build_std: false,
+                linker: None,
+            });
         }
         let cargo = PathBuf::from("/usr/bin/cargo");
         let rustc = PathBuf::from("/usr/bin/rustc");
@@ -413,7 +496,12 @@ impl Toolchain {
         if linker.is_none() {
             bail!("no wasm linker: install rustup's stable toolchain (it ships rust-lld) or `apt-get install lld-19`");
         }
-        Ok(Toolchain { cargo: cargo.into(), rustc: Some(rustc.into()), build_std: true, linker })
+        Ok(Toolchain {
+            cargo: cargo.into(),
+            rustc: Some(rustc.into()),
+            build_std: true,
+            linker,
+        })
     }
 
     fn describe(&self) -> String {
@@ -421,10 +509,16 @@ impl Toolchain {
             format!(
                 "building with {} + -Zbuild-std (linker {})",
                 Path::new(&self.cargo).display(),
-                self.linker.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+                self.linker
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             )
         } else {
-            format!("building with {} (rustup target {WASM_TARGET})", Path::new(&self.cargo).display())
+            format!(
+                "building with {} (rustup target {WASM_TARGET})",
+                Path::new(&self.cargo).display()
+            )
         }
     }
 
@@ -432,13 +526,24 @@ impl Toolchain {
         let mut cmd = Command::new(&self.cargo);
         // `cargo run -p xtask` exports these for the host toolchain; they must not leak
         // into a build driven by another toolchain.
-        for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_PKG_NAME"] {
+        for var in [
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+        ] {
             cmd.env_remove(var);
         }
         if let Some(rustc) = &self.rustc {
             cmd.env("RUSTC", rustc);
             cmd.env("RUSTC_BOOTSTRAP", "1");
-            for var in ["RUSTUP_TOOLCHAIN", "RUSTDOC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER"] {
+            for var in [
+                "RUSTUP_TOOLCHAIN",
+                "RUSTDOC",
+                "RUSTC_WRAPPER",
+                "RUSTC_WORKSPACE_WRAPPER",
+            ] {
                 cmd.env_remove(var);
             }
         }
@@ -451,14 +556,22 @@ impl Toolchain {
 
 /// rustup's `rust-lld` (works for wasm), else lld-19's `wasm-ld`.
 fn find_linker() -> Option<PathBuf> {
-    if let Ok(out) = Command::new("rustup").args(["run", "stable", "rustc", "--print", "sysroot"]).stderr(Stdio::null()).output() {
+    if let Ok(out) = Command::new("rustup")
+        .args(["run", "stable", "rustc", "--print", "sysroot"])
+        .stderr(Stdio::null())
+        .output()
+    {
         if out.status.success() {
             let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
             let host = Command::new("rustup")
                 .args(["run", "stable", "rustc", "-vV"])
                 .output()
                 .ok()
-                .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string)))
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+                })
                 .unwrap_or_else(|| "x86_64-unknown-linux-gnu".into());
             let lld = sysroot.join("lib/rustlib").join(host).join("bin/rust-lld");
             if lld.exists() {
@@ -466,7 +579,14 @@ fn find_linker() -> Option<PathBuf> {
             }
         }
     }
-    ["/usr/bin/wasm-ld-19", "/usr/lib/llvm-19/bin/wasm-ld", "/usr/lib/llvm-19/bin/rust-lld"].iter().map(PathBuf::from).find(|p| p.exists())
+    [
+        "/usr/bin/wasm-ld-19",
+        "/usr/lib/llvm-19/bin/wasm-ld",
+        "/usr/lib/llvm-19/bin/rust-lld",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 #[cfg(test)]

@@ -4,16 +4,30 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{get_agent, knowledge_base_choices, list_agents, list_providers, DeleteAgent, SaveAgent};
+use crate::api::{
+    get_agent, knowledge_base_choices, list_agents, list_providers, DeleteAgent, SaveAgent,
+};
 use crate::app::{field_error, ErrorBox, Loading, PageHeader};
 use crate::dto::{short_time, AgentDto, KnowledgeBaseDto, LimitsDto, ProviderDto};
 use crate::pages::auth::FieldHint;
 
 /// Built-in tools: name, label, description.
 const TOOLS: [(&str, &str, &str); 3] = [
-    ("calculator", "Calculator", "Evaluates arithmetic expressions exactly."),
-    ("current_time", "Current time", "Tells the current date and time (UTC)."),
-    ("http_fetch", "HTTP fetch", "Fetches web pages from the allowlisted domains below."),
+    (
+        "calculator",
+        "Calculator",
+        "Evaluates arithmetic expressions exactly.",
+    ),
+    (
+        "current_time",
+        "Current time",
+        "Tells the current date and time (UTC).",
+    ),
+    (
+        "http_fetch",
+        "HTTP fetch",
+        "Fetches web pages from the allowlisted domains below.",
+    ),
 ];
 
 /// `/agents`: the organization's agents, with an invitation to create the first one.
@@ -71,7 +85,11 @@ pub fn AgentsPage() -> impl IntoView {
 fn AgentCard(agent: AgentDto) -> impl IntoView {
     let href = format!("/agents/{}", agent.id);
     let edit = format!("/agents/{}/edit", agent.id);
-    let description = if agent.description.trim().is_empty() { None } else { Some(agent.description.clone()) };
+    let description = if agent.description.trim().is_empty() {
+        None
+    } else {
+        Some(agent.description.clone())
+    };
     view! {
         <article class="card agent-card">
             <div class="agent-card-head">
@@ -130,12 +148,19 @@ pub fn AgentEditorPage() -> impl IntoView {
 
 /// The editor form. `knowledge` is `None` when the server has knowledge bases disabled.
 #[component]
-fn AgentForm(providers: Vec<ProviderDto>, knowledge: Option<Vec<KnowledgeBaseDto>>, agent: Option<AgentDto>) -> impl IntoView {
+fn AgentForm(
+    providers: Vec<ProviderDto>,
+    knowledge: Option<Vec<KnowledgeBaseDto>>,
+    agent: Option<AgentDto>,
+) -> impl IntoView {
     let save = ServerAction::<SaveAgent>::new();
     let delete = ServerAction::<DeleteAgent>::new();
     let pending = save.pending();
     let err = move |field: &'static str| move || field_error(save.value().get(), field);
-    let model_err = move || field_error(save.value().get(), "model").or_else(|| field_error(save.value().get(), "provider_id"));
+    let model_err = move || {
+        field_error(save.value().get(), "model")
+            .or_else(|| field_error(save.value().get(), "provider_id"))
+    };
 
     let editing = agent.is_some();
     let title = match &agent {
@@ -145,13 +170,29 @@ fn AgentForm(providers: Vec<ProviderDto>, knowledge: Option<Vec<KnowledgeBaseDto
     let a = agent.clone();
     let id = a.as_ref().map(|a| a.id.clone()).unwrap_or_default();
     let name = a.as_ref().map(|a| a.name.clone()).unwrap_or_default();
-    let description = a.as_ref().map(|a| a.description.clone()).unwrap_or_default();
-    let instructions = a.as_ref().map(|a| a.instructions.clone()).unwrap_or_default();
+    let description = a
+        .as_ref()
+        .map(|a| a.description.clone())
+        .unwrap_or_default();
+    let instructions = a
+        .as_ref()
+        .map(|a| a.instructions.clone())
+        .unwrap_or_default();
     let tools = a.as_ref().map(|a| a.tools.clone()).unwrap_or_default();
-    let allowlist = a.as_ref().map(|a| a.http_allowlist.join("\n")).unwrap_or_default();
-    let attached = a.as_ref().map(|a| a.knowledge_base_ids.clone()).unwrap_or_default();
+    let allowlist = a
+        .as_ref()
+        .map(|a| a.http_allowlist.join("\n"))
+        .unwrap_or_default();
+    let attached = a
+        .as_ref()
+        .map(|a| a.knowledge_base_ids.clone())
+        .unwrap_or_default();
     let limits = a.as_ref().map(|a| a.limits.clone()).unwrap_or_default();
-    let LimitsDto { max_steps, max_output_tokens, timeout_secs } = limits;
+    let LimitsDto {
+        max_steps,
+        max_output_tokens,
+        timeout_secs,
+    } = limits;
     let current_model = a.as_ref().map(|a| format!("{}/{}", a.provider_id, a.model));
     let cancel_href = match &agent {
         Some(a) => format!("/agents/{}", a.id),
@@ -160,7 +201,13 @@ fn AgentForm(providers: Vec<ProviderDto>, knowledge: Option<Vec<KnowledgeBaseDto
     let no_providers = providers.is_empty();
     let header_cancel_href = cancel_href.clone();
     let delete_id = id.clone();
-    let version_note = agent.as_ref().map(|a| format!("Version {} · saving creates version {}", a.version, a.version + 1));
+    let version_note = agent.as_ref().map(|a| {
+        format!(
+            "Version {} · saving creates version {}",
+            a.version,
+            a.version + 1
+        )
+    });
 
     view! {
         <div class="narrow">

@@ -28,7 +28,10 @@ pub fn ChatPage() -> impl IntoView {
     );
     let runs_version = RwSignal::new(0u32);
     let reset = RwSignal::new(0u32);
-    let runs = Resource::new(move || (agent_id.get(), runs_version.get()), |(a, _)| list_runs(a, None));
+    let runs = Resource::new(
+        move || (agent_id.get(), runs_version.get()),
+        |(a, _)| list_runs(a, None),
+    );
 
     view! {
         <Suspense fallback=|| view! { <Loading what="the agent"/> }>
@@ -114,7 +117,12 @@ fn ChatHeader(agent: AgentDto, reset: RwSignal<u32>) -> impl IntoView {
 
 /// The messages of one conversation and the composer.
 #[component]
-fn ChatThread(agent: AgentDto, turns: Vec<TurnDto>, runs_version: RwSignal<u32>, reset: RwSignal<u32>) -> impl IntoView {
+fn ChatThread(
+    agent: AgentDto,
+    turns: Vec<TurnDto>,
+    runs_version: RwSignal<u32>,
+    reset: RwSignal<u32>,
+) -> impl IntoView {
     let busy = RwSignal::new(turns.last().is_some_and(|t| !t.run.is_terminal()));
     let thread_id = RwSignal::new(turns.last().map(|t| t.run.thread_id.clone()));
     let turns = RwSignal::new(turns);
@@ -131,7 +139,12 @@ fn ChatThread(agent: AgentDto, turns: Vec<TurnDto>, runs_version: RwSignal<u32>,
                 busy.set(true);
                 input.set(String::new());
                 remember_thread(&run);
-                turns.update(|ts| ts.push(TurnDto { run, events: Vec::new() }));
+                turns.update(|ts| {
+                    ts.push(TurnDto {
+                        run,
+                        events: Vec::new(),
+                    })
+                });
                 runs_version.update(|v| *v += 1);
                 #[cfg(feature = "hydrate")]
                 request_animation_frame(crate::transcript::scroll_to_bottom);
@@ -250,7 +263,11 @@ fn submit_on_enter(ev: leptos::ev::KeyboardEvent) {
         use wasm_bindgen::JsCast;
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
-            if let Some(form) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlTextAreaElement>().ok()).and_then(|t| t.form()) {
+            if let Some(form) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlTextAreaElement>().ok())
+                .and_then(|t| t.form())
+            {
                 let _ = form.request_submit();
             }
         }

@@ -13,16 +13,20 @@ use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{
-    get_knowledge_base, list_documents, list_knowledge_bases, search_knowledge_base, CreateKnowledgeBase, DeleteDocument, DeleteKnowledgeBase,
-    UploadDocuments, DOCUMENTS_PAGE,
+    get_knowledge_base, list_documents, list_knowledge_bases, search_knowledge_base,
+    CreateKnowledgeBase, DeleteDocument, DeleteKnowledgeBase, UploadDocuments, DOCUMENTS_PAGE,
 };
 use crate::app::{field_error, ErrorBox, Loading, NotFound, PageHeader};
-use crate::dto::{human_size, short_time, DocumentDto, KnowledgeBaseDto, KnowledgeBaseSummaryDto, PageDto, SearchHitDto};
+use crate::dto::{
+    human_size, short_time, DocumentDto, KnowledgeBaseDto, KnowledgeBaseSummaryDto, PageDto,
+    SearchHitDto,
+};
 use crate::error::AppError;
 use crate::pages::auth::FieldHint;
 
 /// File types the upload accepts (the `accept` attribute of the file input).
-pub const ACCEPTED_FILES: &str = ".txt,.md,.markdown,.html,.htm,.pdf,text/plain,text/markdown,text/html,application/pdf";
+pub const ACCEPTED_FILES: &str =
+    ".txt,.md,.markdown,.html,.htm,.pdf,text/plain,text/markdown,text/html,application/pdf";
 
 /// Longest passage shown in a search result, in characters.
 const MAX_PASSAGE_CHARS: usize = 700;
@@ -206,7 +210,13 @@ fn KnowledgeBaseView(kb: KnowledgeBaseDto) -> impl IntoView {
     let docs = Resource::new(
         {
             let kb_id = kb_id.clone();
-            move || (kb_id.clone(), docs_version.get(), delete_doc.version().get())
+            move || {
+                (
+                    kb_id.clone(),
+                    docs_version.get(),
+                    delete_doc.version().get(),
+                )
+            }
         },
         |(kb_id, _, _)| list_documents(kb_id),
     );
@@ -216,7 +226,10 @@ fn KnowledgeBaseView(kb: KnowledgeBaseDto) -> impl IntoView {
     {
         let scheduled = StoredValue::new(false);
         Effect::new(move |_| {
-            let busy = docs.get().and_then(|r| r.ok()).is_some_and(|page| page.items.iter().any(|d| !d.is_settled()));
+            let busy = docs
+                .get()
+                .and_then(|r| r.ok())
+                .is_some_and(|page| page.items.iter().any(|d| !d.is_settled()));
             if busy && !scheduled.get_value() {
                 scheduled.set_value(true);
                 set_timeout(
@@ -231,7 +244,11 @@ fn KnowledgeBaseView(kb: KnowledgeBaseDto) -> impl IntoView {
     }
 
     let on_uploaded = Callback::new(move |_: ()| docs_version.update(|v| *v += 1));
-    let subtitle = if kb.description.trim().is_empty() { format!("Created {}", short_time(&kb.created_at)) } else { kb.description.clone() };
+    let subtitle = if kb.description.trim().is_empty() {
+        format!("Created {}", short_time(&kb.created_at))
+    } else {
+        kb.description.clone()
+    };
     let name = kb.name.clone();
     let max_upload_bytes = kb.max_upload_bytes;
     view! {
@@ -338,11 +355,18 @@ fn UploadZone(kb_id: String, max_upload_bytes: u64, on_uploaded: Callback<()>) -
     let no_js_error = move || {
         query.with(|q| {
             (q.get_str("__path") == Some(UploadDocuments::PATH))
-                .then(|| q.get_str("__err").map(server_fn::error::ServerFnUrlError::<AppError>::decode_err))
+                .then(|| {
+                    q.get_str("__err")
+                        .map(server_fn::error::ServerFnUrlError::<AppError>::decode_err)
+                })
                 .flatten()
         })
     };
-    let limit = if max_upload_bytes > 0 { format!(" · up to {} each", human_size(max_upload_bytes)) } else { String::new() };
+    let limit = if max_upload_bytes > 0 {
+        format!(" · up to {} each", human_size(max_upload_bytes))
+    } else {
+        String::new()
+    };
 
     let dragging = move || drag_depth.get() > 0;
     let drag_enter = move |ev: leptos::ev::DragEvent| {
@@ -358,7 +382,11 @@ fn UploadZone(kb_id: String, max_upload_bytes: u64, on_uploaded: Callback<()>) -
             drag_depth.set(0);
             #[cfg(feature = "hydrate")]
             {
-                let files = ev.data_transfer().and_then(|dt| dt.files()).map(file_list).unwrap_or_default();
+                let files = ev
+                    .data_transfer()
+                    .and_then(|dt| dt.files())
+                    .map(file_list)
+                    .unwrap_or_default();
                 start_uploads(files, kb_id.clone(), rows, on_uploaded);
             }
             #[cfg(not(feature = "hydrate"))]
@@ -371,7 +399,10 @@ fn UploadZone(kb_id: String, max_upload_bytes: u64, on_uploaded: Callback<()>) -
             #[cfg(feature = "hydrate")]
             {
                 use wasm_bindgen::JsCast;
-                if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                if let Some(input) = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                {
                     let files = input.files().map(file_list).unwrap_or_default();
                     input.set_value("");
                     start_uploads(files, kb_id.clone(), rows, on_uploaded);
@@ -450,8 +481,12 @@ fn UploadRowView(row: UploadRow) -> impl IntoView {
         UploadState::Failed(_) => ("failed", "refused"),
     };
     let detail = match &row.state {
-        UploadState::Stored => Some("Stored; searchable once it is ready (see Documents).".to_string()),
-        UploadState::Duplicate(existing) => Some(format!("The same content is already in this base as “{existing}”.")),
+        UploadState::Stored => {
+            Some("Stored; searchable once it is ready (see Documents).".to_string())
+        }
+        UploadState::Duplicate(existing) => Some(format!(
+            "The same content is already in this base as “{existing}”."
+        )),
         UploadState::Failed(message) => Some(strip_name(message, &row.name).to_string()),
         _ => None,
     };
@@ -470,7 +505,11 @@ fn UploadRowView(row: UploadRow) -> impl IntoView {
 
 /// The server's message without the leading file name (the row already shows it).
 fn strip_name<'a>(message: &'a str, name: &str) -> &'a str {
-    message.strip_prefix(name).map(|m| m.trim_start_matches(':').trim_start()).filter(|m| !m.is_empty()).unwrap_or(message)
+    message
+        .strip_prefix(name)
+        .map(|m| m.trim_start_matches(':').trim_start())
+        .filter(|m| !m.is_empty())
+        .unwrap_or(message)
 }
 
 /// The files of a `FileList`.
@@ -481,15 +520,29 @@ fn file_list(list: web_sys::FileList) -> Vec<web_sys::File> {
 
 /// Adds the files to the list and uploads them one after the other.
 #[cfg(feature = "hydrate")]
-fn start_uploads(files: Vec<web_sys::File>, kb_id: String, rows: RwSignal<Vec<UploadRow>>, on_uploaded: Callback<()>) {
+fn start_uploads(
+    files: Vec<web_sys::File>,
+    kb_id: String,
+    rows: RwSignal<Vec<UploadRow>>,
+    on_uploaded: Callback<()>,
+) {
     if files.is_empty() {
         return;
     }
     let first = rows.with_untracked(|r| r.iter().map(|x| x.key + 1).max().unwrap_or(0));
-    let files: Vec<(usize, web_sys::File)> = files.into_iter().enumerate().map(|(i, f)| (first + i, f)).collect();
+    let files: Vec<(usize, web_sys::File)> = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (first + i, f))
+        .collect();
     rows.update(|r| {
         for (key, f) in &files {
-            r.push(UploadRow { key: *key, name: f.name(), size: f.size() as u64, state: UploadState::Waiting });
+            r.push(UploadRow {
+                key: *key,
+                name: f.name(),
+                size: f.size() as u64,
+                state: UploadState::Waiting,
+            });
         }
     });
     let set = move |key: usize, state: UploadState| {
@@ -517,17 +570,24 @@ fn start_uploads(files: Vec<web_sys::File>, kb_id: String, rows: RwSignal<Vec<Up
 
 /// Sends one file to [`crate::api::upload_documents`].
 #[cfg(feature = "hydrate")]
-async fn upload_one(kb_id: &str, file: &web_sys::File) -> Result<Vec<crate::dto::UploadedDto>, AppError> {
+async fn upload_one(
+    kb_id: &str,
+    file: &web_sys::File,
+) -> Result<Vec<crate::dto::UploadedDto>, AppError> {
     let failed = |_| AppError::new("request", "The browser could not prepare the upload.");
     let form = web_sys::FormData::new().map_err(failed)?;
     form.append_with_str("kb_id", kb_id).map_err(failed)?;
-    form.append_with_blob_and_filename("file", file, &file.name()).map_err(failed)?;
+    form.append_with_blob_and_filename("file", file, &file.name())
+        .map_err(failed)?;
     crate::api::upload_documents(form.into()).await
 }
 
 /// The documents with their status, progress and a delete button.
 #[component]
-fn DocumentTable(page: PageDto<DocumentDto>, delete: ServerAction<DeleteDocument>) -> impl IntoView {
+fn DocumentTable(
+    page: PageDto<DocumentDto>,
+    delete: ServerAction<DeleteDocument>,
+) -> impl IntoView {
     let more = page.next_cursor.is_some();
     view! {
         <div class="table-scroll">
@@ -630,10 +690,19 @@ fn media_label(media_type: &str) -> &'static str {
 
 /// The search form (`GET ?q=&k=`) and its results.
 #[component]
-fn SearchPanel(kb_id: String, docs: Resource<Result<PageDto<DocumentDto>, AppError>>) -> impl IntoView {
+fn SearchPanel(
+    kb_id: String,
+    docs: Resource<Result<PageDto<DocumentDto>, AppError>>,
+) -> impl IntoView {
     let query = use_query_map();
     let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
-    let k = Memo::new(move |_| query.read().get("k").filter(|k| !k.trim().is_empty()).unwrap_or_else(|| "5".into()));
+    let k = Memo::new(move |_| {
+        query
+            .read()
+            .get("k")
+            .filter(|k| !k.trim().is_empty())
+            .unwrap_or_else(|| "5".into())
+    });
     let results = Resource::new(
         {
             let kb_id = kb_id.clone();
@@ -643,7 +712,9 @@ fn SearchPanel(kb_id: String, docs: Resource<Result<PageDto<DocumentDto>, AppErr
             if q.trim().is_empty() {
                 Ok(None)
             } else {
-                search_knowledge_base(kb_id, q.clone(), Some(k)).await.map(|hits| Some((q, hits)))
+                search_knowledge_base(kb_id, q.clone(), Some(k))
+                    .await
+                    .map(|hits| Some((q, hits)))
             }
         },
     );
@@ -766,8 +837,11 @@ fn SearchResults(hits: Vec<SearchHitDto>) -> impl IntoView {
 pub fn passage(text: &str) -> String {
     fn starts_block(line: &str) -> bool {
         let digits = line.chars().take_while(char::is_ascii_digit).count();
-        ["- ", "* ", "+ ", "#", "> ", "|"].iter().any(|m| line.starts_with(m))
-            || (digits > 0 && (line[digits..].starts_with(". ") || line[digits..].starts_with(") ")))
+        ["- ", "* ", "+ ", "#", "> ", "|"]
+            .iter()
+            .any(|m| line.starts_with(m))
+            || (digits > 0
+                && (line[digits..].starts_with(". ") || line[digits..].starts_with(") ")))
     }
     let mut out = String::new();
     let mut blank = false;
@@ -813,14 +887,23 @@ mod tests {
         assert_eq!(passage("# Title\nsome text wrapped\nhere.\n- item one\n  continued\n- item two\n12. twelve"), "# Title\nsome text wrapped here.\n- item one continued\n- item two\n12. twelve");
         let long = "word ".repeat(400);
         let p = passage(&long);
-        assert!(p.ends_with('…') && p.chars().count() <= MAX_PASSAGE_CHARS + 1, "{p}");
+        assert!(
+            p.ends_with('…') && p.chars().count() <= MAX_PASSAGE_CHARS + 1,
+            "{p}"
+        );
         assert_eq!(passage("<script>x</script>"), "<script>x</script>");
     }
 
     #[test]
     fn names_are_stripped_from_messages() {
         assert_eq!(strip_name("a.txt is empty", "a.txt"), "is empty");
-        assert_eq!(strip_name("a.png: \"image/png\" is not supported", "a.png"), "\"image/png\" is not supported");
-        assert_eq!(strip_name("The upload is too large", "a.txt"), "The upload is too large");
+        assert_eq!(
+            strip_name("a.png: \"image/png\" is not supported", "a.png"),
+            "\"image/png\" is not supported"
+        );
+        assert_eq!(
+            strip_name("The upload is too large", "a.txt"),
+            "The upload is too large"
+        );
     }
 }

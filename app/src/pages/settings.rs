@@ -3,7 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{list_api_keys, list_providers, take_new_key, CreateApiKey, CreateProvider, DeleteProvider, RevokeApiKey};
+use crate::api::{
+    list_api_keys, list_providers, take_new_key, CreateApiKey, CreateProvider, DeleteProvider,
+    RevokeApiKey,
+};
 use crate::app::{field_error, ErrorBox, Loading, PageHeader};
 use crate::dto::{short_time, CreatedKeyDto};
 use crate::pages::agents::kind_label;
@@ -14,7 +17,10 @@ use crate::pages::auth::FieldHint;
 pub fn ApiKeysPage() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
     // A key created by a form posted without JavaScript comes back through a flash cookie.
     let flashed = Resource::new(|| (), |_| take_new_key());
     let pending = create.pending();
@@ -177,7 +183,10 @@ fn NewKeySecret(created: CreatedKeyDto) -> impl IntoView {
 pub fn ProvidersPage() -> impl IntoView {
     let create = ServerAction::<CreateProvider>::new();
     let delete = ServerAction::<DeleteProvider>::new();
-    let providers = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_providers());
+    let providers = Resource::new(
+        move || (create.version().get(), delete.version().get()),
+        |_| list_providers(),
+    );
     let pending = create.pending();
     let err = move |field: &'static str| move || field_error(create.value().get(), field);
     view! {

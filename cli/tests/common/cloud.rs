@@ -61,26 +61,63 @@ impl Cloud {
         let pg = PgServer::start();
         let moto = Moto::start().await;
         let aws = autonoma_aws::AwsConfig::local(moto.endpoint.clone());
-        let sqs = SqsQueue::from_config(&aws, SqsConfig { queue_prefix: PREFIX.into(), ..SqsConfig::default() }).await;
+        let sqs = SqsQueue::from_config(
+            &aws,
+            SqsConfig {
+                queue_prefix: PREFIX.into(),
+                ..SqsConfig::default()
+            },
+        )
+        .await;
         sqs.ensure_queues("runs").await.unwrap();
         sqs.ensure_queues("gpu").await.unwrap();
-        S3BlobStore::from_config(&aws, S3Config { force_path_style: true, ..S3Config::new(BUCKET) }).await.ensure_bucket().await.unwrap();
+        S3BlobStore::from_config(
+            &aws,
+            S3Config {
+                force_path_style: true,
+                ..S3Config::new(BUCKET)
+            },
+        )
+        .await
+        .ensure_bucket()
+        .await
+        .unwrap();
         let secrets = aws_sdk_secretsmanager::Client::new(&aws.load().await);
         let secret = json!({ "AUTONOMA_SECRET_KEY": "ab".repeat(32), "AUTONOMA_ORIGIN_VERIFY": ORIGIN_SECRET }).to_string();
-        let app_secret_arn = secrets.create_secret().name("autonoma-test/app").secret_string(secret).send().await.unwrap().arn.unwrap();
-        Cloud { pg, moto, app_secret_arn, data_dir: tempfile::tempdir().unwrap(), binary }
+        let app_secret_arn = secrets
+            .create_secret()
+            .name("autonoma-test/app")
+            .secret_string(secret)
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        Cloud {
+            pg,
+            moto,
+            app_secret_arn,
+            data_dir: tempfile::tempdir().unwrap(),
+            binary,
+        }
     }
 
     /// The binary in a clean environment with the cloud settings (PostgreSQL, SQS, S3, the
     /// app secret), ready for arguments. `AUTONOMA_LOG` (default `warn`), `RUST_LOG` and
     /// the model folders are passed through.
     pub fn base_command(&self) -> Command {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let mut cmd = Command::new(&self.binary);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", std::env::var("HOME").unwrap_or_default())
-            .env("AUTONOMA_LOG", std::env::var("AUTONOMA_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "AUTONOMA_LOG",
+                std::env::var("AUTONOMA_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("AUTONOMA_DATA_DIR", self.data_dir.path())
             .env("AUTONOMA_SITE_DIR", workspace.join("site"))
             .env("AUTONOMA_DATABASE_URL", self.pg.app_url())
@@ -96,7 +133,11 @@ impl Cloud {
             .env("AUTONOMA_SECURE_COOKIES", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        for var in ["AUTONOMA_MODEL_DIR", "AUTONOMA_EMBEDDING_MODEL_DIR", "RUST_LOG"] {
+        for var in [
+            "AUTONOMA_MODEL_DIR",
+            "AUTONOMA_EMBEDDING_MODEL_DIR",
+            "RUST_LOG",
+        ] {
             if let Ok(v) = std::env::var(var) {
                 cmd.env(var, v);
             }
@@ -113,7 +154,8 @@ impl Cloud {
     pub fn command(&self, handler: &str, runtime: &RuntimeApi) -> Command {
         let mut cmd = self.base_command();
         // As deployed (infra/modules/autonoma/lambda.tf): a small pool per instance.
-        cmd.env("_HANDLER", handler).env("AUTONOMA_DATABASE_MAX_CONNECTIONS", "2");
+        cmd.env("_HANDLER", handler)
+            .env("AUTONOMA_DATABASE_MAX_CONNECTIONS", "2");
         for (k, v) in runtime.function_env(&format!("autonoma-test-{handler}")) {
             cmd.env(k, v);
         }
@@ -127,7 +169,12 @@ impl Cloud {
     }
 
     /// [`Cloud::function`] with the variables `unset` removed from its environment.
-    pub async fn function_without(&self, handler: &str, extra: &[(&str, &str)], unset: &[&str]) -> (Function, Instant) {
+    pub async fn function_without(
+        &self,
+        handler: &str,
+        extra: &[(&str, &str)],
+        unset: &[&str],
+    ) -> (Function, Instant) {
         let runtime = RuntimeApi::start().await;
         let mut cmd = self.command(handler, &runtime);
         for k in unset {
@@ -144,6 +191,9 @@ impl Cloud {
     /// A client of moto's SQS.
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         let aws = autonoma_aws::AwsConfig::local(self.moto.endpoint.clone());
-        SqsQueue::from_config(&aws, SqsConfig::default()).await.client().clone()
+        SqsQueue::from_config(&aws, SqsConfig::default())
+            .await
+            .client()
+            .clone()
     }
 }

@@ -30,7 +30,10 @@ impl Server {
     /// Starts the server with extra environment variables.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
-        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
         cmd.arg("serve")
             .env("AUTONOMA_LISTEN", "127.0.0.1:0")
@@ -39,9 +42,11 @@ impl Server {
             .env("AUTONOMA_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let postgres = (on_postgres() && !env.iter().any(|(k, _)| *k == "AUTONOMA_DATABASE_URL")).then(autonoma_testkit::postgres::PgServer::start);
+        let postgres = (on_postgres() && !env.iter().any(|(k, _)| *k == "AUTONOMA_DATABASE_URL"))
+            .then(autonoma_testkit::postgres::PgServer::start);
         if let Some(pg) = &postgres {
-            cmd.env("AUTONOMA_DATABASE_URL", pg.app_url()).env("AUTONOMA_DATABASE_OWNER_URL", pg.owner_url());
+            cmd.env("AUTONOMA_DATABASE_URL", pg.app_url())
+                .env("AUTONOMA_DATABASE_OWNER_URL", pg.owner_url());
         }
         for (k, v) in env {
             cmd.env(k, v);
@@ -49,9 +54,20 @@ impl Server {
         let mut child = cmd.spawn().expect("start autonoma serve");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
-        let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
-        Server { child, base, data_dir, postgres }
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base,
+            data_dir,
+            postgres,
+        }
     }
 
     pub fn start() -> Server {
@@ -70,7 +86,10 @@ impl Server {
 
     /// The `AUTONOMA_*` variables that point another process at this server's database.
     pub fn database_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![("AUTONOMA_DATA_DIR".to_string(), self.data_dir.path().display().to_string())];
+        let mut env = vec![(
+            "AUTONOMA_DATA_DIR".to_string(),
+            self.data_dir.path().display().to_string(),
+        )];
         if let Some(pg) = &self.postgres {
             env.push(("AUTONOMA_DATABASE_URL".into(), pg.app_url()));
             env.push(("AUTONOMA_DATABASE_OWNER_URL".into(), pg.owner_url()));
@@ -99,7 +118,10 @@ pub struct User {
 impl User {
     /// Signs up `email` and creates an API key through the cookie session.
     pub async fn sign_up(server: &Server, email: &str) -> User {
-        let cookie_http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let cookie_http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
         let res = cookie_http
             .post(server.url("/api/v1/auth/signup"))
             .json(&json!({ "email": email, "password": "correct horse battery", "name": "Test" }))
@@ -109,7 +131,13 @@ impl User {
         assert_eq!(res.status(), 201, "signup: {}", res.text().await.unwrap());
         let me: Value = res.json().await.unwrap();
         let csrf = me["csrf_token"].as_str().unwrap().to_string();
-        let res = cookie_http.post(server.url("/api/v1/api-keys")).header("x-csrf-token", &csrf).json(&json!({ "name": "tests" })).send().await.unwrap();
+        let res = cookie_http
+            .post(server.url("/api/v1/api-keys"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({ "name": "tests" }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 201);
         let key: Value = res.json().await.unwrap();
         User {
@@ -123,16 +151,24 @@ impl User {
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+        self.http
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(&self.api_key)
     }
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+        self.http
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(&self.api_key)
     }
     pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.put(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+        self.http
+            .put(format!("{}{}", self.base, path))
+            .bearer_auth(&self.api_key)
     }
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.delete(format!("{}{}", self.base, path)).bearer_auth(&self.api_key)
+        self.http
+            .delete(format!("{}{}", self.base, path))
+            .bearer_auth(&self.api_key)
     }
 
     /// Connects an OpenAI-compatible provider at `base_url` offering model `scripted`.
@@ -144,11 +180,20 @@ impl User {
             .await
             .unwrap();
         assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Creates an agent and returns its JSON.
-    pub async fn agent(&self, provider_id: &str, model: &str, tools: &[&str], limits: Value) -> Value {
+    pub async fn agent(
+        &self,
+        provider_id: &str,
+        model: &str,
+        tools: &[&str],
+        limits: Value,
+    ) -> Value {
         let res = self
             .post("/api/v1/agents")
             .json(&json!({
@@ -164,7 +209,12 @@ impl User {
 
     /// Starts a run; returns its JSON.
     pub async fn start_run(&self, agent_id: &str, input: &str, thread: Option<&str>) -> Value {
-        let res = self.post(&format!("/api/v1/agents/{agent_id}/runs")).json(&json!({ "input": input, "thread_id": thread })).send().await.unwrap();
+        let res = self
+            .post(&format!("/api/v1/agents/{agent_id}/runs"))
+            .json(&json!({ "input": input, "thread_id": thread }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
         res.json().await.unwrap()
     }
@@ -172,23 +222,52 @@ impl User {
     /// The run's events recorded so far, through the polling form of the events endpoint
     /// (`Accept: application/json`); (seq, type, event JSON) triples.
     pub async fn events_so_far(&self, run_id: &str) -> Vec<(i64, String, Value)> {
-        let res = self.get(&format!("/api/v1/runs/{run_id}/events")).header("accept", "application/json").send().await.unwrap();
+        let res = self
+            .get(&format!("/api/v1/runs/{run_id}/events"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         let page: Value = res.json().await.unwrap();
-        page["events"].as_array().unwrap().iter().map(|e| (e["seq"].as_i64().unwrap(), e["type"].as_str().unwrap().to_string(), e.clone())).collect()
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["seq"].as_i64().unwrap(),
+                    e["type"].as_str().unwrap().to_string(),
+                    e.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Reads the SSE stream of a run (from `last_event_id`, if given) until it ends;
     /// returns (id, event, data JSON) triples.
-    pub async fn events(&self, run_id: &str, last_event_id: Option<i64>) -> Vec<(i64, String, Value)> {
+    pub async fn events(
+        &self,
+        run_id: &str,
+        last_event_id: Option<i64>,
+    ) -> Vec<(i64, String, Value)> {
         let mut req = self.get(&format!("/api/v1/runs/{run_id}/events"));
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id.to_string());
         }
-        let res = tokio::time::timeout(Duration::from_secs(120), req.send()).await.expect("events timeout").unwrap();
+        let res = tokio::time::timeout(Duration::from_secs(120), req.send())
+            .await
+            .expect("events timeout")
+            .unwrap();
         assert_eq!(res.status(), 200);
-        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-        let body = tokio::time::timeout(Duration::from_secs(180), res.text()).await.expect("stream did not end").unwrap();
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        let body = tokio::time::timeout(Duration::from_secs(180), res.text())
+            .await
+            .expect("stream did not end")
+            .unwrap();
         parse_sse(&body)
     }
 }
@@ -208,7 +287,11 @@ pub fn parse_sse(body: &str) -> Vec<(i64, String, Value)> {
             }
         }
         if !event.is_empty() {
-            out.push((id, event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            out.push((
+                id,
+                event,
+                serde_json::from_str(&data).unwrap_or(Value::Null),
+            ));
         }
     }
     out
@@ -217,7 +300,11 @@ pub fn parse_sse(body: &str) -> Vec<(i64, String, Value)> {
 /// Asserts a problem+json response with the given status and code.
 pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status);
-    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     assert_eq!(ct, "application/problem+json");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");

@@ -30,7 +30,9 @@ impl BlobKey {
         let mut segments = key.split('/');
         let org = segments.next().unwrap_or("");
         if Uuid::parse_str(org).is_err() {
-            return Err(Error::internal(format!("blob key {key:?} does not start with an organization id")));
+            return Err(Error::internal(format!(
+                "blob key {key:?} does not start with an organization id"
+            )));
         }
         let mut rest = 0;
         for s in segments {
@@ -39,13 +41,18 @@ impl BlobKey {
                 && s.len() <= 128
                 && s != "."
                 && s != ".."
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !ok {
-                return Err(Error::internal(format!("bad blob key segment {s:?} in {key:?}")));
+                return Err(Error::internal(format!(
+                    "bad blob key segment {s:?} in {key:?}"
+                )));
             }
         }
         if rest == 0 {
-            return Err(Error::internal(format!("blob key {key:?} has no path after the organization")));
+            return Err(Error::internal(format!(
+                "blob key {key:?} has no path after the organization"
+            )));
         }
         Ok(BlobKey(key.to_string()))
     }
@@ -57,7 +64,8 @@ impl BlobKey {
 
     /// The owning organization (the first segment).
     pub fn org_id(&self) -> Uuid {
-        Uuid::parse_str(self.0.split('/').next().unwrap_or_default()).expect("validated at construction")
+        Uuid::parse_str(self.0.split('/').next().unwrap_or_default())
+            .expect("validated at construction")
     }
 }
 

@@ -30,7 +30,10 @@ pub struct ChunkConfig {
 
 impl Default for ChunkConfig {
     fn default() -> Self {
-        ChunkConfig { max_tokens: 200, overlap_tokens: 40 }
+        ChunkConfig {
+            max_tokens: 200,
+            overlap_tokens: 40,
+        }
     }
 }
 
@@ -102,9 +105,17 @@ impl Counter<'_> {
 }
 
 /// Splits `doc` into chunks. Errors: only the token counter's.
-pub fn chunk(doc: &Extracted, counter: &dyn TokenCounter, cfg: ChunkConfig) -> Result<Vec<ChunkDraft>> {
+pub fn chunk(
+    doc: &Extracted,
+    counter: &dyn TokenCounter,
+    cfg: ChunkConfig,
+) -> Result<Vec<ChunkDraft>> {
     let specials = counter.count_tokens("")?;
-    let mut counter = Counter { inner: counter, specials, cache: HashMap::new() };
+    let mut counter = Counter {
+        inner: counter,
+        specials,
+        cache: HashMap::new(),
+    };
     let text = doc.text.as_str();
 
     // Words with byte and char offsets, in one pass.
@@ -114,14 +125,26 @@ pub fn chunk(doc: &Extracted, counter: &dyn TokenCounter, cfg: ChunkConfig) -> R
     for (b, c) in text.char_indices() {
         if c.is_whitespace() {
             if let Some((s, sc, _)) = cur.take() {
-                words.push(Word { start: s, end: b, start_char: sc, end_char: chars, tokens: 0 });
+                words.push(Word {
+                    start: s,
+                    end: b,
+                    start_char: sc,
+                    end_char: chars,
+                    tokens: 0,
+                });
             }
         } else {
             match cur.as_mut() {
                 Some((_, _, n)) if *n < MAX_WORD_CHARS => *n += 1,
                 Some(_) => {
                     let (s, sc, _) = cur.take().unwrap();
-                    words.push(Word { start: s, end: b, start_char: sc, end_char: chars, tokens: 0 });
+                    words.push(Word {
+                        start: s,
+                        end: b,
+                        start_char: sc,
+                        end_char: chars,
+                        tokens: 0,
+                    });
                     cur = Some((b, chars, 1));
                 }
                 None => cur = Some((b, chars, 1)),
@@ -130,7 +153,13 @@ pub fn chunk(doc: &Extracted, counter: &dyn TokenCounter, cfg: ChunkConfig) -> R
         chars += 1;
     }
     if let Some((s, sc, _)) = cur {
-        words.push(Word { start: s, end: text.len(), start_char: sc, end_char: chars, tokens: 0 });
+        words.push(Word {
+            start: s,
+            end: text.len(),
+            start_char: sc,
+            end_char: chars,
+            tokens: 0,
+        });
     }
     for w in words.iter_mut() {
         w.tokens = counter.word(&text[w.start..w.end])?;
@@ -145,8 +174,16 @@ pub fn chunk(doc: &Extracted, counter: &dyn TokenCounter, cfg: ChunkConfig) -> R
     let mut groups: Vec<Group> = Vec::new();
     let mut wi = 0;
     for (si, s) in doc.sections.iter().enumerate() {
-        let end = doc.sections.get(si + 1).map(|n| n.start).unwrap_or(text.len());
-        let mut g = Group { heading: s.heading.clone(), page: s.page, words: vec![] };
+        let end = doc
+            .sections
+            .get(si + 1)
+            .map(|n| n.start)
+            .unwrap_or(text.len());
+        let mut g = Group {
+            heading: s.heading.clone(),
+            page: s.page,
+            words: vec![],
+        };
         while wi < words.len() && words[wi].start < end {
             g.words.push(words[wi]);
             wi += 1;
@@ -175,7 +212,14 @@ pub fn chunk(doc: &Extracted, counter: &dyn TokenCounter, cfg: ChunkConfig) -> R
     let mut out = Vec::new();
     for g in merged {
         let with_heading = heading_fits(&g.heading, |t| counter.inner.count_tokens(t))?;
-        let heading_tokens = if with_heading { counter.inner.count_tokens(&format!("{}\n\n", g.heading))?.saturating_sub(specials) } else { 0 };
+        let heading_tokens = if with_heading {
+            counter
+                .inner
+                .count_tokens(&format!("{}\n\n", g.heading))?
+                .saturating_sub(specials)
+        } else {
+            0
+        };
         let budget = cfg.max_tokens.saturating_sub(heading_tokens).max(16);
         let overlap = cfg.overlap_tokens.min(budget / 2);
         let ws = &g.words;
@@ -227,26 +271,42 @@ mod tests {
     struct Fixed;
     impl TokenCounter for Fixed {
         fn count_tokens(&self, text: &str) -> Result<usize> {
-            Ok(2 + text.split_whitespace().map(|w| w.len().div_ceil(4)).sum::<usize>())
+            Ok(2 + text
+                .split_whitespace()
+                .map(|w| w.len().div_ceil(4))
+                .sum::<usize>())
         }
     }
 
     fn doc(text: &str) -> Extracted {
-        Extracted { text: text.into(), sections: vec![Section { start: 0, heading: String::new(), page: None }] }
+        Extracted {
+            text: text.into(),
+            sections: vec![Section {
+                start: 0,
+                heading: String::new(),
+                page: None,
+            }],
+        }
     }
 
     #[test]
     fn chunks_respect_the_budget_and_overlap() {
         let words: Vec<String> = (0..1000).map(|i| format!("w{i:03}")).collect(); // 1 token each
         let text = words.join(" ");
-        let cfg = ChunkConfig { max_tokens: 100, overlap_tokens: 20 };
+        let cfg = ChunkConfig {
+            max_tokens: 100,
+            overlap_tokens: 20,
+        };
         let chunks = chunk(&doc(&text), &Fixed, cfg).unwrap();
         assert!(chunks.len() >= 12, "{}", chunks.len());
         for (i, c) in chunks.iter().enumerate() {
             assert_eq!(c.ordinal, i);
             assert!(c.token_count <= 102, "chunk {i}: {}", c.token_count);
             let chars: Vec<char> = text.chars().collect();
-            assert_eq!(chars[c.start_char..c.end_char].iter().collect::<String>(), c.text);
+            assert_eq!(
+                chars[c.start_char..c.end_char].iter().collect::<String>(),
+                c.text
+            );
         }
         // Consecutive chunks share 20 words.
         let a: Vec<&str> = chunks[0].text.split(' ').collect();
@@ -257,33 +317,70 @@ mod tests {
 
     #[test]
     fn chunks_stay_in_their_section_and_carry_its_heading() {
-        let md = format!("# Title\n\n## Alpha\n\n{}\n\n## Beta\n\n{}\n", "alpha ".repeat(150), "beta ".repeat(30));
+        let md = format!(
+            "# Title\n\n## Alpha\n\n{}\n\n## Beta\n\n{}\n",
+            "alpha ".repeat(150),
+            "beta ".repeat(30)
+        );
         let e = extract("text/markdown", md.as_bytes()).unwrap();
-        let chunks = chunk(&e, &Fixed, ChunkConfig { max_tokens: 100, overlap_tokens: 10 }).unwrap();
+        let chunks = chunk(
+            &e,
+            &Fixed,
+            ChunkConfig {
+                max_tokens: 100,
+                overlap_tokens: 10,
+            },
+        )
+        .unwrap();
         // "# Title" alone is too small: merged into Alpha.
         assert!(chunks[0].text.starts_with("# Title"), "{:?}", chunks[0]);
         assert_eq!(chunks[0].heading, "Title > Alpha");
-        let beta: Vec<_> = chunks.iter().filter(|c| c.heading == "Title > Beta").collect();
+        let beta: Vec<_> = chunks
+            .iter()
+            .filter(|c| c.heading == "Title > Beta")
+            .collect();
         assert_eq!(beta.len(), 1);
         assert!(beta[0].text.starts_with("## Beta") && !beta[0].text.contains("alpha"));
         assert!(chunks.iter().all(|c| c.token_count <= 102));
-        assert!(chunks.iter().filter(|c| c.heading == "Title > Alpha").all(|c| !c.text.contains("beta")));
+        assert!(chunks
+            .iter()
+            .filter(|c| c.heading == "Title > Alpha")
+            .all(|c| !c.text.contains("beta")));
     }
 
     #[test]
     fn unicode_offsets_are_in_characters() {
         let text = "héllo wörld ünïcode ".repeat(40);
-        let chunks = chunk(&doc(&text), &Fixed, ChunkConfig { max_tokens: 30, overlap_tokens: 5 }).unwrap();
+        let chunks = chunk(
+            &doc(&text),
+            &Fixed,
+            ChunkConfig {
+                max_tokens: 30,
+                overlap_tokens: 5,
+            },
+        )
+        .unwrap();
         let chars: Vec<char> = text.chars().collect();
         for c in &chunks {
-            assert_eq!(chars[c.start_char..c.end_char].iter().collect::<String>(), c.text);
+            assert_eq!(
+                chars[c.start_char..c.end_char].iter().collect::<String>(),
+                c.text
+            );
         }
     }
 
     #[test]
     fn long_runs_without_spaces_are_cut() {
         let text = "x".repeat(1000);
-        let chunks = chunk(&doc(&text), &Fixed, ChunkConfig { max_tokens: 60, overlap_tokens: 0 }).unwrap();
+        let chunks = chunk(
+            &doc(&text),
+            &Fixed,
+            ChunkConfig {
+                max_tokens: 60,
+                overlap_tokens: 0,
+            },
+        )
+        .unwrap();
         assert!(chunks.len() >= 4);
         assert!(chunks.iter().all(|c| c.token_count <= 62));
     }

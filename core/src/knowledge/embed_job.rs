@@ -51,14 +51,22 @@ pub struct EmbedChunksJob {
 impl EmbedChunksJob {
     /// A job for these chunks.
     pub fn new(org_id: Uuid, document_id: Uuid, chunk_ids: Vec<Uuid>) -> Self {
-        EmbedChunksJob { kind: EMBED_CHUNKS_KIND.to_string(), org_id, document_id, chunk_ids }
+        EmbedChunksJob {
+            kind: EMBED_CHUNKS_KIND.to_string(),
+            org_id,
+            document_id,
+            chunk_ids,
+        }
     }
 }
 
 /// Whether a chunk's heading path is prefixed to its embedding input: not empty and at most
 /// [`MAX_HEADING_TOKENS`] word pieces (`count` includes the 2 special tokens, like
 /// [`Embedder::count_tokens`]). The chunker and the embed job decide alike.
-pub fn heading_fits(heading: &str, count: impl Fn(&str) -> crate::Result<usize>) -> crate::Result<bool> {
+pub fn heading_fits(
+    heading: &str,
+    count: impl Fn(&str) -> crate::Result<usize>,
+) -> crate::Result<bool> {
     if heading.is_empty() {
         return Ok(false);
     }
@@ -68,8 +76,13 @@ pub fn heading_fits(heading: &str, count: impl Fn(&str) -> crate::Result<usize>)
 
 /// Runs one `embed_chunks` job. `Ok` acknowledges it (also when its document was deleted or
 /// has failed meanwhile); `Err(message)` asks the queue to retry.
-pub async fn run_embed_job(store: &dyn KnowledgeStore, embedder: &dyn Embedder, payload: &serde_json::Value) -> Result<(), String> {
-    let job: EmbedChunksJob = serde_json::from_value(payload.clone()).map_err(|e| format!("bad embed_chunks payload: {e}"))?;
+pub async fn run_embed_job(
+    store: &dyn KnowledgeStore,
+    embedder: &dyn Embedder,
+    payload: &serde_json::Value,
+) -> Result<(), String> {
+    let job: EmbedChunksJob = serde_json::from_value(payload.clone())
+        .map_err(|e| format!("bad embed_chunks payload: {e}"))?;
     let doc = match store.get_document_by_id(job.org_id, job.document_id).await {
         Ok(d) => d,
         Err(Error::NotFound(_)) => {
@@ -81,20 +94,37 @@ pub async fn run_embed_job(store: &dyn KnowledgeStore, embedder: &dyn Embedder, 
     if matches!(doc.status, DocumentStatus::Failed | DocumentStatus::Ready) {
         return Ok(());
     }
-    store.set_document_status(job.org_id, doc.id, DocumentStatus::Embedding, None).await.map_err(|e| e.to_string())?;
-    let todo = store.chunks_without_vectors(job.org_id, doc.id, &job.chunk_ids).await.map_err(|e| e.to_string())?;
+    store
+        .set_document_status(job.org_id, doc.id, DocumentStatus::Embedding, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let todo = store
+        .chunks_without_vectors(job.org_id, doc.id, &job.chunk_ids)
+        .await
+        .map_err(|e| e.to_string())?;
     for step in todo.chunks(EMBED_STEP) {
         let mut inputs = Vec::with_capacity(step.len());
         for c in step {
-            let with_heading = heading_fits(&c.heading, |t| embedder.count_tokens(t)).map_err(|e| e.to_string())?;
+            let with_heading = heading_fits(&c.heading, |t| embedder.count_tokens(t))
+                .map_err(|e| e.to_string())?;
             inputs.push(embedding_input(&c.heading, &c.text, with_heading));
         }
-        let vectors = embedder.embed(&inputs).await.map_err(|e| format!("embedding failed: {e}"))?;
+        let vectors = embedder
+            .embed(&inputs)
+            .await
+            .map_err(|e| format!("embedding failed: {e}"))?;
         if vectors.len() != step.len() || vectors.iter().any(|v| v.len() != embedder.dim()) {
-            return Err(format!("embedder returned {} vectors for {} inputs", vectors.len(), step.len()));
+            return Err(format!(
+                "embedder returned {} vectors for {} inputs",
+                vectors.len(),
+                step.len()
+            ));
         }
         let pairs: Vec<(Uuid, Vec<f32>)> = step.iter().map(|c| c.id).zip(vectors).collect();
-        let updated = match store.store_vectors(job.org_id, doc.id, embedder.model_id(), &pairs).await {
+        let updated = match store
+            .store_vectors(job.org_id, doc.id, embedder.model_id(), &pairs)
+            .await
+        {
             Ok(d) => d,
             // Deleted while we worked: nothing left to do.
             Err(Error::NotFound(_)) => return Ok(()),
@@ -108,15 +138,28 @@ pub async fn run_embed_job(store: &dyn KnowledgeStore, embedder: &dyn Embedder, 
 /// Marks the documents of dead-lettered `embed_chunks` jobs `failed`, with the job's last
 /// error as the reason. Idempotent; returns how many documents changed. The GPU worker runs
 /// it periodically.
-pub async fn fail_dead_lettered(store: &dyn KnowledgeStore, queue: &dyn JobQueue) -> crate::Result<usize> {
+pub async fn fail_dead_lettered(
+    store: &dyn KnowledgeStore,
+    queue: &dyn JobQueue,
+) -> crate::Result<usize> {
     let mut changed = 0;
     for (_, payload, last_error) in queue.dead_letters(GPU_QUEUE).await? {
-        let Ok(job) = serde_json::from_value::<EmbedChunksJob>(payload) else { continue };
+        let Ok(job) = serde_json::from_value::<EmbedChunksJob>(payload) else {
+            continue;
+        };
         if job.kind != EMBED_CHUNKS_KIND {
             continue;
         }
         let reason = format!("embedding failed after {EMBED_MAX_ATTEMPTS} attempts: {last_error}");
-        if store.set_document_status(job.org_id, job.document_id, DocumentStatus::Failed, Some(&reason)).await? {
+        if store
+            .set_document_status(
+                job.org_id,
+                job.document_id,
+                DocumentStatus::Failed,
+                Some(&reason),
+            )
+            .await?
+        {
             tracing::warn!(document = %job.document_id, %reason, "document failed");
             changed += 1;
         }

@@ -14,7 +14,12 @@
 use crate::{Error, Result};
 
 /// Media types the pipeline accepts.
-pub const SUPPORTED_MEDIA_TYPES: [&str; 4] = ["text/plain", "text/markdown", "text/html", "application/pdf"];
+pub const SUPPORTED_MEDIA_TYPES: [&str; 4] = [
+    "text/plain",
+    "text/markdown",
+    "text/html",
+    "application/pdf",
+];
 
 /// A section of the extracted text: from `start` (byte offset into [`Extracted::text`]) to
 /// the next section's start.
@@ -44,9 +49,18 @@ pub struct Extracted {
 /// from the file name's extension (`.txt`, `.text`, `.md`, `.markdown`, `.html`, `.htm`,
 /// `.pdf`). Errors: [`Error::Validation`] (`media_type`) for anything unsupported.
 pub fn resolve_media_type(declared: Option<&str>, file_name: &str) -> Result<&'static str> {
-    let declared = declared.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let declared = declared
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let from_ext = || {
-        let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        let ext = file_name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
         match ext.as_str() {
             "txt" | "text" => Some("text/plain"),
             "md" | "markdown" => Some("text/markdown"),
@@ -64,8 +78,15 @@ pub fn resolve_media_type(declared: Option<&str>, file_name: &str) -> Result<&'s
         _ => None,
     };
     resolved.ok_or_else(|| {
-        let what = if declared.is_empty() { format!("cannot tell the type of {file_name:?}") } else { format!("{declared:?} is not supported") };
-        Error::validation("media_type", format!("{what}; supported: {}", SUPPORTED_MEDIA_TYPES.join(", ")))
+        let what = if declared.is_empty() {
+            format!("cannot tell the type of {file_name:?}")
+        } else {
+            format!("{declared:?} is not supported")
+        };
+        Error::validation(
+            "media_type",
+            format!("{what}; supported: {}", SUPPORTED_MEDIA_TYPES.join(", ")),
+        )
     })
 }
 
@@ -76,11 +97,26 @@ pub fn extract(media_type: &str, bytes: &[u8]) -> Result<Extracted> {
         return Err(Error::validation("file", "is empty"));
     }
     let out = match media_type {
-        "text/plain" => Extracted { text: utf8_text(bytes, media_type)?.to_string(), sections: vec![Section { start: 0, heading: String::new(), page: None }] },
+        "text/plain" => Extracted {
+            text: utf8_text(bytes, media_type)?.to_string(),
+            sections: vec![Section {
+                start: 0,
+                heading: String::new(),
+                page: None,
+            }],
+        },
         "text/markdown" => markdown(utf8_text(bytes, media_type)?),
         "text/html" => html(utf8_text(bytes, media_type)?),
         "application/pdf" => pdf(bytes)?,
-        other => return Err(Error::validation("media_type", format!("{other:?} is not supported; supported: {}", SUPPORTED_MEDIA_TYPES.join(", ")))),
+        other => {
+            return Err(Error::validation(
+                "media_type",
+                format!(
+                    "{other:?} is not supported; supported: {}",
+                    SUPPORTED_MEDIA_TYPES.join(", ")
+                ),
+            ))
+        }
     };
     if out.text.trim().is_empty() {
         return Err(Error::validation("file", "contains no text"));
@@ -116,7 +152,11 @@ impl HeadingPath {
         if !title.is_empty() {
             self.stack.push((level, title));
         }
-        self.stack.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(" > ")
+        self.stack
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" > ")
     }
 }
 
@@ -126,12 +166,18 @@ fn collapse_ws(s: &str) -> String {
 
 fn markdown(text: &str) -> Extracted {
     use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
-    let mut sections = vec![Section { start: 0, heading: String::new(), page: None }];
+    let mut sections = vec![Section {
+        start: 0,
+        heading: String::new(),
+        page: None,
+    }];
     let mut path = HeadingPath::default();
     let mut current: Option<(u8, usize, String)> = None;
     for (event, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
         match event {
-            Event::Start(Tag::Heading { level, .. }) => current = Some((level as u8, range.start, String::new())),
+            Event::Start(Tag::Heading { level, .. }) => {
+                current = Some((level as u8, range.start, String::new()))
+            }
             Event::Text(t) | Event::Code(t) => {
                 if let Some((_, _, title)) = current.as_mut() {
                     title.push_str(&t);
@@ -145,13 +191,23 @@ fn markdown(text: &str) -> Extracted {
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, start, title)) = current.take() {
                     let heading = path.enter(level, &title);
-                    push_section(&mut sections, Section { start, heading, page: None });
+                    push_section(
+                        &mut sections,
+                        Section {
+                            start,
+                            heading,
+                            page: None,
+                        },
+                    );
                 }
             }
             _ => {}
         }
     }
-    Extracted { text: text.to_string(), sections }
+    Extracted {
+        text: text.to_string(),
+        sections,
+    }
 }
 
 /// Appends a section, replacing the previous one when it would be empty (same start).
@@ -162,10 +218,43 @@ fn push_section(sections: &mut Vec<Section>, s: Section) {
     sections.push(s);
 }
 
-const HTML_SKIP: [&str; 9] = ["head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object"];
+const HTML_SKIP: [&str; 9] = [
+    "head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
+];
 const HTML_BLOCK: [&str; 33] = [
-    "p", "div", "section", "article", "header", "footer", "main", "nav", "aside", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody",
-    "tr", "td", "th", "blockquote", "pre", "figure", "figcaption", "form", "fieldset", "hr", "address", "details", "summary", "caption", "body",
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "main",
+    "nav",
+    "aside",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "td",
+    "th",
+    "blockquote",
+    "pre",
+    "figure",
+    "figcaption",
+    "form",
+    "fieldset",
+    "hr",
+    "address",
+    "details",
+    "summary",
+    "caption",
+    "body",
 ];
 
 struct HtmlOut {
@@ -211,10 +300,21 @@ impl HtmlOut {
 
 fn html(src: &str) -> Extracted {
     let doc = scraper::Html::parse_document(src);
-    let mut out = HtmlOut { text: String::new(), sections: vec![Section { start: 0, heading: String::new(), page: None }], path: HeadingPath::default() };
+    let mut out = HtmlOut {
+        text: String::new(),
+        sections: vec![Section {
+            start: 0,
+            heading: String::new(),
+            page: None,
+        }],
+        path: HeadingPath::default(),
+    };
     walk_html(doc.tree.root(), &mut out, false);
     out.newline();
-    Extracted { text: out.text, sections: out.sections }
+    Extracted {
+        text: out.text,
+        sections: out.sections,
+    }
 }
 
 fn node_text(node: ego_tree::NodeRef<'_, scraper::Node>) -> String {
@@ -236,12 +336,23 @@ fn walk_html(node: ego_tree::NodeRef<'_, scraper::Node>, out: &mut HtmlOut, pre:
             if HTML_SKIP.contains(&name) {
                 return;
             }
-            if let Some(level) = name.strip_prefix('h').and_then(|l| l.parse::<u8>().ok()).filter(|l| (1..=6).contains(l)) {
+            if let Some(level) = name
+                .strip_prefix('h')
+                .and_then(|l| l.parse::<u8>().ok())
+                .filter(|l| (1..=6).contains(l))
+            {
                 let title = node_text(node);
                 out.newline();
                 let heading = out.path.enter(level, &title);
                 let start = out.text.len();
-                push_section(&mut out.sections, Section { start, heading, page: None });
+                push_section(
+                    &mut out.sections,
+                    Section {
+                        start,
+                        heading,
+                        page: None,
+                    },
+                );
                 out.text.push_str(&title);
                 out.newline();
                 return;
@@ -269,14 +380,25 @@ fn walk_html(node: ego_tree::NodeRef<'_, scraper::Node>, out: &mut HtmlOut, pre:
 
 fn pdf(bytes: &[u8]) -> Result<Extracted> {
     if !bytes.starts_with(b"%PDF-") {
-        return Err(Error::validation("file", "is declared as application/pdf but does not start with a PDF header (%PDF-)"));
+        return Err(Error::validation(
+            "file",
+            "is declared as application/pdf but does not start with a PDF header (%PDF-)",
+        ));
     }
     // pdf-extract panics on some malformed inputs; a panic is a corrupt file, not a crash.
     let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
-        .map_err(|_| Error::validation("file", "is not a readable PDF (the parser gave up on its structure)"))?
+        .map_err(|_| {
+            Error::validation(
+                "file",
+                "is not a readable PDF (the parser gave up on its structure)",
+            )
+        })?
         .map_err(|e| Error::validation("file", format!("is not a readable PDF: {e}")))?;
     if pages.is_empty() {
-        return Err(Error::validation("file", "is not a readable PDF: it has no pages"));
+        return Err(Error::validation(
+            "file",
+            "is not a readable PDF: it has no pages",
+        ));
     }
     let mut text = String::new();
     let mut sections = Vec::new();
@@ -289,11 +411,18 @@ fn pdf(bytes: &[u8]) -> Result<Extracted> {
             text.push_str("\n\n");
         }
         let n = i as u32 + 1;
-        sections.push(Section { start: text.len(), heading: format!("page {n}"), page: Some(n) });
+        sections.push(Section {
+            start: text.len(),
+            heading: format!("page {n}"),
+            page: Some(n),
+        });
         text.push_str(page_text);
     }
     if text.is_empty() {
-        return Err(Error::validation("file", "has no extractable text (scanned PDFs need OCR, which is not supported)"));
+        return Err(Error::validation(
+            "file",
+            "has no extractable text (scanned PDFs need OCR, which is not supported)",
+        ));
     }
     if let Some(first) = sections.first_mut() {
         first.start = 0;
@@ -308,20 +437,47 @@ mod tests {
     fn headings(e: &Extracted) -> Vec<(String, String)> {
         let mut v = vec![];
         for (i, s) in e.sections.iter().enumerate() {
-            let end = e.sections.get(i + 1).map(|n| n.start).unwrap_or(e.text.len());
-            v.push((s.heading.clone(), e.text[s.start..end].trim().lines().next().unwrap_or("").to_string()));
+            let end = e
+                .sections
+                .get(i + 1)
+                .map(|n| n.start)
+                .unwrap_or(e.text.len());
+            v.push((
+                s.heading.clone(),
+                e.text[s.start..end]
+                    .trim()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            ));
         }
         v
     }
 
     #[test]
     fn media_types_resolve_or_are_refused() {
-        assert_eq!(resolve_media_type(Some("text/markdown; charset=utf-8"), "x").unwrap(), "text/markdown");
-        assert_eq!(resolve_media_type(Some("application/octet-stream"), "notes.MD").unwrap(), "text/markdown");
-        assert_eq!(resolve_media_type(None, "a.pdf").unwrap(), "application/pdf");
-        assert_eq!(resolve_media_type(Some("TEXT/HTML"), "x").unwrap(), "text/html");
+        assert_eq!(
+            resolve_media_type(Some("text/markdown; charset=utf-8"), "x").unwrap(),
+            "text/markdown"
+        );
+        assert_eq!(
+            resolve_media_type(Some("application/octet-stream"), "notes.MD").unwrap(),
+            "text/markdown"
+        );
+        assert_eq!(
+            resolve_media_type(None, "a.pdf").unwrap(),
+            "application/pdf"
+        );
+        assert_eq!(
+            resolve_media_type(Some("TEXT/HTML"), "x").unwrap(),
+            "text/html"
+        );
         let e = resolve_media_type(Some("image/png"), "a.png").unwrap_err();
-        assert!(matches!(&e, Error::Validation { field, message } if field == "media_type" && message.contains("image/png")), "{e}");
+        assert!(
+            matches!(&e, Error::Validation { field, message } if field == "media_type" && message.contains("image/png")),
+            "{e}"
+        );
         assert!(resolve_media_type(None, "archive.zip").is_err());
     }
 
@@ -347,11 +503,27 @@ mod tests {
         let html = "<html><head><title>T</title><style>p{}</style></head><body><h1>Manual</h1><p>Welcome  to\n the <b>tool</b>. <i>Read</i> <b>this</b>.</p>\
                     <script>var x = 1;</script><h2>Setup</h2><ul><li>one</li><li>two</li></ul><h3>Deep <i>dive</i></h3><p>x</p><h2>Other</h2><p>y</p></body></html>";
         let e = extract("text/html", html.as_bytes()).unwrap();
-        assert!(e.text.contains("Welcome to the tool. Read this."), "{}", e.text);
-        assert!(!e.text.contains("var x") && !e.text.contains("p{}"), "{}", e.text);
+        assert!(
+            e.text.contains("Welcome to the tool. Read this."),
+            "{}",
+            e.text
+        );
+        assert!(
+            !e.text.contains("var x") && !e.text.contains("p{}"),
+            "{}",
+            e.text
+        );
         assert!(e.text.contains("one\ntwo"), "{}", e.text);
         let h: Vec<String> = e.sections.iter().map(|s| s.heading.clone()).collect();
-        assert_eq!(h, vec!["Manual", "Manual > Setup", "Manual > Setup > Deep dive", "Manual > Other"]);
+        assert_eq!(
+            h,
+            vec![
+                "Manual",
+                "Manual > Setup",
+                "Manual > Setup > Deep dive",
+                "Manual > Other"
+            ]
+        );
         assert_eq!(e.sections[0].start, 0);
     }
 
@@ -360,10 +532,24 @@ mod tests {
         // Written by `cargo run -p autonoma --example pdf_fixture`.
         let pdf = include_bytes!("../../../tests/fixtures/greenhouse-guide.pdf");
         let e = extract("application/pdf", pdf).unwrap();
-        let pages: Vec<(String, Option<u32>)> = e.sections.iter().map(|s| (s.heading.clone(), s.page)).collect();
-        assert_eq!(pages, vec![("page 1".into(), Some(1)), ("page 2".into(), Some(2)), ("page 3".into(), Some(3))]);
+        let pages: Vec<(String, Option<u32>)> = e
+            .sections
+            .iter()
+            .map(|s| (s.heading.clone(), s.page))
+            .collect();
+        assert_eq!(
+            pages,
+            vec![
+                ("page 1".into(), Some(1)),
+                ("page 2".into(), Some(2)),
+                ("page 3".into(), Some(3))
+            ]
+        );
         let page2 = &e.text[e.sections[1].start..e.sections[2].start];
-        assert!(page2.contains("Aphids are removed with a spray of soapy water"), "{page2:?}");
+        assert!(
+            page2.contains("Aphids are removed with a spray of soapy water"),
+            "{page2:?}"
+        );
         assert!(!page2.contains("Cucumbers"));
         // Cut in half, the same file is refused.
         let err = extract("application/pdf", &pdf[..pdf.len() / 2]).unwrap_err();
@@ -381,7 +567,11 @@ mod tests {
         assert!(err("text/plain", &[0x89, b'P', b'N', b'G', 0xff, 0xfe]).contains("not UTF-8 text"));
         assert!(err("text/markdown", b"abc\0def").contains("NUL"));
         assert!(err("application/pdf", b"hello").contains("PDF header"));
-        assert!(err("application/pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage").contains("not a readable PDF"));
+        assert!(err(
+            "application/pdf",
+            b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage"
+        )
+        .contains("not a readable PDF"));
         assert!(err("image/png", b"x").starts_with("media_type"));
     }
 }

@@ -48,7 +48,10 @@ pub fn vector_to_bytes(v: &[f32]) -> Vec<u8> {
 
 /// Inverse of [`vector_to_bytes`]; appends to `out`. Returns the dimension.
 pub fn bytes_to_vector(b: &[u8], out: &mut Vec<f32>) -> usize {
-    out.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    out.extend(
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
     b.len() / 4
 }
 
@@ -96,7 +99,9 @@ impl PartialOrd for MinScore {
 impl Ord for MinScore {
     fn cmp(&self, o: &Self) -> Ordering {
         // Reversed: the heap's top is the worst kept score.
-        o.0.score.total_cmp(&self.0.score).then_with(|| self.0.chunk_id.cmp(&o.0.chunk_id))
+        o.0.score
+            .total_cmp(&self.0.score)
+            .then_with(|| self.0.chunk_id.cmp(&o.0.chunk_id))
     }
 }
 
@@ -110,15 +115,27 @@ pub fn top_k(snapshots: &[Arc<Snapshot>], query: &[f32], k: usize) -> Vec<Scored
         for (i, row) in s.matrix.chunks_exact(s.dim).enumerate() {
             let score = dot(row, query);
             if heap.len() < k {
-                heap.push(MinScore(Scored { chunk_id: s.ids[i], kb_id: s.kb_id, score }));
+                heap.push(MinScore(Scored {
+                    chunk_id: s.ids[i],
+                    kb_id: s.kb_id,
+                    score,
+                }));
             } else if heap.peek().is_some_and(|w| score > w.0.score) {
                 heap.pop();
-                heap.push(MinScore(Scored { chunk_id: s.ids[i], kb_id: s.kb_id, score }));
+                heap.push(MinScore(Scored {
+                    chunk_id: s.ids[i],
+                    kb_id: s.kb_id,
+                    score,
+                }));
             }
         }
     }
     let mut v: Vec<Scored> = heap.into_iter().map(|m| m.0).collect();
-    v.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.chunk_id.cmp(&b.chunk_id)));
+    v.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.chunk_id.cmp(&b.chunk_id))
+    });
     v
 }
 
@@ -131,7 +148,12 @@ pub struct VectorCache {
 
 impl VectorCache {
     /// The current snapshot of `kb_id`: cached if its version is current, else loaded.
-    pub async fn snapshot(&self, store: &dyn KnowledgeStore, org_id: Uuid, kb_id: Uuid) -> Result<Arc<Snapshot>> {
+    pub async fn snapshot(
+        &self,
+        store: &dyn KnowledgeStore,
+        org_id: Uuid,
+        kb_id: Uuid,
+    ) -> Result<Arc<Snapshot>> {
         let version = store.knowledge_base_version(org_id, kb_id).await?;
         if let Some(s) = self.cached(kb_id, version) {
             return Ok(s);
@@ -176,12 +198,28 @@ mod tests {
     fn top_k_is_exact_and_ordered() {
         let dim = 4;
         let ids: Vec<Uuid> = (0..6).map(|_| Uuid::now_v7()).collect();
-        let rows = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.6, 0.8, 0.0, 0.0], [0.8, 0.6, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]];
+        let rows = [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.6, 0.8, 0.0, 0.0],
+            [0.8, 0.6, 0.0, 0.0],
+            [-1.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ];
         let matrix: Vec<f32> = rows.iter().flatten().copied().collect();
         let kb = Uuid::now_v7();
-        let s = Arc::new(Snapshot { kb_id: kb, version: 1, dim, ids: ids.clone(), matrix });
+        let s = Arc::new(Snapshot {
+            kb_id: kb,
+            version: 1,
+            dim,
+            ids: ids.clone(),
+            matrix,
+        });
         let hits = top_k(&[s], &[1.0, 0.0, 0.0, 0.0], 3);
-        assert_eq!(hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>(), vec![ids[0], ids[3], ids[2]]);
+        assert_eq!(
+            hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>(),
+            vec![ids[0], ids[3], ids[2]]
+        );
         assert!((hits[1].score - 0.8).abs() < 1e-6);
         assert_eq!(hits[0].kb_id, kb);
     }

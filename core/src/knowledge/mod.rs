@@ -241,7 +241,10 @@ pub struct KnowledgeConfig {
 
 impl Default for KnowledgeConfig {
     fn default() -> Self {
-        KnowledgeConfig { max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES, chunking: ChunkConfig::default() }
+        KnowledgeConfig {
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            chunking: ChunkConfig::default(),
+        }
     }
 }
 
@@ -274,9 +277,17 @@ fn citation(document_name: &str, heading: &str, ordinal: i64) -> String {
 /// A file name without directories or control characters. Errors: `Validation` (`name`).
 fn clean_name(raw: &str) -> Result<String> {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let name: String = base.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string();
+    let name: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string();
     if name.is_empty() {
-        return Err(Error::validation("name", "the file needs a name, e.g. handbook.pdf"));
+        return Err(Error::validation(
+            "name",
+            "the file needs a name, e.g. handbook.pdf",
+        ));
     }
     check_len("name", &name, 1, 255)?;
     Ok(name)
@@ -292,7 +303,15 @@ impl Knowledge {
         embedder: Arc<dyn Embedder>,
         config: KnowledgeConfig,
     ) -> Self {
-        Knowledge { store, queue, blobs, tokens, embedder, config, cache: VectorCache::default() }
+        Knowledge {
+            store,
+            queue,
+            blobs,
+            tokens,
+            embedder,
+            config,
+            cache: VectorCache::default(),
+        }
     }
 
     /// Validates, extracts, chunks, stores and enqueues an upload into base `kb_id` (which
@@ -302,17 +321,30 @@ impl Knowledge {
     /// Errors: [`Error::TooLarge`] over the size limit; [`Error::Validation`] for an empty
     /// file, an unsupported type, binary data declared as text, a corrupt PDF or a document
     /// without text — in every error case nothing is written.
-    pub async fn ingest(&self, org_id: Uuid, kb_id: Uuid, upload: Upload) -> Result<(Document, bool)> {
+    pub async fn ingest(
+        &self,
+        org_id: Uuid,
+        kb_id: Uuid,
+        upload: Upload,
+    ) -> Result<(Document, bool)> {
         let name = clean_name(&upload.name)?;
         if upload.bytes.len() > self.config.max_upload_bytes {
-            return Err(Error::TooLarge(format!("the file is {} bytes; the limit is {} bytes", upload.bytes.len(), self.config.max_upload_bytes)));
+            return Err(Error::TooLarge(format!(
+                "the file is {} bytes; the limit is {} bytes",
+                upload.bytes.len(),
+                self.config.max_upload_bytes
+            )));
         }
         if upload.bytes.is_empty() {
             return Err(Error::validation("file", "is empty"));
         }
         let media_type = extract::resolve_media_type(upload.media_type.as_deref(), &name)?;
         let sha256 = hex::encode(Sha256::digest(&upload.bytes));
-        if let Some(existing) = self.store.find_document_by_sha256(org_id, kb_id, &sha256).await? {
+        if let Some(existing) = self
+            .store
+            .find_document_by_sha256(org_id, kb_id, &sha256)
+            .await?
+        {
             if existing.status != DocumentStatus::Failed {
                 return Ok((existing, false));
             }
@@ -364,7 +396,11 @@ impl Knowledge {
 
         let key = BlobKey::new(org_id, &format!("knowledge/{kb_id}/{doc_id}"))?;
         self.blobs.put(&key, &bytes).await?;
-        let doc = match self.store.insert_document(&doc, key.as_str(), &chunks).await {
+        let doc = match self
+            .store
+            .insert_document(&doc, key.as_str(), &chunks)
+            .await
+        {
             Ok(Inserted::Created(d)) => d,
             Ok(Inserted::Existing(d)) => {
                 self.blobs.delete(&key).await?;
@@ -380,9 +416,20 @@ impl Knowledge {
         for batch in chunks.chunks(EMBED_BATCH_CHUNKS) {
             let job = EmbedChunksJob::new(org_id, doc_id, batch.iter().map(|c| c.id).collect());
             let payload = serde_json::to_value(&job).map_err(Error::internal)?;
-            if let Err(e) = self.queue.enqueue(GPU_QUEUE, &payload, EMBED_MAX_ATTEMPTS, std::time::Duration::ZERO).await {
+            if let Err(e) = self
+                .queue
+                .enqueue(
+                    GPU_QUEUE,
+                    &payload,
+                    EMBED_MAX_ATTEMPTS,
+                    std::time::Duration::ZERO,
+                )
+                .await
+            {
                 let reason = format!("could not enqueue embedding jobs: {e}");
-                self.store.set_document_status(org_id, doc_id, DocumentStatus::Failed, Some(&reason)).await?;
+                self.store
+                    .set_document_status(org_id, doc_id, DocumentStatus::Failed, Some(&reason))
+                    .await?;
                 return Err(e);
             }
         }
@@ -419,14 +466,28 @@ impl Knowledge {
     /// The `k` chunks of bases `kb_ids` (of `org_id`) closest to `query`, best first. Bases
     /// that do not exist (or belong to another organization) contribute nothing.
     /// Errors: the embedder's ([`Error::Internal`]) or storage's.
-    pub async fn search(&self, org_id: Uuid, kb_ids: &[Uuid], query: &str, k: usize) -> Result<Vec<SearchHit>> {
+    pub async fn search(
+        &self,
+        org_id: Uuid,
+        kb_ids: &[Uuid],
+        query: &str,
+        k: usize,
+    ) -> Result<Vec<SearchHit>> {
         let mut v = self.embedder.embed(&[query.to_string()]).await?;
-        let q = v.pop().ok_or_else(|| Error::internal("embedder returned no vector"))?;
+        let q = v
+            .pop()
+            .ok_or_else(|| Error::internal("embedder returned no vector"))?;
         self.search_vector(org_id, kb_ids, &q, k).await
     }
 
     /// Like [`Knowledge::search`] with an already embedded query (unit vector).
-    pub async fn search_vector(&self, org_id: Uuid, kb_ids: &[Uuid], query: &[f32], k: usize) -> Result<Vec<SearchHit>> {
+    pub async fn search_vector(
+        &self,
+        org_id: Uuid,
+        kb_ids: &[Uuid],
+        query: &[f32],
+        k: usize,
+    ) -> Result<Vec<SearchHit>> {
         let mut snaps = Vec::with_capacity(kb_ids.len());
         for kb in kb_ids {
             match self.cache.snapshot(self.store.as_ref(), org_id, *kb).await {
@@ -436,10 +497,17 @@ impl Knowledge {
             }
         }
         let q = query.to_vec();
-        let scored = tokio::task::spawn_blocking(move || index::top_k(&snaps, &q, k)).await.map_err(Error::internal)?;
+        let scored = tokio::task::spawn_blocking(move || index::top_k(&snaps, &q, k))
+            .await
+            .map_err(Error::internal)?;
         let ids: Vec<Uuid> = scored.iter().map(|s| s.chunk_id).collect();
-        let mut rows: std::collections::HashMap<Uuid, store::ChunkWithSource> =
-            self.store.get_chunks(org_id, &ids).await?.into_iter().map(|c| (c.chunk.id, c)).collect();
+        let mut rows: std::collections::HashMap<Uuid, store::ChunkWithSource> = self
+            .store
+            .get_chunks(org_id, &ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.chunk.id, c))
+            .collect();
         Ok(scored
             .into_iter()
             .filter_map(|s| {
@@ -464,7 +532,8 @@ impl Knowledge {
 }
 
 /// Builds an embedder (the loader of a [`LazyEmbedder`]).
-type EmbedderLoader = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Embedder>>> + Send>> + Send + Sync>;
+type EmbedderLoader =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Embedder>>> + Send>> + Send + Sync>;
 
 /// Loads an embedder on first use, so a process that never embeds never starts the GPU,
 /// and a failed load (e.g. model files missing) is retried on the next call.
@@ -479,12 +548,23 @@ pub struct LazyEmbedder {
 impl LazyEmbedder {
     /// `model_id` and `dim` are what the loaded embedder will report; `tokens` answers
     /// [`Embedder::count_tokens`] without loading it; `load` builds the real embedder.
-    pub fn new<F, Fut>(model_id: impl Into<String>, dim: usize, tokens: Arc<dyn TokenCounter>, load: F) -> Self
+    pub fn new<F, Fut>(
+        model_id: impl Into<String>,
+        dim: usize,
+        tokens: Arc<dyn TokenCounter>,
+        load: F,
+    ) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Arc<dyn Embedder>>> + Send + 'static,
     {
-        LazyEmbedder { model_id: model_id.into(), dim, tokens, load: Box::new(move || Box::pin(load())), cell: tokio::sync::OnceCell::new() }
+        LazyEmbedder {
+            model_id: model_id.into(),
+            dim,
+            tokens,
+            load: Box::new(move || Box::pin(load())),
+            cell: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The loaded embedder, loading it now if needed.
@@ -515,27 +595,46 @@ impl Service {
     /// The knowledge engine. Errors: [`Error::Internal`] when this process was built without
     /// one ([`Service::with_knowledge`]).
     pub fn knowledge(&self) -> Result<&Arc<Knowledge>> {
-        self.knowledge_engine().ok_or_else(|| Error::internal("knowledge bases are not configured in this process"))
+        self.knowledge_engine()
+            .ok_or_else(|| Error::internal("knowledge bases are not configured in this process"))
     }
 
     /// Creates a knowledge base (member+).
     /// Errors: `Forbidden`; `Validation` (`name` 1..=100, `description` ≤ 2000 characters).
-    pub async fn create_knowledge_base(&self, actor: &Actor, input: NewKnowledgeBase) -> Result<KnowledgeBase> {
+    pub async fn create_knowledge_base(
+        &self,
+        actor: &Actor,
+        input: NewKnowledgeBase,
+    ) -> Result<KnowledgeBase> {
         require(actor, Role::Member, "creating knowledge bases needs member")?;
         let k = self.knowledge()?;
         let name = input.name.trim().to_string();
         check_len("name", &name, 1, 100)?;
         check_len("description", &input.description, 0, 2000)?;
-        let kb = KnowledgeBase { id: Uuid::now_v7(), org_id: actor.org_id, name, description: input.description, created_at: Utc::now() };
+        let kb = KnowledgeBase {
+            id: Uuid::now_v7(),
+            org_id: actor.org_id,
+            name,
+            description: input.description,
+            created_at: Utc::now(),
+        };
         k.store.create_knowledge_base(&kb).await?;
         Ok(kb)
     }
 
     /// A page of knowledge bases, newest first (viewer+).
-    pub async fn list_knowledge_bases(&self, actor: &Actor, cursor: Option<&str>, limit: Option<u32>) -> Result<Page<KnowledgeBase>> {
+    pub async fn list_knowledge_bases(
+        &self,
+        actor: &Actor,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<KnowledgeBase>> {
         let k = self.knowledge()?;
         let limit = limit.unwrap_or(20).clamp(1, MAX_PAGE);
-        let mut items = k.store.list_knowledge_bases(actor.org_id, parse_cursor(cursor)?, limit + 1).await?;
+        let mut items = k
+            .store
+            .list_knowledge_bases(actor.org_id, parse_cursor(cursor)?, limit + 1)
+            .await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|b| b.id.to_string())
@@ -547,20 +646,30 @@ impl Service {
 
     /// One knowledge base (viewer+). Errors: `NotFound`.
     pub async fn get_knowledge_base(&self, actor: &Actor, id: Uuid) -> Result<KnowledgeBase> {
-        self.knowledge()?.store.get_knowledge_base(actor.org_id, id).await
+        self.knowledge()?
+            .store
+            .get_knowledge_base(actor.org_id, id)
+            .await
     }
 
     /// Deletes a knowledge base with its documents, chunks, vectors and blobs (member+).
     /// Agents that attached it simply stop finding its passages.
     pub async fn delete_knowledge_base(&self, actor: &Actor, id: Uuid) -> Result<()> {
         require(actor, Role::Member, "deleting knowledge bases needs member")?;
-        self.knowledge()?.delete_knowledge_base(actor.org_id, id).await
+        self.knowledge()?
+            .delete_knowledge_base(actor.org_id, id)
+            .await
     }
 
     /// Uploads a document into a base (member+): see [`Knowledge::ingest`]. Returns the
     /// document and whether it was created (`false`: same SHA-256 already in the base).
     /// Errors: `Forbidden`, `NotFound` (base), `TooLarge`, `Validation`.
-    pub async fn upload_document(&self, actor: &Actor, kb_id: Uuid, upload: Upload) -> Result<(Document, bool)> {
+    pub async fn upload_document(
+        &self,
+        actor: &Actor,
+        kb_id: Uuid,
+        upload: Upload,
+    ) -> Result<(Document, bool)> {
         require(actor, Role::Member, "uploading documents needs member")?;
         let k = self.knowledge()?;
         k.store.get_knowledge_base(actor.org_id, kb_id).await?;
@@ -568,11 +677,20 @@ impl Service {
     }
 
     /// A page of a base's documents, newest first (viewer+). Errors: `NotFound` (base).
-    pub async fn list_documents(&self, actor: &Actor, kb_id: Uuid, cursor: Option<&str>, limit: Option<u32>) -> Result<Page<Document>> {
+    pub async fn list_documents(
+        &self,
+        actor: &Actor,
+        kb_id: Uuid,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Document>> {
         let k = self.knowledge()?;
         k.store.get_knowledge_base(actor.org_id, kb_id).await?;
         let limit = limit.unwrap_or(20).clamp(1, MAX_PAGE);
-        let mut items = k.store.list_documents(actor.org_id, kb_id, parse_cursor(cursor)?, limit + 1).await?;
+        let mut items = k
+            .store
+            .list_documents(actor.org_id, kb_id, parse_cursor(cursor)?, limit + 1)
+            .await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|d| d.id.to_string())
@@ -584,18 +702,28 @@ impl Service {
 
     /// One document with its progress (viewer+). Errors: `NotFound`.
     pub async fn get_document(&self, actor: &Actor, kb_id: Uuid, id: Uuid) -> Result<Document> {
-        self.knowledge()?.store.get_document(actor.org_id, kb_id, id).await
+        self.knowledge()?
+            .store
+            .get_document(actor.org_id, kb_id, id)
+            .await
     }
 
     /// Deletes a document with its chunks, vectors and blob (member+). Errors: `NotFound`.
     pub async fn delete_document(&self, actor: &Actor, kb_id: Uuid, id: Uuid) -> Result<()> {
         require(actor, Role::Member, "deleting documents needs member")?;
-        self.knowledge()?.delete_document(actor.org_id, kb_id, id).await
+        self.knowledge()?
+            .delete_document(actor.org_id, kb_id, id)
+            .await
     }
 
     /// The top-k chunks of a base for a query (viewer+), best first.
     /// Errors: `NotFound` (base); `Validation` (`query` 1..=2000 characters, `k` 1..=50).
-    pub async fn search_knowledge_base(&self, actor: &Actor, kb_id: Uuid, req: SearchRequest) -> Result<Vec<SearchHit>> {
+    pub async fn search_knowledge_base(
+        &self,
+        actor: &Actor,
+        kb_id: Uuid,
+        req: SearchRequest,
+    ) -> Result<Vec<SearchHit>> {
         let k = self.knowledge()?;
         let query = req.query.trim();
         check_len("query", query, 1, 2000)?;
@@ -618,7 +746,10 @@ mod tests {
         assert_eq!(clean_name("../../etc/passwd").unwrap(), "passwd");
         assert_eq!(clean_name(" a\u{0}b.md ").unwrap(), "ab.md");
         assert!(clean_name("dir/").is_err());
-        assert_eq!(citation("a.md", "Guide > Install", 3), "a.md § Guide > Install (chunk 3)");
+        assert_eq!(
+            citation("a.md", "Guide > Install", 3),
+            "a.md § Guide > Install (chunk 3)"
+        );
         assert_eq!(citation("a.txt", "", 0), "a.txt (chunk 0)");
     }
 }

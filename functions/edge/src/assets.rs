@@ -54,10 +54,18 @@ pub const HASH_LEN: usize = 16;
 /// # Errors
 /// When the binding is missing or not a fetcher, or the JS runtime fails a call (these
 /// become a 500); a failing asset service answer (other than 404) is reported as 502.
-pub async fn serve(req: &web_sys::Request, env: &Env, name: &str) -> worker::Result<web_sys::Response> {
+pub async fn serve(
+    req: &web_sys::Request,
+    env: &Env,
+    name: &str,
+) -> worker::Result<web_sys::Response> {
     let method = req.method();
     if method != "GET" && method != "HEAD" {
-        return text_response(405, "method not allowed\n", &[("allow", "GET, HEAD"), ("cache-control", MISSING)]);
+        return text_response(
+            405,
+            "method not allowed\n",
+            &[("allow", "GET, HEAD"), ("cache-control", MISSING)],
+        );
     }
     if !is_safe_name(name) || name.ends_with(".gz") {
         return not_found();
@@ -75,11 +83,14 @@ pub async fn serve(req: &web_sys::Request, env: &Env, name: &str) -> worker::Res
         }
     }
 
-    let fetcher: worker::worker_sys::Fetcher = js_sys::Reflect::get(env, &JsValue::from_str(ASSETS_BINDING))
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
-        .ok_or_else(|| worker::Error::RustError(format!("the {ASSETS_BINDING} binding is missing")))?
-        .unchecked_into();
+    let fetcher: worker::worker_sys::Fetcher =
+        js_sys::Reflect::get(env, &JsValue::from_str(ASSETS_BINDING))
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+            .ok_or_else(|| {
+                worker::Error::RustError(format!("the {ASSETS_BINDING} binding is missing"))
+            })?
+            .unchecked_into();
 
     let mut gzip = false;
     let mut file = None;
@@ -101,7 +112,11 @@ pub async fn serve(req: &web_sys::Request, env: &Env, name: &str) -> worker::Res
         404 => return not_found(),
         status => {
             discard(&file);
-            return text_response(502, &format!("asset store answered {status}\n"), &[("cache-control", MISSING)]);
+            return text_response(
+                502,
+                &format!("asset store answered {status}\n"),
+                &[("cache-control", MISSING)],
+            );
         }
     }
 
@@ -109,9 +124,16 @@ pub async fn serve(req: &web_sys::Request, env: &Env, name: &str) -> worker::Res
     let last_modified = file_headers.get("last-modified")?;
     let length = file_headers.get("content-length")?;
     let (etag, cache_control) = match hash {
-        Some(hash) => (format!("\"{hash}{}\"", if gzip { "-gz" } else { "" }), IMMUTABLE),
+        Some(hash) => (
+            format!("\"{hash}{}\"", if gzip { "-gz" } else { "" }),
+            IMMUTABLE,
+        ),
         None => {
-            let basis = format!("{}|{}|{gzip}", length.as_deref().unwrap_or(""), last_modified.as_deref().unwrap_or(""));
+            let basis = format!(
+                "{}|{}|{gzip}",
+                length.as_deref().unwrap_or(""),
+                last_modified.as_deref().unwrap_or("")
+            );
             (format!("W/\"{}\"", fnv1a_hex(basis.as_bytes())), REVALIDATE)
         }
     };
@@ -146,14 +168,25 @@ pub async fn serve(req: &web_sys::Request, env: &Env, name: &str) -> worker::Res
     if gzip {
         out.set("content-encoding", "gzip")?;
         // The body is already gzip: the runtime must send it as is, not compress it again.
-        js_sys::Reflect::set(&init, &JsValue::from_str("encodeBody"), &JsValue::from_str("manual"))?;
+        js_sys::Reflect::set(
+            &init,
+            &JsValue::from_str("encodeBody"),
+            &JsValue::from_str("manual"),
+        )?;
     }
     let body = if method == "HEAD" { None } else { file.body() };
-    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?)
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
+        body.as_ref(),
+        &init,
+    )?)
 }
 
 /// `GET`/`HEAD http://assets/<name>` on the asset service.
-async fn fetch_file(fetcher: &worker::worker_sys::Fetcher, name: &str, method: &str) -> worker::Result<web_sys::Response> {
+async fn fetch_file(
+    fetcher: &worker::worker_sys::Fetcher,
+    name: &str,
+    method: &str,
+) -> worker::Result<web_sys::Response> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     let promise = fetcher.fetch_with_str_and_init(&format!("http://assets/{name}"), &init)?;
@@ -171,7 +204,11 @@ fn not_found() -> worker::Result<web_sys::Response> {
     text_response(404, "not found\n", &[("cache-control", MISSING)])
 }
 
-fn not_modified(etag: &str, cache_control: &str, last_modified: Option<&str>) -> worker::Result<web_sys::Response> {
+fn not_modified(
+    etag: &str,
+    cache_control: &str,
+    last_modified: Option<&str>,
+) -> worker::Result<web_sys::Response> {
     let h = web_sys::Headers::new()?;
     h.set("etag", etag)?;
     h.set("cache-control", cache_control)?;
@@ -191,10 +228,15 @@ fn not_modified(etag: &str, cache_control: &str, last_modified: Option<&str>) ->
 pub fn content_hash(name: &str) -> Option<&str> {
     let file = name.rsplit('/').next().unwrap_or(name);
     let mut parts = file.split('.');
-    let (Some(stem), Some(hash), Some(ext), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(stem), Some(hash), Some(ext), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return None;
     };
-    let is_hex = hash.len() == HASH_LEN && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let is_hex = hash.len() == HASH_LEN
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     (!stem.is_empty() && !ext.is_empty() && is_hex).then_some(hash)
 }
 
@@ -204,7 +246,11 @@ pub fn content_hash(name: &str) -> Option<&str> {
 pub fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.split('/').all(|seg| {
-            !seg.is_empty() && !seg.starts_with('.') && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         })
 }
 
@@ -212,7 +258,10 @@ pub fn is_safe_name(name: &str) -> bool {
 /// unknown). Text types carry `charset=utf-8`; `.wasm` is `application/wasm` (needed by
 /// `WebAssembly.instantiateStreaming`).
 pub fn content_type(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "wasm" => "application/wasm",
@@ -234,13 +283,19 @@ pub fn content_type(name: &str) -> &'static str {
 /// True when an `Accept-Encoding` value allows gzip: `gzip` (or `*` without an explicit
 /// `gzip`) listed with a q-value above 0.
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    let Some(value) = accept_encoding else { return false };
+    let Some(value) = accept_encoding else {
+        return false;
+    };
     let mut star = false;
     for item in value.split(',') {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .or_else(|| p.trim().strip_prefix("Q="))
+            })
             .next()
             .and_then(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
@@ -257,7 +312,10 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 /// matches `etag` by weak comparison (the `W/` prefix is ignored on both sides).
 pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
     let want = etag.trim().trim_start_matches("W/");
-    if_none_match.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == want)
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == want)
 }
 
 /// True when the HTTP date `since` (`If-Modified-Since`) is not older than the HTTP date

@@ -50,7 +50,10 @@ async fn main(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<
 /// The string value of the text or secret binding `name`, or `None` when it is missing,
 /// not a string, or empty.
 pub fn text_binding(env: &Env, name: &str) -> Option<String> {
-    js_sys::Reflect::get(env, &JsValue::from_str(name)).ok().and_then(|v| v.as_string()).filter(|s| !s.is_empty())
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// A response with a plain-text `body`, HTTP `status` and the given extra headers
@@ -58,7 +61,11 @@ pub fn text_binding(env: &Env, name: &str) -> Option<String> {
 ///
 /// # Errors
 /// Only when the JS runtime refuses to build the response (an invalid header name or value).
-pub fn text_response(status: u16, body: &str, headers: &[(&str, &str)]) -> worker::Result<web_sys::Response> {
+pub fn text_response(
+    status: u16,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> worker::Result<web_sys::Response> {
     let h = web_sys::Headers::new()?;
     h.set("content-type", "text/plain; charset=utf-8")?;
     for (k, v) in headers {
@@ -67,5 +74,8 @@ pub fn text_response(status: u16, body: &str, headers: &[(&str, &str)]) -> worke
     let init = web_sys::ResponseInit::new();
     init.set_status(status);
     init.set_headers(&h);
-    Ok(web_sys::Response::new_with_opt_str_and_init(Some(body), &init)?)
+    Ok(web_sys::Response::new_with_opt_str_and_init(
+        Some(body),
+        &init,
+    )?)
 }

@@ -42,11 +42,26 @@ pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `Keep-Alive`/`Proxy-Connection`)
 /// that are never forwarded.
-pub const HOP_BY_HOP: &[&str] =
-    &["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// Headers only the edge may set; a client's values are removed before forwarding.
-pub const EDGE_SET: &[&str] = &["host", ORIGIN_VERIFY_HEADER, "x-real-ip", "x-forwarded-host", "x-forwarded-proto"];
+pub const EDGE_SET: &[&str] = &[
+    "host",
+    ORIGIN_VERIFY_HEADER,
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
 
 /// Forwards `req` (whose parsed URL is `url`) to the origin and returns the origin's
 /// response unchanged and unbuffered; see the module documentation for the headers.
@@ -54,15 +69,27 @@ pub const EDGE_SET: &[&str] = &["host", ORIGIN_VERIFY_HEADER, "x-real-ip", "x-fo
 /// # Errors
 /// Only when the JS runtime fails to build the request or response objects (a 500); an
 /// unreachable or unconfigured origin is answered with 502 instead.
-pub async fn forward(req: &web_sys::Request, url: &web_sys::Url, env: &Env) -> worker::Result<web_sys::Response> {
+pub async fn forward(
+    req: &web_sys::Request,
+    url: &web_sys::Url,
+    env: &Env,
+) -> worker::Result<web_sys::Response> {
     let Some(origin) = text_binding(env, ORIGIN_URL_BINDING) else {
         worker::console_error!("edge: the {ORIGIN_URL_BINDING} binding is not set");
-        return text_response(502, "edge misconfigured: no origin\n", &[("cache-control", "no-store")]);
+        return text_response(
+            502,
+            "edge misconfigured: no origin\n",
+            &[("cache-control", "no-store")],
+        );
     };
     let incoming = req.headers();
     let headers = web_sys::Headers::new_with_headers(&incoming)?;
     if let Some(connection) = incoming.get("connection")? {
-        for name in connection.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in connection
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             headers.delete(name)?;
         }
     }
@@ -99,7 +126,11 @@ pub async fn forward(req: &web_sys::Request, url: &web_sys::Url, env: &Env) -> w
         Ok(res) => Ok(res.dyn_into::<web_sys::Response>()?),
         Err(e) => {
             worker::console_error!("edge: origin fetch failed: {}", describe(&e));
-            text_response(502, "origin unreachable\n", &[("cache-control", "no-store")])
+            text_response(
+                502,
+                "origin unreachable\n",
+                &[("cache-control", "no-store")],
+            )
         }
     }
 }
@@ -117,11 +148,19 @@ pub fn client_ip(cf_connecting_ip: Option<&str>, x_forwarded_for: Option<&str>) 
     cf_connecting_ip
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .or_else(|| x_forwarded_for.and_then(|x| x.split(',').next()).map(str::trim).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            x_forwarded_for
+                .and_then(|x| x.split(',').next())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        })
         .map(str::to_owned)
 }
 
 /// A JS error's message (or its string form) for logs.
 fn describe(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
 }

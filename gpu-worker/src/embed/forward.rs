@@ -47,7 +47,12 @@ struct Matmul {
 
 impl Matmul {
     /// Pipeline and workgroup grid for `rows` output rows under `tiling`.
-    fn pick(&self, rows: u32, tiling: MatmulTiling, cpu: bool) -> (&wgpu::ComputePipeline, u32, u32) {
+    fn pick(
+        &self,
+        rows: u32,
+        tiling: MatmulTiling,
+        cpu: bool,
+    ) -> (&wgpu::ComputePipeline, u32, u32) {
         let large_groups = (self.n / LARGE_TILE) * rows.div_ceil(LARGE_TILE);
         let large = match tiling {
             MatmulTiling::Tile64 => false,
@@ -118,7 +123,11 @@ impl Pipelines {
         let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
             count: None,
         };
         let read = wgpu::BufferBindingType::Storage { read_only: true };
@@ -139,8 +148,15 @@ impl Pipelines {
             immediate_size: 0,
         });
         let matmul = |label: &str, n: usize, k: usize, epi: Epilogue| {
-            assert!(n.is_multiple_of(LARGE_TILE as usize) && k.is_multiple_of(MATMUL_TK), "matmul shape {n}x{k} not tileable");
-            let constants = [("N", n as f64), ("K", k as f64), ("EPILOGUE", epi as u32 as f64)];
+            assert!(
+                n.is_multiple_of(LARGE_TILE as usize) && k.is_multiple_of(MATMUL_TK),
+                "matmul shape {n}x{k} not tileable"
+            );
+            let constants = [
+                ("N", n as f64),
+                ("K", k as f64),
+                ("EPILOGUE", epi as u32 as f64),
+            ];
             Matmul {
                 small: pipeline(device, label, Some(&mm_layout), &mm, "main_64", &constants),
                 large: pipeline(device, label, Some(&mm_layout), &mm, "main_128", &constants),
@@ -155,7 +171,12 @@ impl Pipelines {
             qkv: matmul("matmul_qkv", 3 * HIDDEN, HIDDEN, Epilogue::Bias),
             attn_out: matmul("matmul_attn_out", HIDDEN, HIDDEN, Epilogue::BiasResidual),
             ffn_in: matmul("matmul_ffn_in", INTERMEDIATE, HIDDEN, Epilogue::BiasGelu),
-            ffn_out: matmul("matmul_ffn_out", HIDDEN, INTERMEDIATE, Epilogue::BiasResidual),
+            ffn_out: matmul(
+                "matmul_ffn_out",
+                HIDDEN,
+                INTERMEDIATE,
+                Epilogue::BiasResidual,
+            ),
             matmul_layout,
         }
     }
@@ -205,7 +226,9 @@ fn storage(device: &wgpu::Device, label: &str, floats: usize) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: (floats.max(4) * 4) as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     })
 }
@@ -218,16 +241,31 @@ fn upload(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
     })
 }
 
-fn group_with(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+fn group_with(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     let entries: Vec<wgpu::BindGroupEntry> = buffers
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
         .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout,
+        entries: &entries,
+    })
 }
 
-fn group(device: &wgpu::Device, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+fn group(
+    device: &wgpu::Device,
+    pipeline: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     group_with(device, &pipeline.get_bind_group_layout(0), buffers)
 }
 
@@ -288,7 +326,20 @@ impl Engine {
         let emb_g = upload(d, "emb_ln_g", &w.emb_ln_g);
         let emb_b = upload(d, "emb_ln_b", &w.emb_ln_b);
         let p = &pipelines;
-        let emb_group = group(d, &p.embeddings, &[&dims, &ids, &word, &position, &token_type, &emb_g, &emb_b, &x]);
+        let emb_group = group(
+            d,
+            &p.embeddings,
+            &[
+                &dims,
+                &ids,
+                &word,
+                &position,
+                &token_type,
+                &emb_g,
+                &emb_b,
+                &x,
+            ],
+        );
         let attn_group = group(d, &p.attention, &[&dims, &qkv, &lens, &ctx]);
         let pool_group = group(d, &p.pool, &[&dims, &x, &lens, &pooled]);
         let mut weights = vec![word, position, token_type, emb_g, emb_b];
@@ -302,20 +353,36 @@ impl Engine {
             let (w_out, b_out) = (up("w_out", &l.w_out), up("b_out", &l.b_out));
             let (ln2_g, ln2_b) = (up("ln2_g", &l.ln2_g), up("ln2_b", &l.ln2_b));
             layers.push(LayerGroups {
-                qkv: group_with(d, &p.matmul_layout, &[&dims, &x, &w_qkv, &b_qkv, &no_residual, &qkv]),
+                qkv: group_with(
+                    d,
+                    &p.matmul_layout,
+                    &[&dims, &x, &w_qkv, &b_qkv, &no_residual, &qkv],
+                ),
                 attn_out: group_with(d, &p.matmul_layout, &[&dims, &ctx, &w_o, &b_o, &x, &x1]),
                 ln1: group(d, &p.layernorm, &[&dims, &x1, &ln1_g, &ln1_b]),
-                ffn_in: group_with(d, &p.matmul_layout, &[&dims, &x1, &w_i, &b_i, &no_residual, &inter]),
-                ffn_out: group_with(d, &p.matmul_layout, &[&dims, &inter, &w_out, &b_out, &x1, &x]),
+                ffn_in: group_with(
+                    d,
+                    &p.matmul_layout,
+                    &[&dims, &x1, &w_i, &b_i, &no_residual, &inter],
+                ),
+                ffn_out: group_with(
+                    d,
+                    &p.matmul_layout,
+                    &[&dims, &inter, &w_out, &b_out, &x1, &x],
+                ),
                 ln2: group(d, &p.layernorm, &[&dims, &x, &ln2_g, &ln2_b]),
             });
-            weights.extend([w_qkv, b_qkv, w_o, b_o, ln1_g, ln1_b, w_i, b_i, w_out, b_out, ln2_g, ln2_b]);
+            weights.extend([
+                w_qkv, b_qkv, w_o, b_o, ln1_g, ln1_b, w_i, b_i, w_out, b_out, ln2_g, ln2_b,
+            ]);
         }
         let activations = vec![x, x1, qkv, ctx, inter, no_residual];
         let oom_error = block_on_scope(oom);
         let validation_error = block_on_scope(scope);
         if let Some(e) = oom_error.or(validation_error) {
-            return Err(EmbedError::Gpu(format!("creating pipelines and buffers: {e}")));
+            return Err(EmbedError::Gpu(format!(
+                "creating pipelines and buffers: {e}"
+            )));
         }
         Ok(Engine {
             device,
@@ -349,7 +416,10 @@ impl Engine {
     pub fn run_batch(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let b = seqs.len();
         let l = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        assert!(b > 0 && l > 0 && b <= self.max_seqs && b * l <= self.max_tokens, "batch {b}x{l} exceeds the workspace");
+        assert!(
+            b > 0 && l > 0 && b <= self.max_seqs && b * l <= self.max_tokens,
+            "batch {b}x{l} exceeds the workspace"
+        );
         let t = b * l;
         let mut ids = vec![0u32; t];
         let mut lens = Vec::with_capacity(b);
@@ -358,15 +428,30 @@ impl Engine {
             lens.push(s.len() as u32);
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let dims = Dims { tokens: t as u32, batch: b as u32, seq: l as u32, _pad: 0 };
-        self.queue.write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
-        self.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(&ids));
-        self.queue.write_buffer(&self.lens, 0, bytemuck::cast_slice(&lens));
+        let dims = Dims {
+            tokens: t as u32,
+            batch: b as u32,
+            seq: l as u32,
+            _pad: 0,
+        };
+        self.queue
+            .write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
+        self.queue
+            .write_buffer(&self.ids, 0, bytemuck::cast_slice(&ids));
+        self.queue
+            .write_buffer(&self.lens, 0, bytemuck::cast_slice(&lens));
 
-        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("embed_batch") });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("embed_batch"),
+            });
         {
             let p = &self.pipelines;
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("minilm"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("minilm"),
+                timestamp_writes: None,
+            });
             let rows = t as u32;
             let (tiling, cpu) = (self.tiling, self.cpu);
             let matmul = |pass: &mut wgpu::ComputePass, m: &Matmul, g: &wgpu::BindGroup| {
@@ -422,7 +507,8 @@ impl Engine {
             .map_err(|e| EmbedError::Gpu(format!("mapping the readback buffer: {e}")))?;
         let out = {
             let view = slice.get_mapped_range();
-            let view = view.map_err(|e| EmbedError::Gpu(format!("reading the readback buffer: {e:?}")))?;
+            let view =
+                view.map_err(|e| EmbedError::Gpu(format!("reading the readback buffer: {e:?}")))?;
             bytemuck::pod_collect_to_vec::<u8, f32>(&view)
         };
         self.readback.unmap();
@@ -433,14 +519,32 @@ impl Engine {
     /// the given tile variant on the resident buffers of layer 0: `iterations` dispatches in one submission, measured
     /// by wall clock from submit to completion (so it includes submission overhead).
     /// Returns (seconds per dispatch, GFLOP/s counting 2·rows·384·1536 FLOP per dispatch).
-    pub fn profile_matmul(&self, rows: usize, iterations: u32, tiling: MatmulTiling) -> Result<(f64, f64), EmbedError> {
+    pub fn profile_matmul(
+        &self,
+        rows: usize,
+        iterations: u32,
+        tiling: MatmulTiling,
+    ) -> Result<(f64, f64), EmbedError> {
         assert!(rows > 0 && rows <= self.max_tokens && iterations > 0);
-        let dims = Dims { tokens: rows as u32, batch: 1, seq: rows as u32, _pad: 0 };
-        self.queue.write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
+        let dims = Dims {
+            tokens: rows as u32,
+            batch: 1,
+            seq: rows as u32,
+            _pad: 0,
+        };
+        self.queue
+            .write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
         let record = |n: u32| {
-            let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile_matmul") });
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("profile_matmul"),
+                });
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                });
                 let (pipeline, gx, gy) = self.pipelines.ffn_in.pick(rows as u32, tiling, self.cpu);
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, &self.layers[0].ffn_in, &[]);
@@ -451,7 +555,10 @@ impl Engine {
             enc.finish()
         };
         let wait = || {
-            self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| EmbedError::Gpu(format!("waiting for the device: {e}")))
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map(|_| ())
+                .map_err(|e| EmbedError::Gpu(format!("waiting for the device: {e}")))
         };
         // Warm-up (pipeline compilation on first use, caches).
         self.queue.submit([record(1)]);

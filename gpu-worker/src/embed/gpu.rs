@@ -45,7 +45,9 @@ pub(crate) fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
     }
 }
 
@@ -53,15 +55,27 @@ pub(crate) fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
 /// that run compute shaders, whose name contains `name_filter` (case-insensitive, when
 /// given) and, with `gpu_only`, that are not CPU implementations; picks the best by
 /// [`rank`].
-pub(crate) fn pick_adapter(name_filter: Option<&str>, gpu_only: bool) -> Result<(wgpu::Adapter, Vec<AdapterSummary>), EmbedError> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+pub(crate) fn pick_adapter(
+    name_filter: Option<&str>,
+    gpu_only: bool,
+) -> Result<(wgpu::Adapter, Vec<AdapterSummary>), EmbedError> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapters = block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let seen: Vec<AdapterSummary> = adapters.iter().map(|a| summary(&a.get_info())).collect();
     let filter = name_filter.map(|f| f.to_lowercase());
     let best = adapters
         .into_iter()
-        .filter(|a| a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS))
-        .filter(|a| filter.as_ref().is_none_or(|f| a.get_info().name.to_lowercase().contains(f)))
+        .filter(|a| {
+            a.get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        })
+        .filter(|a| {
+            filter
+                .as_ref()
+                .is_none_or(|f| a.get_info().name.to_lowercase().contains(f))
+        })
         .filter(|a| !gpu_only || a.get_info().device_type != wgpu::DeviceType::Cpu)
         .max_by_key(|a| rank(a.get_info().device_type));
     match best {
@@ -74,9 +88,18 @@ pub(crate) fn pick_adapter(name_filter: Option<&str>, gpu_only: bool) -> Result<
             } else {
                 format!(
                     "none of the adapters found is usable (compute shaders required{}{}): {}",
-                    name_filter.map(|f| format!(", name containing {f:?}")).unwrap_or_default(),
-                    if gpu_only { ", not a CPU implementation" } else { "" },
-                    seen.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+                    name_filter
+                        .map(|f| format!(", name containing {f:?}"))
+                        .unwrap_or_default(),
+                    if gpu_only {
+                        ", not a CPU implementation"
+                    } else {
+                        ""
+                    },
+                    seen.iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             },
         }),
@@ -85,7 +108,9 @@ pub(crate) fn pick_adapter(name_filter: Option<&str>, gpu_only: bool) -> Result<
 
 /// Opens a device on `adapter` with WebGPU's default limits, raised to the adapter's
 /// storage-buffer limits (the FFN activations of a large batch exceed 128 MiB).
-pub(crate) fn open_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu::Queue), EmbedError> {
+pub(crate) fn open_device(
+    adapter: &wgpu::Adapter,
+) -> Result<(wgpu::Device, wgpu::Queue), EmbedError> {
     let supported = adapter.limits();
     let limits = wgpu::Limits {
         max_storage_buffer_binding_size: supported.max_storage_buffer_binding_size,
@@ -99,7 +124,10 @@ pub(crate) fn open_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu
         memory_hints: wgpu::MemoryHints::Performance,
         ..Default::default()
     };
-    let (device, queue) = block_on(adapter.request_device(&desc)).map_err(|e| EmbedError::Device(e.to_string()))?;
-    device.on_uncaptured_error(Arc::new(|e: wgpu::Error| tracing::error!(error = %e, "uncaptured wgpu error")));
+    let (device, queue) =
+        block_on(adapter.request_device(&desc)).map_err(|e| EmbedError::Device(e.to_string()))?;
+    device.on_uncaptured_error(Arc::new(
+        |e: wgpu::Error| tracing::error!(error = %e, "uncaptured wgpu error"),
+    ));
     Ok((device, queue))
 }

@@ -57,7 +57,9 @@ pub fn model_path() -> PathBuf {
     let dir = match std::env::var_os("AUTONOMA_MODEL_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
             home.join(".cache/autonoma/models")
         }
     };
@@ -140,7 +142,13 @@ pub struct EmbedOptions {
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { max_batch_tokens: 8192, max_batch_sequences: 1024, adapter_name: None, matmul_tiling: MatmulTiling::Auto, gpu_only: false }
+        EmbedOptions {
+            max_batch_tokens: 8192,
+            max_batch_sequences: 1024,
+            adapter_name: None,
+            matmul_tiling: MatmulTiling::Auto,
+            gpu_only: false,
+        }
     }
 }
 
@@ -190,16 +198,23 @@ pub struct GpuEmbedder {
 
 impl fmt::Debug for GpuEmbedder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GpuEmbedder").field("adapter", &self.inner.adapter).field("max_batch_tokens", &self.inner.max_tokens).finish()
+        f.debug_struct("GpuEmbedder")
+            .field("adapter", &self.inner.adapter)
+            .field("max_batch_tokens", &self.inner.max_tokens)
+            .finish()
     }
 }
 
 fn load_tokenizer(dir: &Path) -> Result<(Tokenizer, Tokenizer), EmbedError> {
     let path = dir.join("tokenizer.json");
     if !path.is_file() {
-        return Err(EmbedError::Model { path, message: "tokenizer.json not found".into() });
+        return Err(EmbedError::Model {
+            path,
+            message: "tokenizer.json not found".into(),
+        });
     }
-    embedding_tokenizers(&path).map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", path.display())))
+    embedding_tokenizers(&path)
+        .map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", path.display())))
 }
 
 impl GpuEmbedder {
@@ -222,14 +237,30 @@ impl GpuEmbedder {
         let info = gpu::summary(&adapter.get_info());
         tracing::info!(adapter = %info, candidates = ?seen.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "embedding on wgpu adapter");
         let (device, queue) = gpu::open_device(&adapter)?;
-        let limit_tokens = (device.limits().max_storage_buffer_binding_size / (INTERMEDIATE as u64 * 4)) as usize;
-        let max_tokens = opts.max_batch_tokens.min(limit_tokens).clamp(MAX_EMBEDDING_TOKENS, 65_535);
+        let limit_tokens =
+            (device.limits().max_storage_buffer_binding_size / (INTERMEDIATE as u64 * 4)) as usize;
+        let max_tokens = opts
+            .max_batch_tokens
+            .min(limit_tokens)
+            .clamp(MAX_EMBEDDING_TOKENS, 65_535);
         if max_tokens != opts.max_batch_tokens {
-            tracing::info!(requested = opts.max_batch_tokens, used = max_tokens, "batch token budget clamped to the device limits");
+            tracing::info!(
+                requested = opts.max_batch_tokens,
+                used = max_tokens,
+                "batch token budget clamped to the device limits"
+            );
         }
         let max_seqs = opts.max_batch_sequences.clamp(1, 65_535).min(max_tokens);
         let cpu = adapter.get_info().device_type == wgpu::DeviceType::Cpu;
-        let engine = forward::Engine::new(device, queue, &host, max_tokens, max_seqs, opts.matmul_tiling, cpu)?;
+        let engine = forward::Engine::new(
+            device,
+            queue,
+            &host,
+            max_tokens,
+            max_seqs,
+            opts.matmul_tiling,
+            cpu,
+        )?;
         let vocab = engine.vocab;
         Ok(GpuEmbedder {
             inner: Arc::new(Inner {
@@ -261,13 +292,23 @@ impl GpuEmbedder {
     /// # Errors
     /// [`EmbedError::Tokenizer`] if the tokenizer fails.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        let enc = self.inner.tokenizer.encode(text, true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let enc = self
+            .inner
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let ids = enc.get_ids().to_vec();
         if ids.is_empty() || ids.len() > MAX_EMBEDDING_TOKENS {
-            return Err(EmbedError::Tokenizer(format!("unexpected encoding of {} tokens", ids.len())));
+            return Err(EmbedError::Tokenizer(format!(
+                "unexpected encoding of {} tokens",
+                ids.len()
+            )));
         }
         if let Some(bad) = ids.iter().find(|&&id| id as usize >= self.inner.vocab) {
-            return Err(EmbedError::Tokenizer(format!("token id {bad} outside the vocabulary ({})", self.inner.vocab)));
+            return Err(EmbedError::Tokenizer(format!(
+                "token id {bad} outside the vocabulary ({})",
+                self.inner.vocab
+            )));
         }
         Ok(ids)
     }
@@ -278,7 +319,10 @@ impl GpuEmbedder {
     /// # Errors
     /// [`EmbedError::Tokenizer`] or [`EmbedError::Gpu`].
     pub fn embed_blocking<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let encoded = texts.iter().map(|t| self.token_ids(t.as_ref())).collect::<Result<Vec<_>, _>>()?;
+        let encoded = texts
+            .iter()
+            .map(|t| self.token_ids(t.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         self.embed_ids(&encoded)
     }
 
@@ -291,8 +335,14 @@ impl GpuEmbedder {
     /// [`EmbedError::Gpu`] when the device fails.
     pub fn embed_ids(&self, encoded: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
         for ids in encoded {
-            if ids.is_empty() || ids.len() > MAX_EMBEDDING_TOKENS || ids.iter().any(|&id| id as usize >= self.inner.vocab) {
-                return Err(EmbedError::Tokenizer(format!("invalid token sequence of length {}", ids.len())));
+            if ids.is_empty()
+                || ids.len() > MAX_EMBEDDING_TOKENS
+                || ids.iter().any(|&id| id as usize >= self.inner.vocab)
+            {
+                return Err(EmbedError::Tokenizer(format!(
+                    "invalid token sequence of length {}",
+                    ids.len()
+                )));
             }
         }
         let lens: Vec<usize> = encoded.iter().map(|e| e.len()).collect();
@@ -320,9 +370,18 @@ impl GpuEmbedder {
     ///
     /// # Errors
     /// [`EmbedError::Gpu`] when the device fails.
-    pub fn profile_matmul(&self, rows: usize, iterations: u32, tiling: MatmulTiling) -> Result<(f64, f64), EmbedError> {
+    pub fn profile_matmul(
+        &self,
+        rows: usize,
+        iterations: u32,
+        tiling: MatmulTiling,
+    ) -> Result<(f64, f64), EmbedError> {
         let engine = self.inner.engine.lock().unwrap_or_else(|p| p.into_inner());
-        engine.profile_matmul(rows.clamp(1, self.inner.max_tokens), iterations.max(1), tiling)
+        engine.profile_matmul(
+            rows.clamp(1, self.inner.max_tokens),
+            iterations.max(1),
+            tiling,
+        )
     }
 }
 
@@ -337,7 +396,11 @@ impl Embedder for GpuEmbedder {
     }
 
     fn count_tokens(&self, text: &str) -> autonoma_core::Result<usize> {
-        let enc = self.inner.counter.encode(text, true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let enc = self
+            .inner
+            .counter
+            .encode(text, true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().len())
     }
 
@@ -367,13 +430,19 @@ mod tests {
 
     #[test]
     fn adapter_summary_display() {
-        let s = AdapterSummary { name: "llvmpipe".into(), backend: "Vulkan".into(), device_type: "Cpu".into(), driver: String::new() };
+        let s = AdapterSummary {
+            name: "llvmpipe".into(),
+            backend: "Vulkan".into(),
+            device_type: "Cpu".into(),
+            driver: String::new(),
+        };
         assert_eq!(s.to_string(), "llvmpipe (Vulkan, Cpu)");
     }
 
     #[test]
     fn missing_model_dir_is_a_clear_error() {
-        let err = GpuEmbedder::load(Path::new("/nonexistent/minilm"), EmbedOptions::default()).unwrap_err();
+        let err = GpuEmbedder::load(Path::new("/nonexistent/minilm"), EmbedOptions::default())
+            .unwrap_err();
         assert!(matches!(err, EmbedError::Model { .. }), "{err}");
         assert!(err.to_string().contains("tokenizer.json"), "{err}");
     }

@@ -24,7 +24,11 @@ pub(crate) fn plan_batches(lens: &[usize], max_tokens: usize, max_seqs: usize) -
     order.sort_by(|&a, &b| lens[b].cmp(&lens[a]));
     let n = order.len();
     if let Some(&first) = order.first() {
-        assert!(lens[first] <= max_tokens, "input of {} tokens exceeds the batch budget {max_tokens}", lens[first]);
+        assert!(
+            lens[first] <= max_tokens,
+            "input of {} tokens exceeds the batch budget {max_tokens}",
+            lens[first]
+        );
     }
     // cost[j]: cheapest plan of the first j sorted inputs; start[j]: where its last batch begins.
     let mut cost = vec![usize::MAX; n + 1];

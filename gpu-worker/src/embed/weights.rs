@@ -43,7 +43,10 @@ pub(crate) struct HostWeights {
 }
 
 fn model_err(path: &Path, message: impl Into<String>) -> EmbedError {
-    EmbedError::Model { path: path.to_path_buf(), message: message.into() }
+    EmbedError::Model {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }
 
 /// Checks that `config.json` describes the architecture the kernels are written for and
@@ -51,13 +54,18 @@ fn model_err(path: &Path, message: impl Into<String>) -> EmbedError {
 /// intermediate 1536, exact GELU and layer-norm eps 1e-12 (all-MiniLM-L6-v2's config).
 fn check_config(dir: &Path) -> Result<usize, EmbedError> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| model_err(&path, format!("reading: {e}")))?;
-    let cfg: serde_json::Value = serde_json::from_str(&text).map_err(|e| model_err(&path, format!("parsing: {e}")))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| model_err(&path, format!("reading: {e}")))?;
+    let cfg: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| model_err(&path, format!("parsing: {e}")))?;
     let num = |key: &str| cfg.get(key).and_then(|v| v.as_f64());
     let expect = |key: &str, want: f64| -> Result<(), EmbedError> {
         match num(key) {
             Some(v) if (v - want).abs() <= want.abs() * 1e-6 => Ok(()),
-            other => Err(model_err(&path, format!("{key} is {other:?}, the WGSL kernels require {want}"))),
+            other => Err(model_err(
+                &path,
+                format!("{key} is {other:?}, the WGSL kernels require {want}"),
+            )),
         }
     };
     expect("hidden_size", HIDDEN as f64)?;
@@ -66,14 +74,23 @@ fn check_config(dir: &Path) -> Result<usize, EmbedError> {
     expect("layer_norm_eps", 1e-12)?;
     if let Some(n) = num("max_position_embeddings") {
         if (n as usize) < MAX_POSITIONS {
-            return Err(model_err(&path, format!("max_position_embeddings {n} < {MAX_POSITIONS}")));
+            return Err(model_err(
+                &path,
+                format!("max_position_embeddings {n} < {MAX_POSITIONS}"),
+            ));
         }
     }
     match cfg.get("hidden_act").and_then(|v| v.as_str()) {
         Some("gelu") => {}
-        other => return Err(model_err(&path, format!("hidden_act is {other:?}, the WGSL kernels implement \"gelu\" (erf form)"))),
+        other => {
+            return Err(model_err(
+                &path,
+                format!("hidden_act is {other:?}, the WGSL kernels implement \"gelu\" (erf form)"),
+            ))
+        }
     }
-    let layers = num("num_hidden_layers").ok_or_else(|| model_err(&path, "num_hidden_layers missing"))? as usize;
+    let layers = num("num_hidden_layers")
+        .ok_or_else(|| model_err(&path, "num_hidden_layers missing"))? as usize;
     if layers == 0 {
         return Err(model_err(&path, "num_hidden_layers is 0"));
     }
@@ -94,13 +111,28 @@ impl Reader<'_> {
             .or_else(|_| self.st.tensor(&format!("bert.{name}")))
             .map_err(|_| model_err(self.path, format!("tensor {name} missing")))?;
         if view.shape() != shape {
-            return Err(model_err(self.path, format!("tensor {name} has shape {:?}, expected {shape:?}", view.shape())));
+            return Err(model_err(
+                self.path,
+                format!(
+                    "tensor {name} has shape {:?}, expected {shape:?}",
+                    view.shape()
+                ),
+            ));
         }
         if view.dtype() != Dtype::F32 {
-            return Err(model_err(self.path, format!("tensor {name} is {:?}; only F32 checkpoints are supported", view.dtype())));
+            return Err(model_err(
+                self.path,
+                format!(
+                    "tensor {name} is {:?}; only F32 checkpoints are supported",
+                    view.dtype()
+                ),
+            ));
         }
         let data = view.data();
-        Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     }
 
     /// A PyTorch `Linear` weight [out, in] returned transposed as [in, out].
@@ -121,7 +153,8 @@ pub(crate) fn load(dir: &Path) -> Result<HostWeights, EmbedError> {
     let layers = check_config(dir)?;
     let path = dir.join("model.safetensors");
     let bytes = std::fs::read(&path).map_err(|e| model_err(&path, format!("reading: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| model_err(&path, format!("parsing: {e}")))?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| model_err(&path, format!("parsing: {e}")))?;
     let r = Reader { st, path: &path };
     let vocab = {
         let view = r
@@ -168,7 +201,15 @@ pub(crate) fn load(dir: &Path) -> Result<HostWeights, EmbedError> {
             ln2_b: r.get(&format!("{p}.output.LayerNorm.bias"), &[h])?,
         });
     }
-    Ok(HostWeights { word, position, token_type, emb_ln_g, emb_ln_b, layers: out_layers, vocab })
+    Ok(HostWeights {
+        word,
+        position,
+        token_type,
+        emb_ln_g,
+        emb_ln_b,
+        layers: out_layers,
+        vocab,
+    })
 }
 
 impl Reader<'_> {
@@ -185,7 +226,10 @@ impl Reader<'_> {
         let name = "embeddings.position_embeddings.weight";
         let rows = self.rows_of(name)?;
         if rows < MAX_POSITIONS {
-            return Err(model_err(self.path, format!("{name} has {rows} rows, need {MAX_POSITIONS}")));
+            return Err(model_err(
+                self.path,
+                format!("{name} has {rows} rows, need {MAX_POSITIONS}"),
+            ));
         }
         self.get(name, &[rows, HIDDEN])
     }

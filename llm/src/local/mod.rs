@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use autonoma_core::llm::{ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, LlmProvider};
+use autonoma_core::llm::{
+    ChatRequest, ChatResponse, ChatRole, FinishReason, LlmError, LlmProvider,
+};
 use autonoma_core::model::Usage;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -50,7 +52,13 @@ pub struct GenerationConfig {
 impl Default for GenerationConfig {
     /// Greedy, repeat penalty 1.1 over the last 64 tokens, seed 299792458.
     fn default() -> Self {
-        GenerationConfig { temperature: None, top_p: None, seed: 299_792_458, repeat_penalty: 1.1, repeat_last_n: 64 }
+        GenerationConfig {
+            temperature: None,
+            top_p: None,
+            seed: 299_792_458,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+        }
     }
 }
 
@@ -121,7 +129,12 @@ impl LocalGguf {
     /// A provider for the GGUF file at `path` with [`GenerationConfig::default`] and
     /// dequantized weights; nothing is read until the first call.
     pub fn new(path: PathBuf) -> Self {
-        LocalGguf { path, config: GenerationConfig::default(), keep_quantized: false, loaded: OnceCell::new() }
+        LocalGguf {
+            path,
+            config: GenerationConfig::default(),
+            keep_quantized: false,
+            loaded: OnceCell::new(),
+        }
     }
 
     /// Replaces the sampling configuration.
@@ -190,10 +203,16 @@ fn load(path: &Path, keep_quantized: bool) -> Result<Loaded, LlmError> {
         })
     })?;
     let bad = |what: String| LlmError::Model(format!("{}: {what}", path.display()));
-    let content = gguf_file::Content::read(&mut file).map_err(|e| bad(format!("not a GGUF file: {e}")))?;
+    let content =
+        gguf_file::Content::read(&mut file).map_err(|e| bad(format!("not a GGUF file: {e}")))?;
     let tok = tokenizer::from_gguf(&content).map_err(bad)?;
-    let source = content.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
-    let template = ChatTemplate::new(source, tok.token_str(tok.bos_id), tok.token_str(tok.eos_id)).map_err(bad)?;
+    let source = content
+        .metadata
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+        .cloned();
+    let template = ChatTemplate::new(source, tok.token_str(tok.bos_id), tok.token_str(tok.eos_id))
+        .map_err(bad)?;
     let declared = content
         .metadata
         .get("llama.context_length")
@@ -202,7 +221,11 @@ fn load(path: &Path, keep_quantized: bool) -> Result<Loaded, LlmError> {
         .unwrap_or(MAX_SEQ_LEN);
     let context = declared.min(MAX_SEQ_LEN);
     let mut stop_ids: Vec<u32> = tok.eos_id.into_iter().collect();
-    stop_ids.extend(["<|im_end|>", "<|endoftext|>", "<|eot_id|>"].iter().filter_map(|t| tok.token_id(t)));
+    stop_ids.extend(
+        ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"]
+            .iter()
+            .filter_map(|t| tok.token_id(t)),
+    );
     stop_ids.sort_unstable();
     stop_ids.dedup();
     let model = if keep_quantized {
@@ -212,7 +235,13 @@ fn load(path: &Path, keep_quantized: bool) -> Result<Loaded, LlmError> {
     }
     .map_err(|e| bad(format!("cannot load the weights: {e}")))?;
     tracing::info!(path = %path.display(), context, elapsed_ms = started.elapsed().as_millis() as u64, "local model loaded");
-    Ok(Loaded { model: Mutex::new(model), tok, template, stop_ids, context })
+    Ok(Loaded {
+        model: Mutex::new(model),
+        tok,
+        template,
+        stop_ids,
+        context,
+    })
 }
 
 /// Loads the model with every quantized tensor converted to f32.
@@ -221,17 +250,28 @@ fn load(path: &Path, keep_quantized: bool) -> Result<Loaded, LlmError> {
 /// types (f32 tensors become plain f32 matmuls), so the file is rewritten in memory with
 /// f32 tensors (`gguf_file::write`) and loaded from there. Peak memory during the load is
 /// about twice the f32 size.
-fn dequantized_weights(content: &gguf_file::Content, file: &mut std::fs::File) -> candle_core::Result<ModelWeights> {
+fn dequantized_weights(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+) -> candle_core::Result<ModelWeights> {
     let device = Device::Cpu;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
     let mut tensors = Vec::with_capacity(names.len());
     for name in names {
         let q = content.tensor(file, name, &device)?;
-        let q = if q.dtype() == GgmlDType::F32 { q } else { QTensor::quantize(&q.dequantize(&device)?, GgmlDType::F32)? };
+        let q = if q.dtype() == GgmlDType::F32 {
+            q
+        } else {
+            QTensor::quantize(&q.dequantize(&device)?, GgmlDType::F32)?
+        };
         tensors.push((name.as_str(), q));
     }
-    let metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
     let mut buffer = std::io::Cursor::new(Vec::new());
     gguf_file::write(&mut buffer, &metadata, &refs)?;
@@ -248,8 +288,14 @@ fn template_messages(request: &ChatRequest) -> Vec<TemplateMessage> {
         .messages
         .iter()
         .map(|m| match m.role {
-            ChatRole::System => TemplateMessage { role: "system", content: m.content.clone() },
-            ChatRole::User => TemplateMessage { role: "user", content: m.content.clone() },
+            ChatRole::System => TemplateMessage {
+                role: "system",
+                content: m.content.clone(),
+            },
+            ChatRole::User => TemplateMessage {
+                role: "user",
+                content: m.content.clone(),
+            },
             ChatRole::Assistant => {
                 let mut content = m.content.clone();
                 for call in &m.tool_calls {
@@ -258,9 +304,15 @@ fn template_messages(request: &ChatRequest) -> Vec<TemplateMessage> {
                     }
                     content.push_str(&tools::render_call(call));
                 }
-                TemplateMessage { role: "assistant", content }
+                TemplateMessage {
+                    role: "assistant",
+                    content,
+                }
             }
-            ChatRole::Tool => TemplateMessage { role: "user", content: tools::render_result(&m.content) },
+            ChatRole::Tool => TemplateMessage {
+                role: "user",
+                content: tools::render_result(&m.content),
+            },
         })
         .collect();
     if !request.tools.is_empty() {
@@ -270,7 +322,13 @@ fn template_messages(request: &ChatRequest) -> Vec<TemplateMessage> {
                 system.content.push_str("\n\n");
                 system.content.push_str(&block);
             }
-            None => out.insert(0, TemplateMessage { role: "system", content: block }),
+            None => out.insert(
+                0,
+                TemplateMessage {
+                    role: "system",
+                    content: block,
+                },
+            ),
         }
     }
     out
@@ -320,7 +378,11 @@ fn fit_prompt(
                 messages.remove(i);
             }
             _ => {
-                tracing::warn!(tokens = ids.len(), budget, "prompt too long even with one message; keeping its end");
+                tracing::warn!(
+                    tokens = ids.len(),
+                    budget,
+                    "prompt too long even with one message; keeping its end"
+                );
                 return Ok(ids[ids.len() - budget..].to_vec());
             }
         }
@@ -375,14 +437,23 @@ fn generate(
             logits
         } else {
             let start = history.len().saturating_sub(config.repeat_last_n);
-            candle_transformers::utils::apply_repeat_penalty(&logits, config.repeat_penalty, &history[start..])
-                .map_err(model_err)?
+            candle_transformers::utils::apply_repeat_penalty(
+                &logits,
+                config.repeat_penalty,
+                &history[start..],
+            )
+            .map_err(model_err)?
         };
         sampler.sample(&logits).map_err(model_err)
     };
 
-    let mut model = loaded.model.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let input = Tensor::new(prompt.as_slice(), &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(model_err)?;
+    let mut model = loaded
+        .model
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
+        .and_then(|t| t.unsqueeze(0))
+        .map_err(model_err)?;
     // index_pos 0 replaces whatever the KV cache held.
     let logits = model.forward(&input, 0).map_err(model_err)?;
     let mut next = pick(logits, &history)?;
@@ -416,8 +487,12 @@ fn generate(
         if cancelled.load(Ordering::Relaxed) {
             break FinishReason::Stop;
         }
-        let input = Tensor::new(&[next], &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(model_err)?;
-        let logits = model.forward(&input, prompt.len() + generated.len() - 1).map_err(model_err)?;
+        let input = Tensor::new(&[next], &Device::Cpu)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(model_err)?;
+        let logits = model
+            .forward(&input, prompt.len() + generated.len() - 1)
+            .map_err(model_err)?;
         next = pick(logits, &history)?;
         sampled += 1;
     };
@@ -433,13 +508,20 @@ fn generate(
         prompt_tokens = prompt.len(),
         output_tokens = sampled,
         time_to_first_token_ms = first_token_at.as_millis() as u64,
-        tokens_per_second = if decode_secs > 0.0 { (sampled.saturating_sub(1)) as f64 / decode_secs } else { 0.0 },
+        tokens_per_second = if decode_secs > 0.0 {
+            (sampled.saturating_sub(1)) as f64 / decode_secs
+        } else {
+            0.0
+        },
         "local generation finished"
     );
     Ok(Generated {
         text,
         sent,
-        usage: Usage { input_tokens: prompt.len() as u64, output_tokens: sampled as u64 },
+        usage: Usage {
+            input_tokens: prompt.len() as u64,
+            output_tokens: sampled as u64,
+        },
         finish_reason,
     })
 }
@@ -449,16 +531,22 @@ impl LlmProvider for LocalGguf {
     /// # Errors
     /// [`LlmError::Model`] when the model cannot be loaded (missing file: run
     /// `bash scripts/setup.sh`), the chat template fails to render, or inference fails.
-    async fn chat(&self, request: ChatRequest, deltas: UnboundedSender<String>) -> Result<ChatResponse, LlmError> {
+    async fn chat(
+        &self,
+        request: ChatRequest,
+        deltas: UnboundedSender<String>,
+    ) -> Result<ChatResponse, LlmError> {
         let loaded = self.loaded().await?;
         let config = self.config;
         let cancelled = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancelled.clone());
         let tools_offered = request.tools.clone();
         let stream = deltas.clone();
-        let out = tokio::task::spawn_blocking(move || generate(&loaded, config, &request, &stream, &cancelled))
-            .await
-            .map_err(|e| LlmError::Model(format!("generation panicked: {e}")))??;
+        let out = tokio::task::spawn_blocking(move || {
+            generate(&loaded, config, &request, &stream, &cancelled)
+        })
+        .await
+        .map_err(|e| LlmError::Model(format!("generation panicked: {e}")))??;
 
         let (content, tool_calls) = if tools_offered.is_empty() {
             (out.text, vec![])
@@ -472,8 +560,17 @@ impl LlmProvider for LocalGguf {
                 let _ = deltas.send(rest.to_owned());
             }
         }
-        let finish_reason = if tool_calls.is_empty() { out.finish_reason } else { FinishReason::ToolCalls };
-        Ok(ChatResponse { content, tool_calls, usage: out.usage, finish_reason })
+        let finish_reason = if tool_calls.is_empty() {
+            out.finish_reason
+        } else {
+            FinishReason::ToolCalls
+        };
+        Ok(ChatResponse {
+            content,
+            tool_calls,
+            usage: out.usage,
+            finish_reason,
+        })
     }
 }
 
@@ -492,12 +589,25 @@ mod tests {
                 ChatMessage {
                     role: ChatRole::Assistant,
                     content: String::new(),
-                    tool_calls: vec![ToolCall { id: "c".into(), name: "calculator".into(), arguments: json!({"expression": "17*23"}) }],
+                    tool_calls: vec![ToolCall {
+                        id: "c".into(),
+                        name: "calculator".into(),
+                        arguments: json!({"expression": "17*23"}),
+                    }],
                     tool_call_id: None,
                 },
-                ChatMessage { role: ChatRole::Tool, content: "391".into(), tool_calls: vec![], tool_call_id: Some("c".into()) },
+                ChatMessage {
+                    role: ChatRole::Tool,
+                    content: "391".into(),
+                    tool_calls: vec![],
+                    tool_call_id: Some("c".into()),
+                },
             ],
-            tools: vec![ToolDefinition { name: "calculator".into(), description: "math".into(), parameters: json!({}) }],
+            tools: vec![ToolDefinition {
+                name: "calculator".into(),
+                description: "math".into(),
+                parameters: json!({}),
+            }],
             max_tokens: 16,
         };
         let msgs = template_messages(&request);
@@ -512,9 +622,14 @@ mod tests {
     fn long_prompts_drop_the_oldest_non_system_messages_first() {
         // One "token" per character of content.
         let encode = |m: &[TemplateMessage]| -> Result<Vec<u32>, LlmError> {
-            Ok(m.iter().flat_map(|m| m.content.chars().map(|c| c as u32)).collect())
+            Ok(m.iter()
+                .flat_map(|m| m.content.chars().map(|c| c as u32))
+                .collect())
         };
-        let msg = |role, content: &str| TemplateMessage { role, content: content.into() };
+        let msg = |role, content: &str| TemplateMessage {
+            role,
+            content: content.into(),
+        };
         let conversation = vec![
             msg("system", "SS"),
             msg("user", "u1u1"),
@@ -524,12 +639,21 @@ mod tests {
         let ids = fit_prompt(conversation.clone(), 100, encode).unwrap();
         assert_eq!(ids.len(), 12, "fits: unchanged");
         let ids = fit_prompt(conversation.clone(), 8, encode).unwrap();
-        assert_eq!(String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())), "SSa1a1u2");
+        assert_eq!(
+            String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())),
+            "SSa1a1u2"
+        );
         let ids = fit_prompt(conversation.clone(), 4, encode).unwrap();
-        assert_eq!(String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())), "SSu2");
+        assert_eq!(
+            String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())),
+            "SSu2"
+        );
         // Only the system prompt and the last message left and still too long: keep the end.
         let ids = fit_prompt(conversation, 3, encode).unwrap();
-        assert_eq!(String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())), "Su2");
+        assert_eq!(
+            String::from_iter(ids.iter().map(|&c| char::from_u32(c).unwrap())),
+            "Su2"
+        );
     }
 
     /// Builds the tokenizer from the real GGUF's metadata (skipped when the file is absent).
@@ -537,14 +661,22 @@ mod tests {
     fn gguf_tokenizer_handles_specials_digits_and_utf8() {
         let path = crate::local_model_path();
         let Ok(mut file) = std::fs::File::open(&path) else {
-            eprintln!("SKIPPED: {} is missing; run `bash scripts/setup.sh`", path.display());
+            eprintln!(
+                "SKIPPED: {} is missing; run `bash scripts/setup.sh`",
+                path.display()
+            );
             return;
         };
         let content = gguf_file::Content::read(&mut file).unwrap();
         let tok = tokenizer::from_gguf(&content).unwrap();
         assert_eq!(tok.token_id("<|im_start|>"), Some(1));
         assert_eq!(tok.eos_id, Some(2));
-        let ids = tok.tokenizer.encode("<|im_start|>user\nHi<|im_end|>", false).unwrap().get_ids().to_vec();
+        let ids = tok
+            .tokenizer
+            .encode("<|im_start|>user\nHi<|im_end|>", false)
+            .unwrap()
+            .get_ids()
+            .to_vec();
         assert_eq!(ids.first(), Some(&1), "special tokens match whole: {ids:?}");
         assert_eq!(ids.last(), Some(&2));
         // SmolLM's pre-tokenizer splits digits one by one.
@@ -552,7 +684,12 @@ mod tests {
         assert_eq!(digits.get_ids().len(), 5);
         // Byte-level BPE round-trips any text, and streaming decode yields whole characters.
         let text = "Héllo wörld — 世界 🙂 x=17*23";
-        let ids = tok.tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+        let ids = tok
+            .tokenizer
+            .encode(text, false)
+            .unwrap()
+            .get_ids()
+            .to_vec();
         assert_eq!(tok.tokenizer.decode(&ids, true).unwrap(), text);
         let mut stream = tok.tokenizer.decode_stream(true);
         let mut streamed = String::new();
@@ -564,18 +701,34 @@ mod tests {
         }
         assert_eq!(streamed, text);
         // The chat template in the file renders (SmolLM2's adds a default system prompt).
-        let source = content.metadata["tokenizer.chat_template"].to_string().unwrap().clone();
+        let source = content.metadata["tokenizer.chat_template"]
+            .to_string()
+            .unwrap()
+            .clone();
         let t = ChatTemplate::new(Some(source), String::new(), String::new()).unwrap();
-        let out = t.render(&[TemplateMessage { role: "user", content: "Hi".into() }]).unwrap();
+        let out = t
+            .render(&[TemplateMessage {
+                role: "user",
+                content: "Hi".into(),
+            }])
+            .unwrap();
         assert!(out.starts_with("<|im_start|>system\n"), "{out}");
-        assert!(out.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"), "{out}");
+        assert!(
+            out.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"),
+            "{out}"
+        );
     }
 
     #[tokio::test]
     async fn missing_file_says_how_to_fetch_it() {
         let local = LocalGguf::new(PathBuf::from("/nonexistent/model.gguf"));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let request = ChatRequest { model: String::new(), messages: vec![], tools: vec![], max_tokens: 1 };
+        let request = ChatRequest {
+            model: String::new(),
+            messages: vec![],
+            tools: vec![],
+            max_tokens: 1,
+        };
         match local.chat(request, tx).await {
             Err(LlmError::Model(msg)) => assert!(msg.contains("bash scripts/setup.sh"), "{msg}"),
             other => panic!("expected a model error, got {other:?}"),

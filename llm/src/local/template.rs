@@ -29,7 +29,11 @@ impl ChatTemplate {
     ///
     /// # Errors
     /// A message when the template does not parse.
-    pub fn new(source: Option<String>, bos_token: String, eos_token: String) -> Result<Self, String> {
+    pub fn new(
+        source: Option<String>,
+        bos_token: String,
+        eos_token: String,
+    ) -> Result<Self, String> {
         let mut env = Environment::new();
         let syntax = SyntaxConfig::builder()
             .trim_blocks(true)
@@ -39,12 +43,20 @@ impl ChatTemplate {
         env.set_syntax(syntax);
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |message: String| -> Result<String, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, message))
-        });
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<String, Error> {
+                Err(Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
         let source = source.unwrap_or_else(|| CHATML.to_owned());
-        env.add_template_owned("chat", source).map_err(|e| format!("invalid chat template: {e}"))?;
-        Ok(ChatTemplate { env, bos_token, eos_token })
+        env.add_template_owned("chat", source)
+            .map_err(|e| format!("invalid chat template: {e}"))?;
+        Ok(ChatTemplate {
+            env,
+            bos_token,
+            eos_token,
+        })
     }
 
     /// Renders the conversation with `add_generation_prompt = true`.
@@ -73,8 +85,14 @@ mod tests {
         let t = ChatTemplate::new(None, String::new(), String::new()).unwrap();
         let out = t
             .render(&[
-                TemplateMessage { role: "system", content: "S".into() },
-                TemplateMessage { role: "user", content: "hi".into() },
+                TemplateMessage {
+                    role: "system",
+                    content: "S".into(),
+                },
+                TemplateMessage {
+                    role: "user",
+                    content: "hi".into(),
+                },
             ])
             .unwrap();
         assert_eq!(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
@@ -84,8 +102,20 @@ mod tests {
     fn python_methods_and_raise_exception_work() {
         let src = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('first must be user') }}{% endif %}{{ messages[0]['content'].strip() }}";
         let t = ChatTemplate::new(Some(src.into()), String::new(), String::new()).unwrap();
-        assert_eq!(t.render(&[TemplateMessage { role: "user", content: " x ".into() }]).unwrap(), "x");
-        let err = t.render(&[TemplateMessage { role: "system", content: "x".into() }]).unwrap_err();
+        assert_eq!(
+            t.render(&[TemplateMessage {
+                role: "user",
+                content: " x ".into()
+            }])
+            .unwrap(),
+            "x"
+        );
+        let err = t
+            .render(&[TemplateMessage {
+                role: "system",
+                content: "x".into(),
+            }])
+            .unwrap_err();
         assert!(err.contains("first must be user"), "{err}");
     }
 }

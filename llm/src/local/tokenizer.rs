@@ -31,17 +31,24 @@ pub(crate) struct GgufTokenizer {
 impl GgufTokenizer {
     /// The string of token `id` (empty when out of range).
     pub fn token_str(&self, id: Option<u32>) -> String {
-        id.and_then(|id| self.tokens.get(id as usize)).cloned().unwrap_or_default()
+        id.and_then(|id| self.tokens.get(id as usize))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The id of a token string, if it is in the vocabulary.
     pub fn token_id(&self, token: &str) -> Option<u32> {
-        self.tokens.iter().position(|t| t == token).map(|i| i as u32)
+        self.tokens
+            .iter()
+            .position(|t| t == token)
+            .map(|i| i as u32)
     }
 }
 
 fn get<'a>(ct: &'a Content, key: &str) -> Result<&'a Value, String> {
-    ct.metadata.get(key).ok_or_else(|| format!("GGUF metadata has no `{key}`"))
+    ct.metadata
+        .get(key)
+        .ok_or_else(|| format!("GGUF metadata has no `{key}`"))
 }
 
 fn to_u32(v: &Value) -> Option<u32> {
@@ -62,13 +69,24 @@ fn strings(v: &Value, key: &str) -> Result<Vec<String>, String> {
     let items = v.to_vec().map_err(|_| format!("`{key}` is not an array"))?;
     items
         .iter()
-        .map(|s| s.to_string().cloned().map_err(|_| format!("`{key}` holds a non-string")))
+        .map(|s| {
+            s.to_string()
+                .cloned()
+                .map_err(|_| format!("`{key}` holds a non-string"))
+        })
         .collect()
 }
 
 /// Pre-tokenizers of the StarCoder family that split digits individually (llama.cpp).
-const DIGIT_SPLITTING_PRE: &[&str] =
-    &["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"];
+const DIGIT_SPLITTING_PRE: &[&str] = &[
+    "smollm",
+    "starcoder",
+    "refact",
+    "command-r",
+    "codeshell",
+    "exaone",
+    "minerva",
+];
 
 /// Builds the tokenizer from `tokenizer.ggml.{model,tokens,merges,token_type,pre,
 /// bos_token_id,eos_token_id,add_bos_token,add_space_prefix}`. Tokens of GGUF type
@@ -78,9 +96,13 @@ const DIGIT_SPLITTING_PRE: &[&str] =
 /// # Errors
 /// A message when the metadata is missing or not a GPT-2 style BPE.
 pub(crate) fn from_gguf(ct: &Content) -> Result<GgufTokenizer, String> {
-    let model = get(ct, "tokenizer.ggml.model")?.to_string().map_err(|e| e.to_string())?;
+    let model = get(ct, "tokenizer.ggml.model")?
+        .to_string()
+        .map_err(|e| e.to_string())?;
     if model != "gpt2" {
-        return Err(format!("unsupported tokenizer model `{model}` (only GPT-2 style BPE)"));
+        return Err(format!(
+            "unsupported tokenizer model `{model}` (only GPT-2 style BPE)"
+        ));
     }
     let tokens = strings(get(ct, "tokenizer.ggml.tokens")?, "tokenizer.ggml.tokens")?;
     let merges = strings(get(ct, "tokenizer.ggml.merges")?, "tokenizer.ggml.merges")?
@@ -91,15 +113,27 @@ pub(crate) fn from_gguf(ct: &Content) -> Result<GgufTokenizer, String> {
                 .ok_or_else(|| format!("invalid merge `{m}`"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| e.to_string())?;
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| e.to_string())?;
 
     let add_prefix_space = ct
         .metadata
         .get("tokenizer.ggml.add_space_prefix")
         .and_then(|v| v.to_bool().ok())
         .unwrap_or(false);
-    let pre = ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+    let pre = ct
+        .metadata
+        .get("tokenizer.ggml.pre")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_default();
     let byte_level = ByteLevel::new(add_prefix_space, true, true);
     let pre_tokenizer: PreTokenizerWrapper = if DIGIT_SPLITTING_PRE.contains(&pre.as_str()) {
         Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
@@ -111,14 +145,20 @@ pub(crate) fn from_gguf(ct: &Content) -> Result<GgufTokenizer, String> {
     tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
     tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
 
-    if let Some(types) = ct.metadata.get("tokenizer.ggml.token_type").and_then(|v| v.to_vec().ok()) {
+    if let Some(types) = ct
+        .metadata
+        .get("tokenizer.ggml.token_type")
+        .and_then(|v| v.to_vec().ok())
+    {
         let specials: Vec<AddedToken> = types
             .iter()
             .zip(&tokens)
             .filter(|(ty, _)| matches!(to_u32(ty), Some(3..=5)))
             .map(|(_, tok)| AddedToken::from(tok.clone(), true))
             .collect();
-        tokenizer.add_special_tokens(specials).map_err(|e| e.to_string())?;
+        tokenizer
+            .add_special_tokens(specials)
+            .map_err(|e| e.to_string())?;
     }
     let id = |key: &str| ct.metadata.get(key).and_then(to_u32);
     let bos_id = id("tokenizer.ggml.bos_token_id");
@@ -130,7 +170,19 @@ pub(crate) fn from_gguf(ct: &Content) -> Result<GgufTokenizer, String> {
         .filter_map(|id| tokens.get(id as usize))
         .map(|t| AddedToken::from(t.clone(), true))
         .collect();
-    tokenizer.add_special_tokens(extra).map_err(|e| e.to_string())?;
-    let add_bos = ct.metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
-    Ok(GgufTokenizer { tokenizer, bos_id, eos_id, add_bos, tokens })
+    tokenizer
+        .add_special_tokens(extra)
+        .map_err(|e| e.to_string())?;
+    let add_bos = ct
+        .metadata
+        .get("tokenizer.ggml.add_bos_token")
+        .and_then(|v| v.to_bool().ok())
+        .unwrap_or(false);
+    Ok(GgufTokenizer {
+        tokenizer,
+        bos_id,
+        eos_id,
+        add_bos,
+        tokens,
+    })
 }

@@ -41,7 +41,10 @@ pub(crate) fn tools_prompt(tools: &[ToolDefinition]) -> String {
 
 /// How an earlier assistant tool call is written back into the prompt.
 pub(crate) fn render_call(call: &ToolCall) -> String {
-    format!("{OPEN}\n{}\n{CLOSE}", json!({"name": call.name, "arguments": call.arguments}))
+    format!(
+        "{OPEN}\n{}\n{CLOSE}",
+        json!({"name": call.name, "arguments": call.arguments})
+    )
 }
 
 /// How a tool result is written back into the prompt (as a user turn).
@@ -58,27 +61,40 @@ fn call_from(value: &Value, tools: &[ToolDefinition]) -> Option<ToolCall> {
     }
     let arguments = match value.get("arguments").or_else(|| value.get("parameters")) {
         None | Some(Value::Null) => json!({}),
-        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
+        Some(Value::String(s)) => {
+            serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+        }
         Some(v) => v.clone(),
     };
     let id = format!("call_local_{}", NEXT_CALL.fetch_add(1, Ordering::Relaxed));
-    Some(ToolCall { id, name: name.to_owned(), arguments })
+    Some(ToolCall {
+        id,
+        name: name.to_owned(),
+        arguments,
+    })
 }
 
 /// Splits generated text into content and tool calls (see the module docs). Returns the
 /// text unchanged and no calls when no valid block names an offered tool.
 pub(crate) fn parse(text: &str, tools: &[ToolDefinition]) -> (String, Vec<ToolCall>) {
-    let Some(first) = text.find(OPEN) else { return (text.to_owned(), vec![]) };
+    let Some(first) = text.find(OPEN) else {
+        return (text.to_owned(), vec![]);
+    };
     let mut calls = Vec::new();
     let mut rest = &text[first..];
     while let Some(start) = rest.find(OPEN) {
         let body_start = start + OPEN.len();
         let (body, next) = match rest[body_start..].find(CLOSE) {
-            Some(end) => (&rest[body_start..body_start + end], &rest[body_start + end + CLOSE.len()..]),
+            Some(end) => (
+                &rest[body_start..body_start + end],
+                &rest[body_start + end + CLOSE.len()..],
+            ),
             None => (&rest[body_start..], ""),
         };
         match serde_json::from_str::<Value>(body.trim()) {
-            Ok(Value::Array(items)) => calls.extend(items.iter().filter_map(|v| call_from(v, tools))),
+            Ok(Value::Array(items)) => {
+                calls.extend(items.iter().filter_map(|v| call_from(v, tools)))
+            }
             Ok(v) => calls.extend(call_from(&v, tools)),
             Err(_) => {}
         }
@@ -102,7 +118,11 @@ pub(crate) struct DeltaGate {
 impl DeltaGate {
     /// A gate that withholds tool calls when `active`, and passes everything otherwise.
     pub fn new(active: bool) -> Self {
-        DeltaGate { active, pending: String::new(), closed: false }
+        DeltaGate {
+            active,
+            pending: String::new(),
+            closed: false,
+        }
     }
 
     /// Takes a decoded fragment; returns what may be shown now.
@@ -139,7 +159,11 @@ mod tests {
     use super::*;
 
     fn calc() -> Vec<ToolDefinition> {
-        vec![ToolDefinition { name: "calculator".into(), description: "math".into(), parameters: json!({"type": "object"}) }]
+        vec![ToolDefinition {
+            name: "calculator".into(),
+            description: "math".into(),
+            parameters: json!({"type": "object"}),
+        }]
     }
 
     #[test]

@@ -34,7 +34,8 @@ fn doc_from_row(row: &PgRow) -> Result<Document> {
         media_type: row.try_get("media_type").map_err(db)?,
         size_bytes: row.try_get("size_bytes").map_err(db)?,
         sha256: row.try_get("sha256").map_err(db)?,
-        status: DocumentStatus::parse(&status).ok_or_else(|| Error::internal(format!("bad document status {status}")))?,
+        status: DocumentStatus::parse(&status)
+            .ok_or_else(|| Error::internal(format!("bad document status {status}")))?,
         chunks_total: row.try_get("chunks_total").map_err(db)?,
         chunks_embedded: row.try_get("chunks_embedded").map_err(db)?,
         error: row.try_get("error").map_err(db)?,
@@ -88,7 +89,12 @@ impl KnowledgeStore for PgStore {
         kb_from_row(&row)
     }
 
-    async fn list_knowledge_bases(&self, org_id: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<KnowledgeBase>> {
+    async fn list_knowledge_bases(
+        &self,
+        org_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<KnowledgeBase>> {
         let mut tx = self.tenant_tx(org_id).await?;
         let rows = sqlx::query("SELECT * FROM knowledge_bases WHERE org_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3")
             .bind(org_id)
@@ -103,14 +109,20 @@ impl KnowledgeStore for PgStore {
 
     async fn delete_knowledge_base(&self, org_id: Uuid, id: Uuid) -> Result<Vec<String>> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let keys: Vec<String> = sqlx::query_scalar("SELECT blob_key FROM documents WHERE org_id = $1 AND kb_id = $2")
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT blob_key FROM documents WHERE org_id = $1 AND kb_id = $2")
+                .bind(org_id)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        // Cascades to documents, chunks and vectors.
+        let r = sqlx::query("DELETE FROM knowledge_bases WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(id)
-            .fetch_all(&mut *tx)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
-        // Cascades to documents, chunks and vectors.
-        let r = sqlx::query("DELETE FROM knowledge_bases WHERE org_id = $1 AND id = $2").bind(org_id).bind(id).execute(&mut *tx).await.map_err(db)?;
         if r.rows_affected() == 0 {
             return Err(Error::NotFound("knowledge base"));
         }
@@ -118,15 +130,21 @@ impl KnowledgeStore for PgStore {
         Ok(keys)
     }
 
-    async fn insert_document(&self, doc: &Document, blob_key: &str, chunks: &[Chunk]) -> Result<Inserted> {
+    async fn insert_document(
+        &self,
+        doc: &Document,
+        blob_key: &str,
+        chunks: &[Chunk],
+    ) -> Result<Inserted> {
         let mut tx = self.tenant_tx(doc.org_id).await?;
         // Foreign-key checks bypass row-level security: check the base is this tenant's.
-        let kb: Option<Uuid> = sqlx::query_scalar("SELECT id FROM knowledge_bases WHERE org_id = $1 AND id = $2")
-            .bind(doc.org_id)
-            .bind(doc.kb_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
+        let kb: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM knowledge_bases WHERE org_id = $1 AND id = $2")
+                .bind(doc.org_id)
+                .bind(doc.kb_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
         if kb.is_none() {
             return Err(Error::NotFound("knowledge base"));
         }
@@ -152,7 +170,10 @@ impl KnowledgeStore for PgStore {
         match r {
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback().await.map_err(db)?;
-                let existing = self.find_document_by_sha256(doc.org_id, doc.kb_id, &doc.sha256).await?.ok_or(Error::NotFound("document"))?;
+                let existing = self
+                    .find_document_by_sha256(doc.org_id, doc.kb_id, &doc.sha256)
+                    .await?
+                    .ok_or(Error::NotFound("document"))?;
                 return Ok(Inserted::Existing(existing));
             }
             r => r.map_err(db)?,
@@ -181,47 +202,64 @@ impl KnowledgeStore for PgStore {
         Ok(Inserted::Created(doc.clone()))
     }
 
-    async fn find_document_by_sha256(&self, org_id: Uuid, kb_id: Uuid, sha256: &str) -> Result<Option<Document>> {
+    async fn find_document_by_sha256(
+        &self,
+        org_id: Uuid,
+        kb_id: Uuid,
+        sha256: &str,
+    ) -> Result<Option<Document>> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let row = sqlx::query(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE org_id = $1 AND kb_id = $2 AND sha256 = $3"))
-            .bind(org_id)
-            .bind(kb_id)
-            .bind(sha256)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(&format!(
+            "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = $1 AND kb_id = $2 AND sha256 = $3"
+        ))
+        .bind(org_id)
+        .bind(kb_id)
+        .bind(sha256)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         row.as_ref().map(doc_from_row).transpose()
     }
 
     async fn get_document(&self, org_id: Uuid, kb_id: Uuid, id: Uuid) -> Result<Document> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let row = sqlx::query(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE org_id = $1 AND kb_id = $2 AND id = $3"))
-            .bind(org_id)
-            .bind(kb_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("document"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = $1 AND kb_id = $2 AND id = $3"
+        ))
+        .bind(org_id)
+        .bind(kb_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(Error::NotFound("document"))?;
         tx.commit().await.map_err(db)?;
         doc_from_row(&row)
     }
 
     async fn get_document_by_id(&self, org_id: Uuid, id: Uuid) -> Result<Document> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let row = sqlx::query(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE org_id = $1 AND id = $2"))
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("document"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(Error::NotFound("document"))?;
         tx.commit().await.map_err(db)?;
         doc_from_row(&row)
     }
 
-    async fn list_documents(&self, org_id: Uuid, kb_id: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Document>> {
+    async fn list_documents(
+        &self,
+        org_id: Uuid,
+        kb_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Document>> {
         let mut tx = self.tenant_tx(org_id).await?;
         let rows = sqlx::query(&format!(
             "SELECT {DOC_COLUMNS} FROM documents WHERE org_id = $1 AND kb_id = $2 AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
@@ -239,20 +277,37 @@ impl KnowledgeStore for PgStore {
 
     async fn delete_document(&self, org_id: Uuid, kb_id: Uuid, id: Uuid) -> Result<String> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let key: Option<String> = sqlx::query_scalar("DELETE FROM documents WHERE org_id = $1 AND kb_id = $2 AND id = $3 RETURNING blob_key")
-            .bind(org_id)
-            .bind(kb_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(key) = key else { return Err(Error::NotFound("document")) };
-        sqlx::query("UPDATE knowledge_bases SET version = version + 1 WHERE org_id = $1 AND id = $2").bind(org_id).bind(kb_id).execute(&mut *tx).await.map_err(db)?;
+        let key: Option<String> = sqlx::query_scalar(
+            "DELETE FROM documents WHERE org_id = $1 AND kb_id = $2 AND id = $3 RETURNING blob_key",
+        )
+        .bind(org_id)
+        .bind(kb_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(key) = key else {
+            return Err(Error::NotFound("document"));
+        };
+        sqlx::query(
+            "UPDATE knowledge_bases SET version = version + 1 WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(kb_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(key)
     }
 
-    async fn set_document_status(&self, org_id: Uuid, id: Uuid, status: DocumentStatus, error: Option<&str>) -> Result<bool> {
+    async fn set_document_status(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        status: DocumentStatus,
+        error: Option<&str>,
+    ) -> Result<bool> {
         let mut tx = self.tenant_tx(org_id).await?;
         let r = sqlx::query("UPDATE documents SET status = $1, error = $2 WHERE org_id = $3 AND id = $4 AND status NOT IN ('ready', 'failed') AND status <> $1")
             .bind(status.as_str())
@@ -266,7 +321,12 @@ impl KnowledgeStore for PgStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn chunks_without_vectors(&self, org_id: Uuid, document_id: Uuid, chunk_ids: &[Uuid]) -> Result<Vec<Chunk>> {
+    async fn chunks_without_vectors(
+        &self,
+        org_id: Uuid,
+        document_id: Uuid,
+        chunk_ids: &[Uuid],
+    ) -> Result<Vec<Chunk>> {
         let mut tx = self.tenant_tx(org_id).await?;
         let rows = sqlx::query(&format!(
             "SELECT {CHUNK_COLUMNS} FROM chunks c LEFT JOIN chunk_vectors v ON v.chunk_id = c.id \
@@ -282,16 +342,26 @@ impl KnowledgeStore for PgStore {
         rows.iter().map(chunk_from_row).collect()
     }
 
-    async fn store_vectors(&self, org_id: Uuid, document_id: Uuid, model: &str, vectors: &[(Uuid, Vec<f32>)]) -> Result<Document> {
+    async fn store_vectors(
+        &self,
+        org_id: Uuid,
+        document_id: Uuid,
+        model: &str,
+        vectors: &[(Uuid, Vec<f32>)],
+    ) -> Result<Document> {
         let mut tx = self.tenant_tx(org_id).await?;
         // Locks the document: concurrent batches of one document count their vectors in turn.
-        let kb_id: Option<Uuid> = sqlx::query_scalar("SELECT kb_id FROM documents WHERE org_id = $1 AND id = $2 FOR UPDATE")
-            .bind(org_id)
-            .bind(document_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(kb_id) = kb_id else { return Err(Error::NotFound("document")) };
+        let kb_id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT kb_id FROM documents WHERE org_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(org_id)
+        .bind(document_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(kb_id) = kb_id else {
+            return Err(Error::NotFound("document"));
+        };
         for (chunk_id, v) in vectors {
             // Only chunks of this document; an existing vector is kept (idempotent redelivery).
             sqlx::query(
@@ -321,7 +391,14 @@ impl KnowledgeStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        sqlx::query("UPDATE knowledge_bases SET version = version + 1 WHERE org_id = $1 AND id = $2").bind(org_id).bind(kb_id).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query(
+            "UPDATE knowledge_bases SET version = version + 1 WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(kb_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         let doc = doc_from_row(&row)?;
         tx.commit().await.map_err(db)?;
         Ok(doc)
@@ -329,25 +406,28 @@ impl KnowledgeStore for PgStore {
 
     async fn count_vectors(&self, org_id: Uuid, document_id: Uuid) -> Result<i64> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let n = sqlx::query_scalar("SELECT COUNT(*) FROM chunk_vectors WHERE org_id = $1 AND document_id = $2")
-            .bind(org_id)
-            .bind(document_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
+        let n = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chunk_vectors WHERE org_id = $1 AND document_id = $2",
+        )
+        .bind(org_id)
+        .bind(document_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(n)
     }
 
     async fn knowledge_base_version(&self, org_id: Uuid, kb_id: Uuid) -> Result<i64> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let v = sqlx::query_scalar("SELECT version FROM knowledge_bases WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(kb_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("knowledge base"))?;
+        let v =
+            sqlx::query_scalar("SELECT version FROM knowledge_bases WHERE org_id = $1 AND id = $2")
+                .bind(org_id)
+                .bind(kb_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(Error::NotFound("knowledge base"))?;
         tx.commit().await.map_err(db)?;
         Ok(v)
     }
@@ -355,21 +435,31 @@ impl KnowledgeStore for PgStore {
     async fn load_vectors(&self, org_id: Uuid, kb_id: Uuid) -> Result<Snapshot> {
         // One REPEATABLE READ transaction: the version and the vectors are of the same snapshot.
         let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await.map_err(db)?;
-        sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_id.to_string()).execute(&mut *tx).await.map_err(db)?;
-        let version: i64 = sqlx::query_scalar("SELECT version FROM knowledge_bases WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(kb_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("knowledge base"))?;
-        let rows = sqlx::query("SELECT chunk_id, vector FROM chunk_vectors WHERE org_id = $1 AND kb_id = $2")
-            .bind(org_id)
-            .bind(kb_id)
-            .fetch_all(&mut *tx)
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
+        sqlx::query("SELECT set_config('autonoma.org_id', $1, true)")
+            .bind(org_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT version FROM knowledge_bases WHERE org_id = $1 AND id = $2")
+                .bind(org_id)
+                .bind(kb_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(Error::NotFound("knowledge base"))?;
+        let rows = sqlx::query(
+            "SELECT chunk_id, vector FROM chunk_vectors WHERE org_id = $1 AND kb_id = $2",
+        )
+        .bind(org_id)
+        .bind(kb_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         let mut ids = Vec::with_capacity(rows.len());
         let mut matrix = Vec::new();
@@ -382,12 +472,20 @@ impl KnowledgeStore for PgStore {
                 matrix.reserve(rows.len() * d);
             }
             if d != dim {
-                return Err(Error::internal(format!("knowledge base {kb_id} mixes vector widths {dim} and {d}")));
+                return Err(Error::internal(format!(
+                    "knowledge base {kb_id} mixes vector widths {dim} and {d}"
+                )));
             }
             bytes_to_vector(bytes, &mut matrix);
             ids.push(r.try_get("chunk_id").map_err(db)?);
         }
-        Ok(Snapshot { kb_id, version, dim, ids, matrix })
+        Ok(Snapshot {
+            kb_id,
+            version,
+            dim,
+            ids,
+            matrix,
+        })
     }
 
     async fn get_chunks(&self, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<ChunkWithSource>> {
@@ -406,7 +504,13 @@ impl KnowledgeStore for PgStore {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         rows.iter()
-            .map(|r| Ok(ChunkWithSource { chunk: chunk_from_row(r)?, kb_id: r.try_get("kb_id").map_err(db)?, document_name: r.try_get("document_name").map_err(db)? }))
+            .map(|r| {
+                Ok(ChunkWithSource {
+                    chunk: chunk_from_row(r)?,
+                    kb_id: r.try_get("kb_id").map_err(db)?,
+                    document_name: r.try_get("document_name").map_err(db)?,
+                })
+            })
             .collect()
     }
 }

@@ -77,7 +77,12 @@ impl PgEndpoint {
         let ssl_mode: PgSslMode = self.ssl_mode.parse().map_err(|_| {
             Error::validation("ssl_mode", format!("unknown sslmode {:?} (disable, allow, prefer, require, verify-ca, verify-full)", self.ssl_mode))
         })?;
-        Ok(PgConnectOptions::new().host(&self.host).port(self.port).database(&self.database).username(&self.user).ssl_mode(ssl_mode))
+        Ok(PgConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .database(&self.database)
+            .username(&self.user)
+            .ssl_mode(ssl_mode))
     }
 }
 
@@ -118,7 +123,11 @@ impl PgStore {
     /// in an AWS Lambda function, which serves one request at a time, so that many
     /// instances fit the database's connection limit.
     pub async fn connect_sized(app_url: &str, max_connections: u32) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(max_connections.max(1)).connect(app_url).await.map_err(db)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect(app_url)
+            .await
+            .map_err(db)?;
         Ok(PgStore { pool })
     }
 
@@ -140,16 +149,33 @@ impl PgStore {
         let base = endpoint.options()?;
         let password = source.password().await?;
         let issued = SystemTime::now();
-        let pool = PgPoolOptions::new().max_connections(max_connections.max(1)).connect_with(base.clone().password(&password)).await.map_err(db)?;
-        let rotation = Arc::new(PasswordRotation::new(pool.clone(), base, source, max_age, issued));
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(base.clone().password(&password))
+            .await
+            .map_err(db)?;
+        let rotation = Arc::new(PasswordRotation::new(
+            pool.clone(),
+            base,
+            source,
+            max_age,
+            issued,
+        ));
         Ok((PgStore { pool }, rotation))
     }
 
     /// Applies pending migrations (idempotent) as the owner role at `owner_url`, on a
     /// short-lived connection of its own.
     pub async fn migrate(owner_url: &str) -> Result<()> {
-        let pool = PgPoolOptions::new().max_connections(1).connect(owner_url).await.map_err(db)?;
-        let r = PG_MIGRATOR.run(&pool).await.map_err(|e| Error::internal(format!("migrations: {e}")));
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(owner_url)
+            .await
+            .map_err(db)?;
+        let r = PG_MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| Error::internal(format!("migrations: {e}")));
         pool.close().await;
         r
     }
@@ -165,7 +191,9 @@ impl PgStore {
     pub async fn ensure_login_role(owner_url: &str, role: &str) -> Result<()> {
         let mut chars = role.chars();
         let valid = role.len() <= 63
-            && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && chars
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
             && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !valid || role == "autonoma_app" {
             return Err(Error::validation("role", format!("{role:?} is not a lowercase PostgreSQL identifier other than autonoma_app (the group role it joins)")));
@@ -180,7 +208,11 @@ impl PgStore {
                 IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam') THEN GRANT rds_iam TO \"{role}\"; END IF;
             END $$"
         );
-        let r = sqlx::query(&sql).execute(&mut conn).await.map_err(db).map(|_| ());
+        let r = sqlx::query(&sql)
+            .execute(&mut conn)
+            .await
+            .map_err(db)
+            .map(|_| ());
         let _ = conn.close().await;
         r
     }
@@ -196,9 +228,17 @@ impl PgStore {
     /// pool's connections.
     ///
     /// Errors: [`Error::Internal`] when the first `LISTEN` fails.
-    pub async fn listen_runs(&self, on_signal: impl Fn(RunSignal) + Send + 'static) -> Result<tokio::task::JoinHandle<()>> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await.map_err(db)?;
-        listener.listen_all([RUN_EVENTS_CHANNEL, RUN_CANCELS_CHANNEL]).await.map_err(db)?;
+    pub async fn listen_runs(
+        &self,
+        on_signal: impl Fn(RunSignal) + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(db)?;
+        listener
+            .listen_all([RUN_EVENTS_CHANNEL, RUN_CANCELS_CHANNEL])
+            .await
+            .map_err(db)?;
         let pool = self.pool.clone();
         Ok(tokio::spawn(async move {
             loop {
@@ -209,8 +249,14 @@ impl PgStore {
                 match received {
                     Ok(n) => match (n.channel(), Uuid::parse_str(n.payload())) {
                         (RUN_EVENTS_CHANNEL, Ok(run_id)) => on_signal(RunSignal::Event(run_id)),
-                        (RUN_CANCELS_CHANNEL, Ok(run_id)) => on_signal(RunSignal::CancelRequested(run_id)),
-                        (channel, _) => tracing::warn!(channel, payload = n.payload(), "unexpected notification"),
+                        (RUN_CANCELS_CHANNEL, Ok(run_id)) => {
+                            on_signal(RunSignal::CancelRequested(run_id))
+                        }
+                        (channel, _) => tracing::warn!(
+                            channel,
+                            payload = n.payload(),
+                            "unexpected notification"
+                        ),
                     },
                     Err(e) => {
                         // recv() reconnects on its own; an error here is one failed attempt.
@@ -230,13 +276,21 @@ impl PgStore {
     /// Begins a transaction scoped to `org_id`: row-level security admits only its rows.
     pub async fn tenant_tx(&self, org_id: Uuid) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("SELECT set_config('autonoma.org_id', $1, true)").bind(org_id.to_string()).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("SELECT set_config('autonoma.org_id', $1, true)")
+            .bind(org_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         Ok(tx)
     }
 
     /// The organization of a run, through the `autonoma_run_org` lookup function.
     async fn run_org(&self, run_id: Uuid) -> Result<Option<Uuid>> {
-        sqlx::query_scalar("SELECT autonoma_run_org($1)").bind(run_id).fetch_one(&self.pool).await.map_err(db)
+        sqlx::query_scalar("SELECT autonoma_run_org($1)")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
     }
 
     fn run_from_row(row: &PgRow) -> Result<Run> {
@@ -330,10 +384,25 @@ use crate::{AGENT_SELECT, MEMBERSHIP_SELECT};
 
 #[async_trait]
 impl Store for PgStore {
-    async fn create_user_with_org(&self, email: &str, name: &str, password_hash: &str, org_name: &str) -> Result<(User, Organization)> {
+    async fn create_user_with_org(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        org_name: &str,
+    ) -> Result<(User, Organization)> {
         let now = Utc::now();
-        let user = User { id: Uuid::now_v7(), email: email.to_string(), name: name.to_string(), created_at: now };
-        let org = Organization { id: Uuid::now_v7(), name: org_name.to_string(), created_at: now };
+        let user = User {
+            id: Uuid::now_v7(),
+            email: email.to_string(),
+            name: name.to_string(),
+            created_at: now,
+        };
+        let org = Organization {
+            id: Uuid::now_v7(),
+            name: org_name.to_string(),
+            created_at: now,
+        };
         let mut tx = self.tenant_tx(org.id).await?;
         let r = sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(user.id)
@@ -344,7 +413,11 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await;
         match r {
-            Err(e) if is_unique_violation(&e) => return Err(Error::Conflict("an account with this e-mail already exists".into())),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::Conflict(
+                    "an account with this e-mail already exists".into(),
+                ))
+            }
             r => r.map_err(db)?,
         };
         sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
@@ -373,7 +446,12 @@ impl Store for PgStore {
             .map_err(db)?;
         row.map(|r| {
             Ok((
-                User { id: r.try_get("id").map_err(db)?, email: r.try_get("email").map_err(db)?, name: r.try_get("name").map_err(db)?, created_at: r.try_get("created_at").map_err(db)? },
+                User {
+                    id: r.try_get("id").map_err(db)?,
+                    email: r.try_get("email").map_err(db)?,
+                    name: r.try_get("name").map_err(db)?,
+                    created_at: r.try_get("created_at").map_err(db)?,
+                },
                 r.try_get("password_hash").map_err(db)?,
             ))
         })
@@ -381,11 +459,13 @@ impl Store for PgStore {
     }
 
     async fn memberships(&self, user_id: Uuid) -> Result<Vec<Membership>> {
-        let rows = sqlx::query("SELECT org_id, user_id, role, email, org_name FROM autonoma_user_memberships($1)")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT org_id, user_id, role, email, org_name FROM autonoma_user_memberships($1)",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         rows.iter().map(Self::membership_from_row).collect()
     }
 
@@ -403,8 +483,15 @@ impl Store for PgStore {
 
     async fn upsert_member(&self, org_id: Uuid, email: &str, r: Role) -> Result<Membership> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let user_id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)").bind(email).fetch_optional(&mut *tx).await.map_err(db)?;
-        let Some(user_id) = user_id else { return Err(Error::NotFound("user")) };
+        let user_id: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some(user_id) = user_id else {
+            return Err(Error::NotFound("user"));
+        };
         sqlx::query(
             "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role",
@@ -416,19 +503,27 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let row = sqlx::query(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"))
-            .bind(org_id)
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
+        ))
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Self::membership_from_row(&row)
     }
 
     async fn list_members(&self, org_id: Uuid) -> Result<Vec<Membership>> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let rows = sqlx::query(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 ORDER BY u.email")).bind(org_id).fetch_all(&mut *tx).await.map_err(db)?;
+        let rows = sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 ORDER BY u.email"
+        ))
+        .bind(org_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         rows.iter().map(Self::membership_from_row).collect()
     }
@@ -448,11 +543,13 @@ impl Store for PgStore {
     }
 
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT user_id, org_id, csrf_token, expires_at FROM autonoma_session_by_token($1)")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT user_id, org_id, csrf_token, expires_at FROM autonoma_session_by_token($1)",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         let Some(r) = row else { return Ok(None) };
         let s = Session {
             user_id: r.try_get("user_id").map_err(db)?,
@@ -464,30 +561,47 @@ impl Store for PgStore {
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
-        let org: Option<Uuid> = sqlx::query_scalar("SELECT org_id FROM autonoma_session_by_token($1)")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let org: Option<Uuid> =
+            sqlx::query_scalar("SELECT org_id FROM autonoma_session_by_token($1)")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
         let Some(org) = org else { return Ok(()) };
         let mut tx = self.tenant_tx(org).await?;
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
-    async fn rate_limit(&self, key: &[u8], quota: Quota, now: DateTime<Utc>) -> Result<std::result::Result<(), Duration>> {
+    async fn rate_limit(
+        &self,
+        key: &[u8],
+        quota: Quota,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(), Duration>> {
         // No tenant: `rate_limits` is a cross-tenant table (migrations/postgres/0004).
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Make sure the row exists, then lock it: callers for one key queue up here, in
         // whatever process they run. (ON CONFLICT DO NOTHING waits for a concurrent first
         // insert of the same key to commit or roll back.)
-        sqlx::query("INSERT INTO rate_limits (key, tat) VALUES ($1, NULL) ON CONFLICT (key) DO NOTHING").bind(key).execute(&mut *tx).await.map_err(db)?;
-        let tat: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT tat FROM rate_limits WHERE key = $1 FOR UPDATE")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .flatten();
+        sqlx::query(
+            "INSERT INTO rate_limits (key, tat) VALUES ($1, NULL) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let tat: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT tat FROM rate_limits WHERE key = $1 FOR UPDATE")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .flatten();
         let decision = gcra(tat, now, quota);
         match decision {
             Ok(next) => {
@@ -534,7 +648,11 @@ impl Store for PgStore {
 
     async fn list_api_keys(&self, org_id: Uuid) -> Result<Vec<ApiKey>> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let rows = sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 ORDER BY id DESC").bind(org_id).fetch_all(&mut *tx).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 ORDER BY id DESC")
+            .bind(org_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         rows.iter().map(Self::api_key_from_row).collect()
     }
@@ -555,10 +673,19 @@ impl Store for PgStore {
     }
 
     async fn use_api_key(&self, key_hash: &[u8]) -> Result<Option<ApiKey>> {
-        let row = sqlx::query("SELECT * FROM autonoma_api_key_by_hash($1)").bind(key_hash).fetch_optional(&self.pool).await.map_err(db)?;
-        let Some(mut key) = row.as_ref().map(Self::api_key_from_row).transpose()? else { return Ok(None) };
+        let row = sqlx::query("SELECT * FROM autonoma_api_key_by_hash($1)")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(mut key) = row.as_ref().map(Self::api_key_from_row).transpose()? else {
+            return Ok(None);
+        };
         let now = Utc::now();
-        if key.last_used_at.is_none_or(|t| now - t > LAST_USED_GRANULARITY) {
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t > LAST_USED_GRANULARITY)
+        {
             let mut tx = self.tenant_tx(key.org_id).await?;
             sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3")
                 .bind(now)
@@ -594,12 +721,20 @@ impl Store for PgStore {
 
     async fn list_providers(&self, org_id: Uuid) -> Result<Vec<ProviderConnection>> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let rows = sqlx::query("SELECT * FROM provider_connections WHERE org_id = $1 ORDER BY id").bind(org_id).fetch_all(&mut *tx).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM provider_connections WHERE org_id = $1 ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         rows.iter().map(Self::provider_from_row).collect()
     }
 
-    async fn get_provider(&self, org_id: Uuid, id: Uuid) -> Result<(ProviderConnection, Option<Vec<u8>>)> {
+    async fn get_provider(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> Result<(ProviderConnection, Option<Vec<u8>>)> {
         let mut tx = self.tenant_tx(org_id).await?;
         let row = sqlx::query("SELECT * FROM provider_connections WHERE org_id = $1 AND id = $2")
             .bind(org_id)
@@ -609,7 +744,10 @@ impl Store for PgStore {
             .map_err(db)?
             .ok_or(Error::NotFound("provider connection"))?;
         tx.commit().await.map_err(db)?;
-        Ok((Self::provider_from_row(&row)?, row.try_get("api_key_sealed").map_err(db)?))
+        Ok((
+            Self::provider_from_row(&row)?,
+            row.try_get("api_key_sealed").map_err(db)?,
+        ))
     }
 
     async fn delete_provider(&self, org_id: Uuid, id: Uuid) -> Result<()> {
@@ -621,9 +759,16 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         if used > 0 {
-            return Err(Error::Conflict(format!("{used} agent(s) still use this provider connection")));
+            return Err(Error::Conflict(format!(
+                "{used} agent(s) still use this provider connection"
+            )));
         }
-        let r = sqlx::query("DELETE FROM provider_connections WHERE org_id = $1 AND id = $2").bind(org_id).bind(id).execute(&mut *tx).await.map_err(db)?;
+        let r = sqlx::query("DELETE FROM provider_connections WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         if r.rows_affected() == 0 {
             return Err(Error::NotFound("provider connection"));
         }
@@ -651,23 +796,37 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(Agent { id, org_id, version: 1, spec: spec.clone(), created_at: now, updated_at: now })
+        Ok(Agent {
+            id,
+            org_id,
+            version: 1,
+            spec: spec.clone(),
+            created_at: now,
+            updated_at: now,
+        })
     }
 
     async fn get_agent(&self, org_id: Uuid, id: Uuid) -> Result<Agent> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let row = sqlx::query(&format!("{AGENT_SELECT} WHERE a.org_id = $1 AND a.id = $2 AND a.deleted_at IS NULL"))
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(Error::NotFound("agent"))?;
+        let row = sqlx::query(&format!(
+            "{AGENT_SELECT} WHERE a.org_id = $1 AND a.id = $2 AND a.deleted_at IS NULL"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(Error::NotFound("agent"))?;
         tx.commit().await.map_err(db)?;
         Self::agent_from_row(&row)
     }
 
-    async fn list_agents(&self, org_id: Uuid, after: Option<Uuid>, limit: u32) -> Result<Vec<Agent>> {
+    async fn list_agents(
+        &self,
+        org_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Agent>> {
         let mut tx = self.tenant_tx(org_id).await?;
         let rows = sqlx::query(&format!(
             "{AGENT_SELECT} WHERE a.org_id = $1 AND a.deleted_at IS NULL AND ($2::uuid IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3"
@@ -697,7 +856,9 @@ impl Store for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some(version) = version else { return Err(Error::NotFound("agent")) };
+        let Some(version) = version else {
+            return Err(Error::NotFound("agent"));
+        };
         sqlx::query("INSERT INTO agent_versions (agent_id, version, org_id, spec, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(version)
@@ -726,7 +887,12 @@ impl Store for PgStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn get_agent_version(&self, org_id: Uuid, agent_id: Uuid, version: i64) -> Result<AgentVersion> {
+    async fn get_agent_version(
+        &self,
+        org_id: Uuid,
+        agent_id: Uuid,
+        version: i64,
+    ) -> Result<AgentVersion> {
         let mut tx = self.tenant_tx(org_id).await?;
         let row = sqlx::query("SELECT version, spec, created_at FROM agent_versions WHERE org_id = $1 AND agent_id = $2 AND version = $3")
             .bind(org_id)
@@ -750,7 +916,9 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        rows.iter().map(|r| Self::version_from_row(agent_id, r)).collect()
+        rows.iter()
+            .map(|r| Self::version_from_row(agent_id, r))
+            .collect()
     }
 
     async fn create_run(&self, run: &NewRun, idempotency_key: Option<&str>) -> Result<(Run, bool)> {
@@ -779,16 +947,19 @@ impl Store for PgStore {
             Err(e) if is_unique_violation(&e) && idempotency_key.is_some() => {
                 tx.rollback().await.map_err(db)?;
                 let mut tx = self.tenant_tx(run.org_id).await?;
-                let row = sqlx::query("SELECT * FROM runs WHERE org_id = $1 AND idempotency_key = $2")
-                    .bind(run.org_id)
-                    .bind(idempotency_key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                let row =
+                    sqlx::query("SELECT * FROM runs WHERE org_id = $1 AND idempotency_key = $2")
+                        .bind(run.org_id)
+                        .bind(idempotency_key)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db)?;
                 tx.commit().await.map_err(db)?;
                 let existing = Self::run_from_row(&row)?;
                 if existing.agent_id != run.agent_id || existing.input != run.input {
-                    return Err(Error::Conflict("Idempotency-Key was already used with a different request".into()));
+                    return Err(Error::Conflict(
+                        "Idempotency-Key was already used with a different request".into(),
+                    ));
                 }
                 Ok((existing, false))
             }
@@ -814,7 +985,13 @@ impl Store for PgStore {
         self.get_run(org, id).await
     }
 
-    async fn list_runs(&self, org_id: Uuid, agent_id: Option<Uuid>, after: Option<Uuid>, limit: u32) -> Result<Vec<Run>> {
+    async fn list_runs(
+        &self,
+        org_id: Uuid,
+        agent_id: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Run>> {
         let mut tx = self.tenant_tx(org_id).await?;
         let rows = sqlx::query(
             "SELECT * FROM runs WHERE org_id = $1 AND ($2::uuid IS NULL OR agent_id = $2) AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
@@ -832,13 +1009,21 @@ impl Store for PgStore {
 
     async fn list_thread_runs(&self, org_id: Uuid, thread_id: Uuid) -> Result<Vec<Run>> {
         let mut tx = self.tenant_tx(org_id).await?;
-        let rows = sqlx::query("SELECT * FROM runs WHERE org_id = $1 AND thread_id = $2 ORDER BY id").bind(org_id).bind(thread_id).fetch_all(&mut *tx).await.map_err(db)?;
+        let rows =
+            sqlx::query("SELECT * FROM runs WHERE org_id = $1 AND thread_id = $2 ORDER BY id")
+                .bind(org_id)
+                .bind(thread_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
         tx.commit().await.map_err(db)?;
         rows.iter().map(Self::run_from_row).collect()
     }
 
     async fn claim_run(&self, id: Uuid) -> Result<Option<i64>> {
-        let Some(org) = self.run_org(id).await? else { return Ok(None) };
+        let Some(org) = self.run_org(id).await? else {
+            return Ok(None);
+        };
         let mut tx = self.tenant_tx(org).await?;
         let epoch: Option<i64> = sqlx::query_scalar(
             "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1), executor_epoch = executor_epoch + 1 \
@@ -860,7 +1045,13 @@ impl Store for PgStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn finish_run(&self, id: Uuid, epoch: i64, u: &RunUpdate, last: &RunEventKind) -> Result<RunEvent> {
+    async fn finish_run(
+        &self,
+        id: Uuid,
+        epoch: i64,
+        u: &RunUpdate,
+        last: &RunEventKind,
+    ) -> Result<RunEvent> {
         let org = self.run_org(id).await?.ok_or(Error::NotFound("run"))?;
         let mut tx = self.tenant_tx(org).await?;
         // Event first: it takes the run row's lock and checks the epoch under it.
@@ -873,23 +1064,47 @@ impl Store for PgStore {
     async fn request_cancel(&self, org_id: Uuid, id: Uuid) -> Result<()> {
         let run = self.get_run(org_id, id).await?;
         if run.status.is_terminal() {
-            return Err(Error::Conflict(format!("run already {}", run.status.as_str())));
+            return Err(Error::Conflict(format!(
+                "run already {}",
+                run.status.as_str()
+            )));
         }
         let mut tx = self.tenant_tx(org_id).await?;
-        sqlx::query("UPDATE runs SET cancel_requested = true WHERE org_id = $1 AND id = $2").bind(org_id).bind(id).execute(&mut *tx).await.map_err(db)?;
-        sqlx::query("SELECT pg_notify($1, $2)").bind(RUN_CANCELS_CHANNEL).bind(id.to_string()).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("UPDATE runs SET cancel_requested = true WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(RUN_CANCELS_CHANNEL)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
     async fn cancel_requested(&self, id: Uuid) -> Result<bool> {
-        let Some(org) = self.run_org(id).await? else { return Ok(false) };
+        let Some(org) = self.run_org(id).await? else {
+            return Ok(false);
+        };
         let mut tx = self.tenant_tx(org).await?;
-        let v: Option<bool> = sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = $1").bind(id).fetch_optional(&mut *tx).await.map_err(db)?;
+        let v: Option<bool> = sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(v == Some(true))
     }
 
-    async fn append_event(&self, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
+    async fn append_event(
+        &self,
+        run_id: Uuid,
+        epoch: i64,
+        kind: &RunEventKind,
+    ) -> Result<RunEvent> {
         let org = self.run_org(run_id).await?.ok_or(Error::NotFound("run"))?;
         let mut tx = self.tenant_tx(org).await?;
         let event = insert_event(&mut tx, org, run_id, epoch, kind).await?;
@@ -898,7 +1113,9 @@ impl Store for PgStore {
     }
 
     async fn list_events(&self, run_id: Uuid, after: i64, limit: u32) -> Result<Vec<RunEvent>> {
-        let Some(org) = self.run_org(run_id).await? else { return Ok(vec![]) };
+        let Some(org) = self.run_org(run_id).await? else {
+            return Ok(vec![]);
+        };
         let mut tx = self.tenant_tx(org).await?;
         let rows = sqlx::query("SELECT seq, data, created_at FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
             .bind(run_id)
@@ -924,7 +1141,12 @@ impl Store for PgStore {
 
 /// Writes a run's state under the fencing `epoch` (inside a tenant transaction). Errors:
 /// [`Error::LeaseLost`] when another executor claimed the run since.
-async fn write_run_state(conn: &mut PgConnection, id: Uuid, epoch: i64, u: &RunUpdate) -> Result<()> {
+async fn write_run_state(
+    conn: &mut PgConnection,
+    id: Uuid,
+    epoch: i64,
+    u: &RunUpdate,
+) -> Result<()> {
     let finished = u.status.is_terminal().then(Utc::now);
     let r = sqlx::query(
         "UPDATE runs SET status = $1, output = $2, error = $3, input_tokens = $4, output_tokens = $5, steps = $6, \
@@ -950,13 +1172,23 @@ async fn write_run_state(conn: &mut PgConnection, id: Uuid, epoch: i64, u: &RunU
 
 /// Appends a run event with the next `seq` under the fencing `epoch` (inside a tenant
 /// transaction of `org`). Errors: [`Error::LeaseLost`]; [`Error::NotFound`].
-async fn insert_event(conn: &mut PgConnection, org: Uuid, run_id: Uuid, epoch: i64, kind: &RunEventKind) -> Result<RunEvent> {
+async fn insert_event(
+    conn: &mut PgConnection,
+    org: Uuid,
+    run_id: Uuid,
+    epoch: i64,
+    kind: &RunEventKind,
+) -> Result<RunEvent> {
     let now = Utc::now();
     let data = serde_json::to_value(kind).map_err(Error::internal)?;
     // Serializes appends to one run (SQLite has a single writer; here the run row's lock)
     // and checks the fencing epoch under that lock.
     let current: Option<i64> =
-        sqlx::query_scalar("SELECT executor_epoch FROM runs WHERE id = $1 FOR UPDATE").bind(run_id).fetch_optional(&mut *conn).await.map_err(db)?;
+        sqlx::query_scalar("SELECT executor_epoch FROM runs WHERE id = $1 FOR UPDATE")
+            .bind(run_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
     match current {
         None => return Err(Error::NotFound("run")),
         Some(e) if e != epoch => return Err(Error::LeaseLost),
@@ -975,13 +1207,29 @@ async fn insert_event(conn: &mut PgConnection, org: Uuid, run_id: Uuid, epoch: i
     .map_err(db)?;
     // Delivered to every listening process when the transaction commits (and never if it
     // rolls back): see PgStore::listen_runs.
-    sqlx::query("SELECT pg_notify($1, $2)").bind(RUN_EVENTS_CHANNEL).bind(run_id.to_string()).execute(&mut *conn).await.map_err(db)?;
-    Ok(RunEvent { run_id, seq, kind: kind.clone(), created_at: now })
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(RUN_EVENTS_CHANNEL)
+        .bind(run_id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(RunEvent {
+        run_id,
+        seq,
+        kind: kind.clone(),
+        created_at: now,
+    })
 }
 
 #[async_trait]
 impl JobQueue for PgStore {
-    async fn enqueue(&self, queue: &str, payload: &serde_json::Value, max_attempts: u32, delay: Duration) -> Result<Uuid> {
+    async fn enqueue(
+        &self,
+        queue: &str,
+        payload: &serde_json::Value,
+        max_attempts: u32,
+        delay: Duration,
+    ) -> Result<Uuid> {
         let id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO jobs (id, queue, payload, status, max_attempts, available_at, created_at) \
@@ -1030,7 +1278,9 @@ impl JobQueue for PgStore {
             attempt: row.try_get::<i64, _>("attempt").map_err(db)? as u32,
             max_attempts: row.try_get::<i64, _>("max_attempts").map_err(db)? as u32,
             lease_token: token,
-            lease_expires_at: row.try_get::<DateTime<Utc>, _>("lease_expires_at").map_err(db)?,
+            lease_expires_at: row
+                .try_get::<DateTime<Utc>, _>("lease_expires_at")
+                .map_err(db)?,
         }))
     }
 
@@ -1046,11 +1296,22 @@ impl JobQueue for PgStore {
     }
 
     async fn complete(&self, job_id: Uuid, lease_token: Uuid) -> Result<()> {
-        sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_token = $2").bind(job_id).bind(lease_token).execute(&self.pool).await.map_err(db)?;
+        sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_token = $2")
+            .bind(job_id)
+            .bind(lease_token)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
-    async fn fail(&self, job_id: Uuid, lease_token: Uuid, error: &str, retry_in: Duration) -> Result<()> {
+    async fn fail(
+        &self,
+        job_id: Uuid,
+        lease_token: Uuid,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET status = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'ready' END, \
              available_at = now() + make_interval(secs => $1), last_error = $2, lease_token = NULL, lease_expires_at = NULL \
@@ -1072,6 +1333,14 @@ impl JobQueue for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        rows.iter().map(|r| Ok((r.try_get("id").map_err(db)?, r.try_get("payload").map_err(db)?, r.try_get("last_error").map_err(db)?))).collect()
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id").map_err(db)?,
+                    r.try_get("payload").map_err(db)?,
+                    r.try_get("last_error").map_err(db)?,
+                ))
+            })
+            .collect()
     }
 }

@@ -39,8 +39,21 @@ pub struct PasswordRotation {
 }
 
 impl PasswordRotation {
-    pub(crate) fn new(pool: PgPool, base: PgConnectOptions, source: Arc<dyn PasswordSource>, max_age: Duration, issued: SystemTime) -> Self {
-        PasswordRotation { pool, base, source, max_age, issued: Mutex::new(issued), refreshing: tokio::sync::Mutex::new(()) }
+    pub(crate) fn new(
+        pool: PgPool,
+        base: PgConnectOptions,
+        source: Arc<dyn PasswordSource>,
+        max_age: Duration,
+        issued: SystemTime,
+    ) -> Self {
+        PasswordRotation {
+            pool,
+            base,
+            source,
+            max_age,
+            issued: Mutex::new(issued),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Age of the password in the pool's options (zero if the clock went backwards).
@@ -58,7 +71,8 @@ impl PasswordRotation {
 
     async fn refresh_locked(&self) -> Result<()> {
         let password = self.source.password().await?;
-        self.pool.set_connect_options(self.base.clone().password(&password));
+        self.pool
+            .set_connect_options(self.base.clone().password(&password));
         *self.issued.lock().unwrap_or_else(|p| p.into_inner()) = SystemTime::now();
         Ok(())
     }
