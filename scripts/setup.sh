@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Autonoma needs on Debian 12 and skips what is already there (idempotent):
+#   - rustfmt and clippy for the rustup toolchain (the static checks of scripts/test.sh);
 #   - Debian packages: C toolchain, Debian's Rust 1.96 with std source (wasm32 via
 #     -Zbuild-std, see shared TOOLCHAIN notes), lld-19 (wasm linker when
 #     rustup's rust-lld is absent), Chromium + chromedriver (browser tests), pip (model fetch);
@@ -31,6 +32,12 @@ fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "==> no rustup toolchain on PATH: using Debian's cargo 1.96 (/usr/bin/cargo)"
+fi
+# rustfmt and clippy: scripts/test.sh checks formatting and lints before the tests.
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
 fi
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds the web UI, then the whole workspace's
+# Runs every test: installs what is missing, checks formatting (rustfmt) and lints (clippy,
+# warnings are errors), builds the web UI, then the whole workspace's
 # tests (unit, API integration on a real server with temporary SQLite, the real SmolLM2
 # model, the GPU worker's shaders on lavapipe, the browser end-to-end tests in headless
 # Chromium, the scale-out test on PostgreSQL, the Lambda functions on PostgreSQL + moto, the
@@ -9,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . scripts/env.sh
+echo "==> static checks: rustfmt and clippy (warnings are errors)"
+$CARGO fmt --all --check
+(cd functions/edge && $CARGO fmt --check)
+$CARGO clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> building the web UI (wasm)"
 $CARGO run --quiet -p xtask -- build-site
 echo "==> running tests"
