@@ -32,9 +32,7 @@ use async_trait::async_trait;
 use autonoma_core::embedding::{Embedder, EMBEDDING_DIM};
 use autonoma_core::knowledge::blob::BlobStore;
 use autonoma_core::knowledge::embed_job::{fail_dead_lettered, run_embed_job, EMBED_CHUNKS_KIND};
-use autonoma_core::knowledge::tokens::{
-    default_embedding_model_dir, TokenCounter, WordPieceCounter,
-};
+use autonoma_core::knowledge::tokens::{embedding_model_dir, TokenCounter, WordPieceCounter};
 use autonoma_core::knowledge::tool::KnowledgeSearchTool;
 use autonoma_core::knowledge::{
     Knowledge, KnowledgeConfig, LazyEmbedder, NewKnowledgeBase, Upload,
@@ -182,7 +180,13 @@ fn knowledge_engine(
     db: &std::path::Path,
     hash_embedder: bool,
 ) -> Arc<Knowledge> {
-    let model_dir = default_embedding_model_dir();
+    // The models folder as scripts/setup.sh fills it (an example may read the environment).
+    let models = match std::env::var_os("AUTONOMA_MODEL_DIR") {
+        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/autonoma/models"),
+    };
+    let model_dir = embedding_model_dir(&models);
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(db.with_extension("blobs")));
     let real = !hash_embedder && model_dir.join("model.safetensors").is_file();
     let (tokens, embedder): (Arc<dyn TokenCounter>, Arc<dyn Embedder>) = match (

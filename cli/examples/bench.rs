@@ -304,7 +304,9 @@ async fn bench_api() -> anyhow::Result<()> {
 }
 
 async fn bench_local() -> anyhow::Result<()> {
-    let model = autonoma_llm::LocalGguf::new(autonoma_llm::local_model_path());
+    let model = autonoma_llm::LocalGguf::new(autonoma_llm::local_model_path(
+        &autonoma_testkit::models_dir(),
+    ));
     let t = Instant::now();
     model.load().await?;
     println!("local: model load {:.2} s", t.elapsed().as_secs_f64());

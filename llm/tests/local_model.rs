@@ -1,6 +1,6 @@
 //! Loads the real SmolLM2-135M-Instruct GGUF and generates a short answer.
 //!
-//! Needs the model file at `autonoma_llm::local_model_path()` (`bash scripts/setup.sh`
+//! Needs the model file at `autonoma_llm::local_model_path(&autonoma_testkit::models_dir())` (`bash scripts/setup.sh`
 //! fetches it); without it the test prints why and passes. In the dev profile the
 //! workspace compiles dependencies (candle) with opt-level 2, so this runs in seconds.
 
@@ -30,7 +30,7 @@ fn local_connection() -> ProviderConnection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generates_a_short_answer_with_the_real_model() {
-    let path = local_model_path();
+    let path = local_model_path(&autonoma_testkit::models_dir());
     assert!(
         path.exists(),
         "{} is missing; run `bash scripts/setup.sh`",
@@ -140,7 +140,8 @@ async fn generates_a_short_answer_with_the_real_model() {
     );
 
     // The Q4_1 weights as stored (slower, smaller) give a sensible answer too.
-    let quantized = LocalGguf::new(local_model_path()).keep_quantized(true);
+    let quantized =
+        LocalGguf::new(local_model_path(&autonoma_testkit::models_dir())).keep_quantized(true);
     let (tx, mut rx) = unbounded_channel::<String>();
     let started = Instant::now();
     let first = tokio::spawn(async move { rx.recv().await.map(|_| started.elapsed()) });

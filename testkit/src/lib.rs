@@ -75,6 +75,18 @@ use axum::Router;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+/// The models folder the way `scripts/setup.sh` fills it and the binary's configuration
+/// resolves it (`autonoma::config::models_dir_from_env`): `$AUTONOMA_MODEL_DIR` when set
+/// and not empty, else `$HOME/.cache/autonoma/models`. For tests and examples, which pass
+/// it to the model loaders explicitly.
+pub fn models_dir() -> std::path::PathBuf {
+    match std::env::var_os("AUTONOMA_MODEL_DIR") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/autonoma/models"),
+    }
+}
+
 /// The model name [`ScriptedLlm`] reports in `GET /v1/models` and in replies when the
 /// request names none.
 pub const SCRIPTED_MODEL: &str = "scripted";

