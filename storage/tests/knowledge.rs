@@ -1,12 +1,14 @@
 //! The SQLite knowledge store and the local blob store against real files.
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::time::Duration;
 
 use autonoma_core::knowledge::blob::{BlobKey, BlobStore};
 use autonoma_core::knowledge::embed_job::{fail_dead_lettered, EmbedChunksJob, GPU_QUEUE};
 use autonoma_core::knowledge::store::{Inserted, KnowledgeStore};
 use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
-use autonoma_core::store::{JobQueue, Store};
+use autonoma_core::store::JobQueue;
 use autonoma_core::Error;
 use autonoma_storage::{LocalBlobStore, SqliteStore};
 use chrono::Utc;

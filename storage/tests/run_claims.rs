@@ -3,7 +3,9 @@
 //! counterpart is in `postgres.rs`); `finish_run` writes state and terminal event together.
 
 use autonoma_core::model::*;
-use autonoma_core::store::{NewRun, RunUpdate, Store};
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
+use autonoma_core::store::{NewRun, RunUpdate};
 use autonoma_core::Error;
 use autonoma_storage::SqliteStore;
 use uuid::Uuid;
