@@ -21,6 +21,8 @@
 //! Cancel); a question (ending in `?`) to an agent with knowledge bases makes it call
 //! `knowledge_search` and quote the best passage; anything else is echoed back word by word.
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -2,6 +2,8 @@
 //! server-function statuses, the 404 page, `/pkg` cache headers, and the knowledge-base
 //! pages (plain form posts, multipart uploads, search, tenant isolation).
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::sync::Arc;
 
 use autonoma_core::embedding::Embedder;

@@ -12,6 +12,8 @@
 //! `api`: an open-loop client sends requests on a fixed 1 ms schedule to a real
 //! `autonoma serve` (this machine, loopback) and records each latency.
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -14,6 +14,8 @@
 //! SQLite) and p50/p99 of 300 warm searches. Query embedding is not included (it is one
 //! forward pass of the model, on the GPU worker's device).
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +25,6 @@ use autonoma_core::knowledge::tokens::WordPieceCounter;
 use autonoma_core::knowledge::{
     Chunk, Document, DocumentStatus, Knowledge, KnowledgeBase, KnowledgeConfig, LazyEmbedder,
 };
-use autonoma_core::store::Store;
 use autonoma_storage::{LocalBlobStore, SqliteStore};
 use chrono::Utc;
 use rand::Rng;

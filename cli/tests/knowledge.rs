@@ -7,6 +7,8 @@
 
 mod common;
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

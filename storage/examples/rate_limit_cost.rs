@@ -15,6 +15,8 @@
 //! (m = 19 MiB, t = 2, p = 1), which `Service::log_in` uses. Prints medians and p99 in
 //! milliseconds, and decisions per second under contention.
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -12,10 +12,12 @@
 //! `list_events` every 500 ms, 40 events. Appends are spaced by a pseudo-random 0–97 ms so
 //! they do not align with the poll. Prints medians and p99 in milliseconds.
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::time::{Duration, Instant};
 
 use autonoma_core::model::RunEventKind;
-use autonoma_core::store::{NewRun, Store};
+use autonoma_core::store::NewRun;
 use autonoma_storage::PgStore;
 use autonoma_testkit::postgres::PgServer;
 use uuid::Uuid;

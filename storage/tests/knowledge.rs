@@ -1,14 +1,19 @@
-//! The SQLite knowledge store and the local blob store against real files.
+//! The knowledge store and the local blob store against real files. The scenarios that need
+//! no raw SQL are written once, generic over the store, and run on SQLite and on PostgreSQL
+//! (a throwaway cluster each); the cascade check counts rows with SQLite's own SQL.
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::time::Duration;
 
 use autonoma_core::knowledge::blob::{BlobKey, BlobStore};
 use autonoma_core::knowledge::embed_job::{fail_dead_lettered, EmbedChunksJob, GPU_QUEUE};
 use autonoma_core::knowledge::store::{Inserted, KnowledgeStore};
 use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
-use autonoma_core::store::{JobQueue, Store};
+use autonoma_core::store::JobQueue;
 use autonoma_core::Error;
-use autonoma_storage::{LocalBlobStore, SqliteStore};
+use autonoma_storage::{LocalBlobStore, PgStore, SqliteStore};
+use autonoma_testkit::postgres::PgServer;
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -21,7 +26,35 @@ async fn store() -> (SqliteStore, tempfile::TempDir) {
     (s, dir)
 }
 
-async fn org(s: &SqliteStore, email: &str) -> Uuid {
+/// One `#[tokio::test]` per backend for each generic scenario `fn(&S)`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $scenario() {
+                let (s, _dir) = super::store().await;
+                super::$scenario(&s).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $scenario() {
+                let server = super::PgServer::start();
+                super::PgStore::migrate(&server.owner_url()).await.unwrap();
+                let s = super::PgStore::connect(&server.app_url()).await.unwrap();
+                super::$scenario(&s).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    documents_dedupe_vectors_are_idempotent_and_progress_is_exact,
+    other_organizations_see_nothing,
+    dead_lettered_embed_jobs_fail_their_document_with_the_reason,
+);
+
+async fn org<S: Store + ?Sized>(s: &S, email: &str) -> Uuid {
     s.create_user_with_org(email, "n", "hash", "org")
         .await
         .unwrap()
@@ -29,7 +62,7 @@ async fn org(s: &SqliteStore, email: &str) -> Uuid {
         .id
 }
 
-async fn kb(s: &SqliteStore, org_id: Uuid) -> KnowledgeBase {
+async fn kb<S: Store + ?Sized>(s: &S, org_id: Uuid) -> KnowledgeBase {
     let kb = KnowledgeBase {
         id: Uuid::now_v7(),
         org_id,
@@ -79,11 +112,9 @@ fn unit(i: usize) -> Vec<f32> {
     v
 }
 
-#[tokio::test]
-async fn documents_dedupe_vectors_are_idempotent_and_progress_is_exact() {
-    let (s, _dir) = store().await;
-    let org_a = org(&s, "a@x.io").await;
-    let base = kb(&s, org_a).await;
+async fn documents_dedupe_vectors_are_idempotent_and_progress_is_exact<S: Store + JobQueue>(s: &S) {
+    let org_a = org(s, "a@x.io").await;
+    let base = kb(s, org_a).await;
     let (d, chunks) = doc(&base, "abc", 3);
     assert!(matches!(
         s.insert_document(&d, &format!("{org_a}/k/1"), &chunks)
@@ -162,12 +193,10 @@ async fn documents_dedupe_vectors_are_idempotent_and_progress_is_exact() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn other_organizations_see_nothing() {
-    let (s, _dir) = store().await;
-    let org_a = org(&s, "a@x.io").await;
-    let org_b = org(&s, "b@x.io").await;
-    let base = kb(&s, org_a).await;
+async fn other_organizations_see_nothing<S: Store + JobQueue>(s: &S) {
+    let org_a = org(s, "a@x.io").await;
+    let org_b = org(s, "b@x.io").await;
+    let base = kb(s, org_a).await;
     let (d, chunks) = doc(&base, "abc", 2);
     s.insert_document(&d, "k", &chunks).await.unwrap();
     let ids: Vec<Uuid> = chunks.iter().map(|c| c.id).collect();
@@ -245,11 +274,9 @@ async fn deletes_cascade_and_bump_the_version() {
     assert_eq!(n, 0);
 }
 
-#[tokio::test]
-async fn dead_lettered_embed_jobs_fail_their_document_with_the_reason() {
-    let (s, _dir) = store().await;
-    let org_a = org(&s, "a@x.io").await;
-    let base = kb(&s, org_a).await;
+async fn dead_lettered_embed_jobs_fail_their_document_with_the_reason<S: Store + JobQueue>(s: &S) {
+    let org_a = org(s, "a@x.io").await;
+    let base = kb(s, org_a).await;
     let (d, chunks) = doc(&base, "abc", 1);
     s.insert_document(&d, "k", &chunks).await.unwrap();
     let job = EmbedChunksJob::new(org_a, d.id, vec![chunks[0].id]);
@@ -274,11 +301,11 @@ async fn dead_lettered_embed_jobs_fail_their_document_with_the_reason() {
     )
     .await
     .unwrap();
-    assert_eq!(fail_dead_lettered(&s, &s).await.unwrap(), 1);
+    assert_eq!(fail_dead_lettered(s, s).await.unwrap(), 1);
     let got = s.get_document(org_a, base.id, d.id).await.unwrap();
     assert_eq!(got.status, DocumentStatus::Failed);
     assert!(got.error.unwrap().contains("GPU: device lost"));
-    assert_eq!(fail_dead_lettered(&s, &s).await.unwrap(), 0, "idempotent");
+    assert_eq!(fail_dead_lettered(s, s).await.unwrap(), 0, "idempotent");
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! security (the application role sees nothing without a tenant, and only its tenant's rows
 //! with one, even through raw SQL).
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use autonoma_core::knowledge::embed_job::{fail_dead_lettered, EmbedChunksJob, GP
 use autonoma_core::knowledge::store::{Inserted, KnowledgeStore};
 use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
 use autonoma_core::model::*;
-use autonoma_core::store::{JobQueue, NewRun, RunUpdate, Session, Store};
+use autonoma_core::store::{NewRun, RunUpdate, Session};
 use autonoma_core::Error;
 use autonoma_storage::{PasswordSource, PgEndpoint, PgStore, RunSignal};
 use chrono::{TimeDelta, Utc};

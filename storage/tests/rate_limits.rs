@@ -3,6 +3,8 @@
 //! are allowed exactly up to the burst, the refill is shared, keys are independent, and
 //! spent states are swept.
 
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,11 +1,14 @@
-//! Run claims and fencing on SQLite: each `claim_run` supersedes the previous executor, whose
-//! event appends and state writes are then refused with `Error::LeaseLost` (PostgreSQL's
-//! counterpart is in `postgres.rs`); `finish_run` writes state and terminal event together.
+//! Run claims and fencing, written once and run on both backends: each `claim_run`
+//! supersedes the previous executor, whose event appends and state writes are then refused
+//! with `Error::LeaseLost`; `finish_run` writes state and terminal event together.
 
 use autonoma_core::model::*;
-use autonoma_core::store::{NewRun, RunUpdate, Store};
+#[allow(unused_imports)]
+use autonoma_core::store::prelude::*;
+use autonoma_core::store::{NewRun, RunUpdate};
 use autonoma_core::Error;
-use autonoma_storage::SqliteStore;
+use autonoma_storage::{PgStore, SqliteStore};
+use autonoma_testkit::postgres::PgServer;
 use uuid::Uuid;
 
 #[path = "support/fixtures.rs"]
@@ -13,17 +16,30 @@ mod fixtures;
 use fixtures::{provider, spec};
 
 #[tokio::test]
-async fn a_newer_claim_fences_off_the_older_executor() {
+async fn sqlite_a_newer_claim_fences_off_the_older_executor() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
         .unwrap();
     s.migrate().await.unwrap();
+    a_newer_claim_fences_off_the_older_executor(&s).await;
+}
+
+#[tokio::test]
+async fn postgres_a_newer_claim_fences_off_the_older_executor() {
+    let server = PgServer::start();
+    PgStore::migrate(&server.owner_url()).await.unwrap();
+    let s = PgStore::connect(&server.app_url()).await.unwrap();
+    a_newer_claim_fences_off_the_older_executor(&s).await;
+}
+
+/// The fencing scenario against any store.
+async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
     let (user, org) = s
         .create_user_with_org("a@x.io", "n", "hash", "org")
         .await
         .unwrap();
-    let p = provider(&s, org.id).await;
+    let p = provider(s, org.id).await;
     let agent = s
         .create_agent(org.id, Uuid::now_v7(), &spec(p.id, "a"))
         .await

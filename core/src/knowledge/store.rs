@@ -1,4 +1,5 @@
-//! The storage trait of knowledge bases, implemented by `autonoma_storage::SqliteStore`.
+//! The storage trait of knowledge bases (one of the area traits of [`crate::store`]),
+//! implemented by `autonoma_storage::SqliteStore` and `autonoma_storage::PgStore`.
 //!
 //! Every method takes the `org_id` and filters by it: another organization's base,
 //! document or chunk behaves exactly like a missing one ([`crate::Error::NotFound`]).
