@@ -15,7 +15,6 @@ pub const BUILTIN_TOOLS: [&str; 4] = [
     "http_fetch",
     "knowledge_search",
 ];
-/// Login attempts allowed per client IP: 10 per minute (a burst of 10, then one every 6 s),
 
 impl Service {
     async fn validate_spec(&self, actor: &Actor, spec: &mut AgentSpec) -> Result<()> {
