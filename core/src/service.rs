@@ -16,10 +16,8 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::Utc;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::*;
@@ -59,18 +57,7 @@ pub const SIGN_UP_PER_IP: Quota = Quota::per_hour(10);
 /// Model name of the embedded local provider.
 pub const LOCAL_MODEL: &str = "smollm2-135m-instruct";
 
-/// Sign-up form.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SignUp {
-    pub email: String,
-    /// 10..=256 characters.
-    pub password: String,
-    #[serde(default)]
-    pub name: String,
-    /// Defaults to "<name>'s organization".
-    #[serde(default)]
-    pub org_name: Option<String>,
-}
+pub use autonoma_types::requests::{CreatedApiKey, NewProvider, RunInput, SignUp};
 
 /// A newly created session; `token` goes into the cookie, `csrf_token` into pages.
 #[derive(Debug, Clone)]
@@ -78,37 +65,6 @@ pub struct NewSession {
     pub token: String,
     pub csrf_token: String,
     pub actor: Actor,
-}
-
-/// Input for a new provider connection.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct NewProvider {
-    pub name: String,
-    pub kind: ProviderKind,
-    pub base_url: Option<String>,
-    /// Stored encrypted; never returned.
-    pub api_key: Option<String>,
-    #[serde(default)]
-    pub models: Vec<String>,
-}
-
-/// An API key as returned once at creation.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CreatedApiKey {
-    #[serde(flatten)]
-    pub key: ApiKey,
-    /// The secret (`ak_` + 43 base64url characters). Shown only now.
-    pub secret: String,
-}
-
-/// Input for a run.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RunInput {
-    /// The user's message, 1..=100 000 bytes.
-    pub input: String,
-    /// Continue this conversation (a previous run's `thread_id`); new thread when absent.
-    #[serde(default)]
-    pub thread_id: Option<Uuid>,
 }
 
 /// Seals secrets at rest with XChaCha20-Poly1305 (RFC 8439 construction, 24-byte nonce).
