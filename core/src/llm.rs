@@ -18,15 +18,7 @@ pub enum ChatRole {
     Tool,
 }
 
-/// A tool call requested by the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolCall {
-    /// Provider-assigned id, echoed back in the tool result message.
-    pub id: String,
-    pub name: String,
-    /// Parsed JSON arguments (the provider's string is parsed; invalid JSON becomes a string value).
-    pub arguments: serde_json::Value,
-}
+pub use autonoma_types::llm::ToolCall;
 
 /// One message of the conversation sent to the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

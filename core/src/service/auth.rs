@@ -8,8 +8,6 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Service, LOCAL_MODEL};
@@ -35,18 +33,7 @@ pub const LOGIN_PER_EMAIL: Quota = Quota::per_minute(5);
 /// creates an organization, so mass sign-ups from one address are cut short.
 pub const SIGN_UP_PER_IP: Quota = Quota::per_hour(10);
 
-/// Sign-up form.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SignUp {
-    pub email: String,
-    /// 10..=256 characters.
-    pub password: String,
-    #[serde(default)]
-    pub name: String,
-    /// Defaults to "<name>'s organization".
-    #[serde(default)]
-    pub org_name: Option<String>,
-}
+pub use autonoma_types::requests::SignUp;
 
 /// A newly created session; `token` goes into the cookie, `csrf_token` into pages.
 #[derive(Debug, Clone)]

@@ -1,8 +1,6 @@
 //! API keys: created with a role no higher than the creator's, shown once, stored as SHA-256.
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Service;
@@ -11,14 +9,7 @@ use crate::model::*;
 use crate::secret::{hash_secret, random_token};
 use crate::{Error, Result};
 
-/// An API key as returned once at creation.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CreatedApiKey {
-    #[serde(flatten)]
-    pub key: ApiKey,
-    /// The secret (`ak_` + 43 base64url characters). Shown only now.
-    pub secret: String,
-}
+pub use autonoma_types::requests::CreatedApiKey;
 
 impl Service {
     /// Creates an API key (member+). `role` defaults to the caller's and may not exceed it.

@@ -2,8 +2,6 @@
 //! [`SecretBox`](crate::secret::SecretBox) and only the executor gets them back.
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Service;
@@ -14,17 +12,7 @@ use crate::{Error, Result};
 /// Model name of the embedded local provider.
 pub const LOCAL_MODEL: &str = "smollm2-135m-instruct";
 
-/// Input for a new provider connection.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct NewProvider {
-    pub name: String,
-    pub kind: ProviderKind,
-    pub base_url: Option<String>,
-    /// Stored encrypted; never returned.
-    pub api_key: Option<String>,
-    #[serde(default)]
-    pub models: Vec<String>,
-}
+pub use autonoma_types::requests::NewProvider;
 
 impl Service {
     /// Adds a provider connection (admin+). The key is sealed with [`SecretBox`].

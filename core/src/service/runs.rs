@@ -6,10 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Service;
@@ -28,15 +26,7 @@ const EVENTS_PAGE: u32 = 500;
 /// the run's events again anyway: the safety net for a lost notification.
 pub const FOLLOW_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Input for a run.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RunInput {
-    /// The user's message, 1..=100 000 bytes.
-    pub input: String,
-    /// Continue this conversation (a previous run's `thread_id`); new thread when absent.
-    #[serde(default)]
-    pub thread_id: Option<Uuid>,
-}
+pub use autonoma_types::requests::RunInput;
 
 impl Service {
     /// Queues a run of the agent's current version (member+). Returns the run and whether
