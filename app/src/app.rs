@@ -1,12 +1,13 @@
-//! The application shell, routes, top navigation and shared bits of UI.
+//! The application shell, the route table and the top navigation around signed-in pages.
+//! (Widgets shared by the pages live in [`crate::components`].)
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
-use crate::api::{current_user, LogOut};
-use crate::error::AppError;
+use crate::api::auth::{current_user, LogOut};
+use crate::components::feedback::NotFound;
 use crate::pages::agents::{AgentEditorPage, AgentsPage};
 use crate::pages::auth::{LoginPage, SignupPage};
 use crate::pages::chat::ChatPage;
@@ -134,7 +135,7 @@ fn AppLayout() -> impl IntoView {
                             me.await
                                 .ok()
                                 .flatten()
-                                .map(|m| view! { <span class="org-name" title=format!("Your role: {}", m.role)>{m.org_name}</span> })
+                                .map(|m| view! { <span class="org-name" title=format!("Your role: {}", m.role.as_str())>{m.org_name}</span> })
                         })}
                     </Transition>
                     <nav class="nav-links" aria-label="Main">
@@ -161,88 +162,4 @@ fn AppLayout() -> impl IntoView {
             </main>
         </div>
     }
-}
-
-/// The page for unknown paths (status 404 on the server); pages also show it for a
-/// record that does not exist (or belongs to another organization).
-#[component]
-pub fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-        res.set_status(axum::http::StatusCode::NOT_FOUND);
-    }
-    view! {
-        <Title text="Not found"/>
-        <div class="auth-page">
-            <div class="card auth-card center">
-                <h1>"Page not found"</h1>
-                <p class="muted">"There is nothing at this address."</p>
-                <a class="btn btn-primary" href="/agents">
-                    "Go to your agents"
-                </a>
-            </div>
-        </div>
-    }
-}
-
-/// A "Loading…" placeholder for lists and pages.
-#[component]
-pub fn Loading(
-    /// What is loading, e.g. "agents".
-    #[prop(optional, into)]
-    what: Option<String>,
-) -> impl IntoView {
-    view! {
-        <div class="loading" role="status">
-            <span class="spinner" aria-hidden="true"></span>
-            {format!("Loading {}…", what.unwrap_or_default()).replace("  ", " ").replace(" …", "…")}
-        </div>
-    }
-}
-
-/// An error panel; for an ended session it links to the login page.
-#[component]
-pub fn ErrorBox(
-    /// The error to show.
-    err: AppError,
-) -> impl IntoView {
-    let login = err.is_unauthenticated();
-    view! {
-        <div class="alert alert-error" role="alert">
-            {err.headline()}
-            {login.then(|| view! { " " <a href="/login">"Log in"</a> })}
-        </div>
-    }
-}
-
-/// A page title row with optional actions on the right.
-#[component]
-pub fn PageHeader(
-    /// The heading.
-    #[prop(into)]
-    title: String,
-    /// A line under the heading.
-    #[prop(optional, into)]
-    subtitle: Option<String>,
-    /// Buttons on the right.
-    #[prop(optional)]
-    children: Option<Children>,
-) -> impl IntoView {
-    view! {
-        <div class="page-header">
-            <div>
-                <h1>{title}</h1>
-                {subtitle.map(|s| view! { <p class="muted subtitle">{s}</p> })}
-            </div>
-            <div class="page-actions">{children.map(|c| c())}</div>
-        </div>
-    }
-}
-
-/// Field-level message of a failed action, if it concerns `field`.
-pub fn field_error<T: Clone + Send + Sync + 'static>(
-    value: Option<Result<T, AppError>>,
-    field: &str,
-) -> Option<String> {
-    value.and_then(|r| r.err()).and_then(|e| e.for_field(field))
 }

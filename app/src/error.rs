@@ -138,32 +138,6 @@ impl FromServerFnError for AppError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::AppError;
-
-    #[test]
-    fn rate_limited_waits_read_in_seconds_then_minutes() {
-        assert_eq!(
-            AppError::rate_limited("login attempts", 12).message,
-            "Too many login attempts. Try again in 12 seconds."
-        );
-        assert_eq!(
-            AppError::rate_limited("login attempts", 1).message,
-            "Too many login attempts. Try again in 1 second."
-        );
-        assert_eq!(
-            AppError::rate_limited("sign-ups", 119).message,
-            "Too many sign-ups. Try again in 119 seconds."
-        );
-        assert_eq!(
-            AppError::rate_limited("sign-ups", 121).message,
-            "Too many sign-ups. Try again in 3 minutes."
-        );
-        assert_eq!(AppError::rate_limited("sign-ups", 360).code, "rate_limited");
-    }
-}
-
 #[cfg(feature = "ssr")]
 impl From<autonoma_core::Error> for AppError {
     fn from(e: autonoma_core::Error) -> Self {
@@ -193,5 +167,31 @@ impl From<autonoma_core::Error> for AppError {
                 AppError::new(code, message)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AppError;
+
+    #[test]
+    fn rate_limited_waits_read_in_seconds_then_minutes() {
+        assert_eq!(
+            AppError::rate_limited("login attempts", 12).message,
+            "Too many login attempts. Try again in 12 seconds."
+        );
+        assert_eq!(
+            AppError::rate_limited("login attempts", 1).message,
+            "Too many login attempts. Try again in 1 second."
+        );
+        assert_eq!(
+            AppError::rate_limited("sign-ups", 119).message,
+            "Too many sign-ups. Try again in 119 seconds."
+        );
+        assert_eq!(
+            AppError::rate_limited("sign-ups", 121).message,
+            "Too many sign-ups. Try again in 3 minutes."
+        );
+        assert_eq!(AppError::rate_limited("sign-ups", 360).code, "rate_limited");
     }
 }

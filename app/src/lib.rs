@@ -6,18 +6,22 @@
 //! - Feature `hydrate` (browser, `wasm32-unknown-unknown`): [`hydrate`] attaches to the
 //!   server-rendered page. Build it with `cargo run -p xtask -- build-site`.
 //!
-//! The browser build does not link `autonoma-core`: the UI's data types are the serde
-//! mirrors in [`dto`].
+//! The browser build does not link `autonoma-core`: the server functions return the records
+//! of `autonoma-types` (built without its `openapi` feature), and the browser deserialises
+//! the same types.
+//!
+//! Layout: [`app`] holds the shell and the route table; [`pages`] one module per screen;
+//! [`api`] the server functions, one module per area of the UI; [`components`] the widgets
+//! the pages share (they never import pages or the route table).
 
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod app;
-pub mod dto;
+pub mod components;
 pub mod error;
 pub mod pages;
-pub mod transcript;
 
 #[cfg(feature = "ssr")]
 mod server;

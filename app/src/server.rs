@@ -153,7 +153,7 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
             }
         }
         if method == Method::POST
-            && path == crate::api::UploadDocuments::PATH
+            && path == crate::api::knowledge::UploadDocuments::PATH
             && !is_multipart(&req)
         {
             // The multipart decoder needs a boundary; refuse anything else readably.
@@ -166,7 +166,7 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
             )
                 .into_response();
         }
-        let limit = if path == crate::api::UploadDocuments::PATH {
+        let limit = if path == crate::api::knowledge::UploadDocuments::PATH {
             crate::api::ssr::max_upload_bytes(&state.service)
                 .saturating_mul(4)
                 .saturating_add(1 << 20)

@@ -649,7 +649,7 @@ async fn knowledge_bases_without_javascript() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let uploaded: Vec<autonoma_app::dto::UploadedDto> =
+    let uploaded: Vec<autonoma_app::api::knowledge::Uploaded> =
         serde_json::from_str(&body(res).await).unwrap();
     assert!(
         !uploaded[0].created && uploaded[0].document.name == "policies.md",
@@ -780,7 +780,8 @@ async fn knowledge_bases_without_javascript() {
         ))
         .await
         .unwrap();
-    let provider: autonoma_app::dto::ProviderDto = serde_json::from_str(&body(res).await).unwrap();
+    let provider: autonoma_types::ProviderConnection =
+        serde_json::from_str(&body(res).await).unwrap();
     let html = body(
         app.clone()
             .oneshot(get("/agents/new", Some(&cookie)))
@@ -802,13 +803,16 @@ async fn knowledge_bases_without_javascript() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let agent: autonoma_app::dto::AgentDto = serde_json::from_str(&body(res).await).unwrap();
-    assert_eq!(agent.knowledge_base_ids, vec![kb_id.clone()]);
+    let agent: autonoma_types::Agent = serde_json::from_str(&body(res).await).unwrap();
+    assert_eq!(
+        agent.spec.knowledge_base_ids,
+        vec![kb_id.parse::<uuid::Uuid>().unwrap()]
+    );
     assert!(
-        agent.tools.contains(&"knowledge_search".to_string())
-            && agent.tools.contains(&"calculator".to_string()),
+        agent.spec.tools.contains(&"knowledge_search".to_string())
+            && agent.spec.tools.contains(&"calculator".to_string()),
         "{:?}",
-        agent.tools
+        agent.spec.tools
     );
     let html = body(
         app.clone()
@@ -833,9 +837,9 @@ async fn knowledge_bases_without_javascript() {
         .oneshot(post("/sfn/agents/save", &form, &[("cookie", &cookie)]))
         .await
         .unwrap();
-    let agent: autonoma_app::dto::AgentDto = serde_json::from_str(&body(res).await).unwrap();
+    let agent: autonoma_types::Agent = serde_json::from_str(&body(res).await).unwrap();
     assert!(
-        agent.knowledge_base_ids.is_empty() && agent.tools.is_empty(),
+        agent.spec.knowledge_base_ids.is_empty() && agent.spec.tools.is_empty(),
         "{agent:?}"
     );
 
@@ -877,8 +881,7 @@ async fn knowledge_bases_without_javascript() {
             .unwrap(),
     )
     .await;
-    let docs: autonoma_app::dto::PageDto<autonoma_app::dto::DocumentDto> =
-        serde_json::from_str(&docs).unwrap();
+    let docs: autonoma_types::Page<autonoma_types::Document> = serde_json::from_str(&docs).unwrap();
     assert_eq!(docs.items.len(), 1);
     let res = app
         .clone()

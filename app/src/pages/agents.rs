@@ -4,12 +4,16 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{
-    get_agent, knowledge_base_choices, list_agents, list_providers, DeleteAgent, SaveAgent,
-};
-use crate::app::{field_error, ErrorBox, Loading, PageHeader};
-use crate::dto::{short_time, AgentDto, KnowledgeBaseDto, LimitsDto, ProviderDto};
-use crate::pages::auth::FieldHint;
+use autonoma_types::{Agent, KnowledgeBase, Limits, ProviderConnection};
+use uuid::Uuid;
+
+use crate::api::agents::{get_agent, list_agents, DeleteAgent, SaveAgent};
+use crate::api::knowledge::knowledge_base_choices;
+use crate::api::settings::list_providers;
+use crate::components::feedback::{ErrorBox, Loading};
+use crate::components::form::{field_error, FieldHint};
+use crate::components::format::{kind_label, short_time};
+use crate::components::header::PageHeader;
 
 /// Built-in tools: name, label, description.
 const TOOLS: [(&str, &str, &str); 3] = [
@@ -82,29 +86,29 @@ pub fn AgentsPage() -> impl IntoView {
 }
 
 #[component]
-fn AgentCard(agent: AgentDto) -> impl IntoView {
+fn AgentCard(agent: Agent) -> impl IntoView {
     let href = format!("/agents/{}", agent.id);
     let edit = format!("/agents/{}/edit", agent.id);
-    let description = if agent.description.trim().is_empty() {
+    let description = if agent.spec.description.trim().is_empty() {
         None
     } else {
-        Some(agent.description.clone())
+        Some(agent.spec.description.clone())
     };
     view! {
         <article class="card agent-card">
             <div class="agent-card-head">
                 <a class="agent-name" href=href.clone()>
-                    {agent.name.clone()}
+                    {agent.spec.name.clone()}
                 </a>
                 <span class="badge">{format!("v{}", agent.version)}</span>
             </div>
             <p class="muted agent-desc">{description.unwrap_or_else(|| "No description.".into())}</p>
             <div class="chips">
-                <span class="chip chip-model">{agent.model.clone()}</span>
-                {agent.tools.iter().map(|t| view! { <span class="chip">{t.clone()}</span> }).collect_view()}
+                <span class="chip chip-model">{agent.spec.model.clone()}</span>
+                {agent.spec.tools.iter().map(|t| view! { <span class="chip">{t.clone()}</span> }).collect_view()}
             </div>
             <div class="agent-card-foot">
-                <span class="muted small">{format!("Updated {}", short_time(&agent.updated_at))}</span>
+                <span class="muted small">{format!("Updated {}", short_time(agent.updated_at))}</span>
                 <div class="actions">
                     <a class="btn btn-secondary btn-small" href=edit>
                         "Edit"
@@ -149,9 +153,9 @@ pub fn AgentEditorPage() -> impl IntoView {
 /// The editor form. `knowledge` is `None` when the server has knowledge bases disabled.
 #[component]
 fn AgentForm(
-    providers: Vec<ProviderDto>,
-    knowledge: Option<Vec<KnowledgeBaseDto>>,
-    agent: Option<AgentDto>,
+    providers: Vec<ProviderConnection>,
+    knowledge: Option<Vec<KnowledgeBase>>,
+    agent: Option<Agent>,
 ) -> impl IntoView {
     let save = ServerAction::<SaveAgent>::new();
     let delete = ServerAction::<DeleteAgent>::new();
@@ -164,36 +168,24 @@ fn AgentForm(
 
     let editing = agent.is_some();
     let title = match &agent {
-        Some(a) => format!("Edit {}", a.name),
+        Some(a) => format!("Edit {}", a.spec.name),
         None => "New agent".to_string(),
     };
-    let a = agent.clone();
-    let id = a.as_ref().map(|a| a.id.clone()).unwrap_or_default();
-    let name = a.as_ref().map(|a| a.name.clone()).unwrap_or_default();
-    let description = a
-        .as_ref()
-        .map(|a| a.description.clone())
-        .unwrap_or_default();
-    let instructions = a
-        .as_ref()
-        .map(|a| a.instructions.clone())
-        .unwrap_or_default();
-    let tools = a.as_ref().map(|a| a.tools.clone()).unwrap_or_default();
-    let allowlist = a
-        .as_ref()
-        .map(|a| a.http_allowlist.join("\n"))
-        .unwrap_or_default();
-    let attached = a
-        .as_ref()
-        .map(|a| a.knowledge_base_ids.clone())
-        .unwrap_or_default();
-    let limits = a.as_ref().map(|a| a.limits.clone()).unwrap_or_default();
-    let LimitsDto {
+    let a = agent.as_ref().map(|a| &a.spec);
+    let id = agent.as_ref().map(|a| a.id.to_string()).unwrap_or_default();
+    let name = a.map(|a| a.name.clone()).unwrap_or_default();
+    let description = a.map(|a| a.description.clone()).unwrap_or_default();
+    let instructions = a.map(|a| a.instructions.clone()).unwrap_or_default();
+    let tools = a.map(|a| a.tools.clone()).unwrap_or_default();
+    let allowlist = a.map(|a| a.http_allowlist.join("\n")).unwrap_or_default();
+    let attached = a.map(|a| a.knowledge_base_ids.clone()).unwrap_or_default();
+    let limits = a.map(|a| a.limits.clone()).unwrap_or_default();
+    let Limits {
         max_steps,
         max_output_tokens,
         timeout_secs,
     } = limits;
-    let current_model = a.as_ref().map(|a| format!("{}/{}", a.provider_id, a.model));
+    let current_model = a.map(|a| format!("{}/{}", a.provider_id, a.model));
     let cancel_href = match &agent {
         Some(a) => format!("/agents/{}", a.id),
         None => "/agents".to_string(),
@@ -267,7 +259,7 @@ fn AgentForm(
                             {providers
                                 .iter()
                                 .map(|p| {
-                                    let label = format!("{} ({})", p.name, kind_label(&p.kind));
+                                    let label = format!("{} ({})", p.name, kind_label(p.kind));
                                     let current_model = current_model.clone();
                                     view! {
                                         <optgroup label=label>
@@ -400,7 +392,7 @@ fn AgentForm(
 
 /// Checkboxes of the organization's knowledge bases (`knowledge_base_ids[]`, repeated).
 #[component]
-fn KnowledgeSection<F>(bases: Vec<KnowledgeBaseDto>, attached: Vec<String>, err: F) -> impl IntoView
+fn KnowledgeSection<F>(bases: Vec<KnowledgeBase>, attached: Vec<Uuid>, err: F) -> impl IntoView
 where
     F: Fn() -> Option<String> + Send + Sync + 'static,
 {
@@ -428,7 +420,7 @@ where
                         let description = if kb.description.trim().is_empty() { None } else { Some(kb.description.clone()) };
                         view! {
                             <label class="checkbox">
-                                <input type="checkbox" name="knowledge_base_ids[]" value=kb.id.clone() checked=checked/>
+                                <input type="checkbox" name="knowledge_base_ids[]" value=kb.id.to_string() checked=checked/>
                                 <span>
                                     <strong>{kb.name.clone()}</strong>
                                     {description.map(|d| view! { <span class="hint block">{d}</span> })}
@@ -440,14 +432,5 @@ where
             </div>
             <FieldHint err/>
         </section>
-    }
-}
-
-/// "Local" or "OpenAI-compatible".
-pub fn kind_label(kind: &str) -> &'static str {
-    match kind {
-        "local" => "Local",
-        "openai_compatible" => "OpenAI-compatible",
-        _ => "Other",
     }
 }

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{LogIn, SignUp};
-use crate::app::field_error;
+use crate::api::auth::{LogIn, SignUp};
+use crate::components::form::{field_error, FieldHint};
 
 /// `/login`: e-mail and password; goes to `?next=` (or `/agents`) on success.
 #[component]
@@ -104,16 +104,4 @@ pub fn SignupPage() -> impl IntoView {
             <p class="auth-switch muted">"Already have an account? " <a href="/login">"Log in"</a></p>
         </div>
     }
-}
-
-/// The validation message under a form field, when there is one.
-#[component]
-pub fn FieldHint<F>(
-    /// Returns the message for this field.
-    err: F,
-) -> impl IntoView
-where
-    F: Fn() -> Option<String> + Send + Sync + 'static,
-{
-    view! { {move || err().map(|m| view! { <p class="field-error">{m}</p> })} }
 }

@@ -4,10 +4,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{get_agent, get_thread, list_runs, SendMessage};
-use crate::app::{ErrorBox, Loading};
-use crate::dto::{short_time, AgentDto, RunDto, TurnDto};
-use crate::transcript::RunTranscript;
+use autonoma_types::{Agent, Run};
+
+use crate::api::agents::get_agent;
+use crate::api::chat::{get_thread, list_runs, SendMessage};
+use crate::api::run::Turn;
+use crate::components::feedback::{ErrorBox, Loading};
+use crate::components::format::short_time;
+use crate::components::transcript::RunTranscript;
 
 /// The chat page. `?thread=<id>` reopens a conversation.
 #[component]
@@ -40,7 +44,7 @@ pub fn ChatPage() -> impl IntoView {
                     Err(e) => view! { <ErrorBox err=e/> }.into_any(),
                     Ok(agent) => {
                         view! {
-                            <Title text=agent.name.clone()/>
+                            <Title text=agent.spec.name.clone()/>
                             <div class="chat-layout">
                                 <section class="chat-main">
                                     <ChatHeader agent=agent.clone() reset/>
@@ -84,14 +88,14 @@ pub fn ChatPage() -> impl IntoView {
 }
 
 #[component]
-fn ChatHeader(agent: AgentDto, reset: RwSignal<u32>) -> impl IntoView {
+fn ChatHeader(agent: Agent, reset: RwSignal<u32>) -> impl IntoView {
     view! {
         <div class="chat-header">
             <div>
-                <h1>{agent.name.clone()}</h1>
+                <h1>{agent.spec.name.clone()}</h1>
                 <div class="chips">
-                    <span class="chip chip-model">{agent.model.clone()}</span>
-                    {agent.tools.iter().map(|t| view! { <span class="chip">{t.clone()}</span> }).collect_view()}
+                    <span class="chip chip-model">{agent.spec.model.clone()}</span>
+                    {agent.spec.tools.iter().map(|t| view! { <span class="chip">{t.clone()}</span> }).collect_view()}
                 </div>
             </div>
             <div class="page-actions">
@@ -118,36 +122,36 @@ fn ChatHeader(agent: AgentDto, reset: RwSignal<u32>) -> impl IntoView {
 /// The messages of one conversation and the composer.
 #[component]
 fn ChatThread(
-    agent: AgentDto,
-    turns: Vec<TurnDto>,
+    agent: Agent,
+    turns: Vec<Turn>,
     runs_version: RwSignal<u32>,
     reset: RwSignal<u32>,
 ) -> impl IntoView {
-    let busy = RwSignal::new(turns.last().is_some_and(|t| !t.run.is_terminal()));
-    let thread_id = RwSignal::new(turns.last().map(|t| t.run.thread_id.clone()));
+    let busy = RwSignal::new(turns.last().is_some_and(|t| !t.run.status.is_terminal()));
+    let thread_id = RwSignal::new(turns.last().map(|t| t.run.thread_id));
     let turns = RwSignal::new(turns);
     let send = ServerAction::<SendMessage>::new();
     let input = RwSignal::new(String::new());
-    let agent_id = agent.id.clone();
+    let agent_id = agent.id.to_string();
 
     // A message was accepted: show its run and follow it.
     Effect::new(move |_| {
         if let Some(Ok(run)) = send.value().get() {
             let known = turns.with_untracked(|ts| ts.iter().any(|t| t.run.id == run.id));
             if !known {
-                thread_id.set(Some(run.thread_id.clone()));
+                thread_id.set(Some(run.thread_id));
                 busy.set(true);
                 input.set(String::new());
                 remember_thread(&run);
                 turns.update(|ts| {
-                    ts.push(TurnDto {
+                    ts.push(Turn {
                         run,
                         events: Vec::new(),
                     })
                 });
                 runs_version.update(|v| *v += 1);
                 #[cfg(feature = "hydrate")]
-                request_animation_frame(crate::transcript::scroll_to_bottom);
+                request_animation_frame(crate::components::transcript::scroll_to_bottom);
             }
         }
     });
@@ -169,8 +173,8 @@ fn ChatThread(
         busy.set(false);
         runs_version.update(|v| *v += 1);
     });
-    let name = agent.name.clone();
-    let placeholder = format!("Message {}…", agent.name);
+    let name = agent.spec.name.clone();
+    let placeholder = format!("Message {}…", agent.spec.name);
 
     view! {
         <div class="chat-thread" aria-live="polite">
@@ -191,8 +195,8 @@ fn ChatThread(
             </Show>
             <For
                 each=move || turns.get()
-                key=|t| t.run.id.clone()
-                children=move |turn: TurnDto| {
+                key=|t| t.run.id
+                children=move |turn: Turn| {
                     let run = turn.run.clone();
                     view! {
                         <div class="turn">
@@ -200,8 +204,8 @@ fn ChatThread(
                                 <div class="bubble-text">{run.input.clone()}</div>
                             </div>
                             <RunTranscript
-                                run_id=run.id.clone()
-                                status=run.status.clone()
+                                run_id=run.id
+                                status=run.status
                                 initial=turn.events.clone()
                                 run_error=run.error.clone().unwrap_or_default()
                                 on_done=on_done
@@ -223,7 +227,7 @@ fn ChatThread(
         <div class="composer card">
             <ActionForm action=send>
                 <input type="hidden" name="agent_id" value=agent_id/>
-                <input type="hidden" name="thread_id" value=move || thread_id.get().unwrap_or_default()/>
+                <input type="hidden" name="thread_id" value=move || thread_id.get().map(|t| t.to_string()).unwrap_or_default()/>
                 <label class="sr-only" for="chat-input">
                     "Message"
                 </label>
@@ -277,7 +281,7 @@ fn submit_on_enter(ev: leptos::ev::KeyboardEvent) {
 }
 
 /// Puts `?thread=` in the address bar so a reload reopens this conversation.
-fn remember_thread(run: &RunDto) {
+fn remember_thread(run: &Run) {
     #[cfg(feature = "hydrate")]
     if let Some(w) = web_sys::window() {
         if let Ok(history) = w.history() {
@@ -304,7 +308,7 @@ fn forget_thread() {
 #[component]
 pub fn RunList(
     /// Newest first.
-    runs: Vec<RunDto>,
+    runs: Vec<Run>,
 ) -> impl IntoView {
     view! {
         <ul class="run-list">
@@ -315,9 +319,9 @@ pub fn RunList(
                     view! {
                         <li>
                             <a href=format!("/runs/{}", r.id)>
-                                <span class=format!("status status-{}", r.status)>{r.status.clone()}</span>
+                                <span class=format!("status status-{}", r.status.as_str())>{r.status.as_str()}</span>
                                 <span class="run-input">{first_line}</span>
-                                <span class="muted small">{short_time(&r.created_at)}</span>
+                                <span class="muted small">{short_time(r.created_at)}</span>
                             </a>
                         </li>
                     }

@@ -12,24 +12,22 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{
+use autonoma_types::{Document, KnowledgeBase, Page, SearchHit};
+
+use crate::api::knowledge::{
     get_knowledge_base, list_documents, list_knowledge_bases, search_knowledge_base,
-    CreateKnowledgeBase, DeleteDocument, DeleteKnowledgeBase, UploadDocuments, DOCUMENTS_PAGE,
+    CreateKnowledgeBase, DeleteDocument, DeleteKnowledgeBase, KnowledgeBaseInfo,
+    KnowledgeBaseSummary, UploadDocuments, DOCUMENTS_PAGE,
 };
-use crate::app::{field_error, ErrorBox, Loading, NotFound, PageHeader};
-use crate::dto::{
-    human_size, short_time, DocumentDto, KnowledgeBaseDto, KnowledgeBaseSummaryDto, PageDto,
-    SearchHitDto,
-};
+use crate::components::feedback::{ErrorBox, Loading, NotFound};
+use crate::components::form::{field_error, FieldHint};
+use crate::components::format::{human_size, passage, short_time};
+use crate::components::header::PageHeader;
 use crate::error::AppError;
-use crate::pages::auth::FieldHint;
 
 /// File types the upload accepts (the `accept` attribute of the file input).
 pub const ACCEPTED_FILES: &str =
     ".txt,.md,.markdown,.html,.htm,.pdf,text/plain,text/markdown,text/html,application/pdf";
-
-/// Longest passage shown in a search result, in characters.
-const MAX_PASSAGE_CHARS: usize = 700;
 
 /// `/knowledge`: the organization's knowledge bases and a form to create one.
 #[component]
@@ -139,7 +137,7 @@ fn KnowledgeEmptyState() -> impl IntoView {
 
 /// The bases as cards, with paging links.
 #[component]
-fn KnowledgeBaseGrid(page: PageDto<KnowledgeBaseSummaryDto>, has_cursor: bool) -> impl IntoView {
+fn KnowledgeBaseGrid(page: Page<KnowledgeBaseSummary>, has_cursor: bool) -> impl IntoView {
     let next = page.next_cursor.clone();
     view! {
         <div class="card-grid kb-grid">
@@ -164,7 +162,7 @@ fn KnowledgeBaseGrid(page: PageDto<KnowledgeBaseSummaryDto>, has_cursor: bool) -
                             </div>
                             <p class="muted agent-desc">{description}</p>
                             <div class="agent-card-foot">
-                                <span class="muted small">{format!("Created {}", short_time(&s.base.created_at))}</span>
+                                <span class="muted small">{format!("Created {}", short_time(s.base.created_at))}</span>
                                 <a class="btn btn-secondary btn-small" href=href>
                                     "Open"
                                 </a>
@@ -203,8 +201,12 @@ pub fn KnowledgeBasePage() -> impl IntoView {
 
 /// The page of one base: header, upload zone, documents, search.
 #[component]
-fn KnowledgeBaseView(kb: KnowledgeBaseDto) -> impl IntoView {
-    let kb_id = kb.id.clone();
+fn KnowledgeBaseView(kb: KnowledgeBaseInfo) -> impl IntoView {
+    let KnowledgeBaseInfo {
+        base: kb,
+        max_upload_bytes,
+    } = kb;
+    let kb_id = kb.id.to_string();
     let docs_version = RwSignal::new(0u32);
     let delete_doc = ServerAction::<DeleteDocument>::new();
     let docs = Resource::new(
@@ -229,7 +231,7 @@ fn KnowledgeBaseView(kb: KnowledgeBaseDto) -> impl IntoView {
             let busy = docs
                 .get()
                 .and_then(|r| r.ok())
-                .is_some_and(|page| page.items.iter().any(|d| !d.is_settled()));
+                .is_some_and(|page| page.items.iter().any(|d| !is_settled(d)));
             if busy && !scheduled.get_value() {
                 scheduled.set_value(true);
                 set_timeout(
@@ -245,12 +247,11 @@ fn KnowledgeBaseView(kb: KnowledgeBaseDto) -> impl IntoView {
 
     let on_uploaded = Callback::new(move |_: ()| docs_version.update(|v| *v += 1));
     let subtitle = if kb.description.trim().is_empty() {
-        format!("Created {}", short_time(&kb.created_at))
+        format!("Created {}", short_time(kb.created_at))
     } else {
         kb.description.clone()
     };
     let name = kb.name.clone();
-    let max_upload_bytes = kb.max_upload_bytes;
     view! {
         <Title text=name.clone()/>
         <nav class="breadcrumb" aria-label="Breadcrumb">
@@ -292,7 +293,7 @@ fn KnowledgeBaseView(kb: KnowledgeBaseDto) -> impl IntoView {
 
 /// "Delete" with a confirmation step that needs no JavaScript (a disclosure).
 #[component]
-fn DeleteBase(kb: KnowledgeBaseDto) -> impl IntoView {
+fn DeleteBase(kb: KnowledgeBase) -> impl IntoView {
     let delete = ServerAction::<DeleteKnowledgeBase>::new();
     view! {
         <details class="confirm">
@@ -306,7 +307,7 @@ fn DeleteBase(kb: KnowledgeBaseDto) -> impl IntoView {
                 </p>
                 {move || delete.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox err=e/> })}
                 <ActionForm action=delete>
-                    <input type="hidden" name="id" value=kb.id.clone()/>
+                    <input type="hidden" name="id" value=kb.id.to_string()/>
                     <button type="submit" class="btn btn-danger btn-block" disabled=move || delete.pending().get()>
                         {move || if delete.pending().get() { "Deleting…" } else { "Delete knowledge base" }}
                     </button>
@@ -568,26 +569,23 @@ fn start_uploads(
     });
 }
 
-/// Sends one file to [`crate::api::upload_documents`].
+/// Sends one file to [`crate::api::knowledge::upload_documents`].
 #[cfg(feature = "hydrate")]
 async fn upload_one(
     kb_id: &str,
     file: &web_sys::File,
-) -> Result<Vec<crate::dto::UploadedDto>, AppError> {
+) -> Result<Vec<crate::api::knowledge::Uploaded>, AppError> {
     let failed = |_| AppError::new("request", "The browser could not prepare the upload.");
     let form = web_sys::FormData::new().map_err(failed)?;
     form.append_with_str("kb_id", kb_id).map_err(failed)?;
     form.append_with_blob_and_filename("file", file, &file.name())
         .map_err(failed)?;
-    crate::api::upload_documents(form.into()).await
+    crate::api::knowledge::upload_documents(form.into()).await
 }
 
 /// The documents with their status, progress and a delete button.
 #[component]
-fn DocumentTable(
-    page: PageDto<DocumentDto>,
-    delete: ServerAction<DeleteDocument>,
-) -> impl IntoView {
+fn DocumentTable(page: Page<Document>, delete: ServerAction<DeleteDocument>) -> impl IntoView {
     let more = page.next_cursor.is_some();
     view! {
         <div class="table-scroll">
@@ -619,15 +617,15 @@ fn DocumentTable(
                                             n => format!(" · {n} chunks"),
                                         }}
                                     </div>
-                                    <div class="muted small">{format!("Uploaded {}", short_time(&d.created_at))}</div>
+                                    <div class="muted small">{format!("Uploaded {}", short_time(d.created_at))}</div>
                                 </td>
                                 <td class="doc-status">
                                     <DocumentStatus doc=d.clone()/>
                                 </td>
                                 <td class="right">
                                     <ActionForm action=delete>
-                                        <input type="hidden" name="kb_id" value=d.kb_id.clone()/>
-                                        <input type="hidden" name="id" value=d.id.clone()/>
+                                        <input type="hidden" name="kb_id" value=d.kb_id.to_string()/>
+                                        <input type="hidden" name="id" value=d.id.to_string()/>
                                         <button type="submit" class="btn btn-danger btn-small" aria-label=format!("Delete {}", d.name)>
                                             "Delete"
                                         </button>
@@ -646,14 +644,14 @@ fn DocumentTable(
 
 /// A status badge; a progress bar while embedding; the reason of a failure.
 #[component]
-fn DocumentStatus(doc: DocumentDto) -> impl IntoView {
-    let status = doc.status.clone();
-    let in_progress = matches!(status.as_str(), "queued" | "extracting" | "embedding");
+fn DocumentStatus(doc: Document) -> impl IntoView {
+    let status = doc.status.as_str();
+    let in_progress = matches!(status, "queued" | "extracting" | "embedding");
     let total = doc.chunks_total.max(0);
     let done = doc.chunks_embedded.clamp(0, total);
     let percent = if total > 0 { done * 100 / total } else { 0 };
     view! {
-        <span class=format!("status status-{status}")>{status.clone()}</span>
+        <span class=format!("status status-{status}")>{status}</span>
         {in_progress
             .then(|| {
                 view! {
@@ -677,6 +675,13 @@ fn DocumentStatus(doc: DocumentDto) -> impl IntoView {
     }
 }
 
+/// Ready or failed: nothing more will happen to the document.
+#[cfg(feature = "hydrate")]
+fn is_settled(doc: &Document) -> bool {
+    use autonoma_types::DocumentStatus as S;
+    matches!(doc.status, S::Ready | S::Failed)
+}
+
 /// "Markdown", "PDF", … for a media type.
 fn media_label(media_type: &str) -> &'static str {
     match media_type {
@@ -690,10 +695,7 @@ fn media_label(media_type: &str) -> &'static str {
 
 /// The search form (`GET ?q=&k=`) and its results.
 #[component]
-fn SearchPanel(
-    kb_id: String,
-    docs: Resource<Result<PageDto<DocumentDto>, AppError>>,
-) -> impl IntoView {
+fn SearchPanel(kb_id: String, docs: Resource<Result<Page<Document>, AppError>>) -> impl IntoView {
     let query = use_query_map();
     let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
     let k = Memo::new(move |_| {
@@ -791,7 +793,7 @@ fn SearchPanel(
 
 /// Ranked passages with score and source.
 #[component]
-fn SearchResults(hits: Vec<SearchHitDto>) -> impl IntoView {
+fn SearchResults(hits: Vec<SearchHit>) -> impl IntoView {
     view! {
         <ol class="search-results">
             {hits
@@ -830,69 +832,9 @@ fn SearchResults(hits: Vec<SearchHitDto>) -> impl IntoView {
     }
 }
 
-/// A passage for display: hard-wrapped lines joined (a line break is kept before a list
-/// item, heading, quote or table row), spaces collapsed, blank-line runs reduced to one, and
-/// the result cut at [`MAX_PASSAGE_CHARS`] on a word boundary with an ellipsis. (Shown as
-/// text: markup in documents is never interpreted.)
-pub fn passage(text: &str) -> String {
-    fn starts_block(line: &str) -> bool {
-        let digits = line.chars().take_while(char::is_ascii_digit).count();
-        ["- ", "* ", "+ ", "#", "> ", "|"]
-            .iter()
-            .any(|m| line.starts_with(m))
-            || (digits > 0
-                && (line[digits..].starts_with(". ") || line[digits..].starts_with(") ")))
-    }
-    let mut out = String::new();
-    let mut blank = false;
-    // A heading or table row ends its line.
-    let mut line_ends = false;
-    for line in text.lines() {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if line.is_empty() {
-            blank = !out.is_empty();
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if blank {
-                "\n\n"
-            } else if line_ends || starts_block(&line) {
-                "\n"
-            } else {
-                " "
-            });
-        }
-        blank = false;
-        line_ends = line.starts_with('#') || line.starts_with('|');
-        out.push_str(&line);
-    }
-    if out.chars().count() <= MAX_PASSAGE_CHARS {
-        return out;
-    }
-    let cut: String = out.chars().take(MAX_PASSAGE_CHARS).collect();
-    let cut = match cut.rfind([' ', '\n']) {
-        Some(i) if i > MAX_PASSAGE_CHARS / 2 => &cut[..i],
-        _ => cut.as_str(),
-    };
-    format!("{}…", cut.trim_end_matches([',', ';', ':', '.', ' ', '\n']))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passages_are_collapsed_and_cut() {
-        assert_eq!(passage("  a\n\n\n b\t c \nd"), "a\n\nb c d");
-        assert_eq!(passage("# Title\nsome text wrapped\nhere.\n- item one\n  continued\n- item two\n12. twelve"), "# Title\nsome text wrapped here.\n- item one continued\n- item two\n12. twelve");
-        let long = "word ".repeat(400);
-        let p = passage(&long);
-        assert!(
-            p.ends_with('…') && p.chars().count() <= MAX_PASSAGE_CHARS + 1,
-            "{p}"
-        );
-        assert_eq!(passage("<script>x</script>"), "<script>x</script>");
-    }
 
     #[test]
     fn names_are_stripped_from_messages() {

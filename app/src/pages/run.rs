@@ -4,10 +4,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::get_run;
-use crate::app::{ErrorBox, Loading, PageHeader};
-use crate::dto::short_time;
-use crate::transcript::RunTranscript;
+use crate::api::run::get_run;
+use crate::components::feedback::{ErrorBox, Loading};
+use crate::components::format::short_time;
+use crate::components::header::PageHeader;
+use crate::components::transcript::RunTranscript;
 
 /// The run page.
 #[component]
@@ -22,11 +23,11 @@ pub fn RunPage() -> impl IntoView {
                     Err(e) => view! { <ErrorBox err=e/> }.into_any(),
                     Ok(turn) => {
                         let r = turn.run.clone();
-                        let status = r.status.clone();
-                        let short_id: String = r.id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+                        let status = r.status.as_str();
+                        let short_id: String = r.id.to_string().chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
                         let subtitle = format!(
                             "Started {} · agent version {} · {} step{}",
-                            short_time(&r.created_at),
+                            short_time(r.created_at),
                             r.agent_version,
                             r.steps,
                             if r.steps == 1 { "" } else { "s" },
@@ -34,7 +35,7 @@ pub fn RunPage() -> impl IntoView {
                         view! {
                             <Title text=format!("Run …{short_id}")/>
                             <PageHeader title=format!("Run …{short_id}") subtitle=subtitle>
-                                <span class=format!("status status-{status}")>{status.clone()}</span>
+                                <span class=format!("status status-{status}")>{status}</span>
                                 <a class="btn btn-secondary btn-small" href=format!("/agents/{}?thread={}", r.agent_id, r.thread_id)>
                                     "Open conversation"
                                 </a>
@@ -45,8 +46,8 @@ pub fn RunPage() -> impl IntoView {
                                         <div class="bubble-text">{r.input.clone()}</div>
                                     </div>
                                     <RunTranscript
-                                        run_id=r.id.clone()
-                                        status=r.status.clone()
+                                        run_id=r.id
+                                        status=r.status
                                         initial=turn.events.clone()
                                         run_error=r.error.clone().unwrap_or_default()
                                     />

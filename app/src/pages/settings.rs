@@ -3,14 +3,16 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{
+use autonoma_types::CreatedApiKey;
+
+use crate::api::settings::{
     list_api_keys, list_providers, take_new_key, CreateApiKey, CreateProvider, DeleteProvider,
     RevokeApiKey,
 };
-use crate::app::{field_error, ErrorBox, Loading, PageHeader};
-use crate::dto::{short_time, CreatedKeyDto};
-use crate::pages::agents::kind_label;
-use crate::pages::auth::FieldHint;
+use crate::components::feedback::{ErrorBox, Loading};
+use crate::components::form::{field_error, FieldHint};
+use crate::components::format::{kind_label, short_time};
+use crate::components::header::PageHeader;
 
 /// API keys: create (the secret is shown once), list, revoke.
 #[component]
@@ -105,24 +107,24 @@ pub fn ApiKeysPage() -> impl IntoView {
                                                             <code>{format!("{}…", k.prefix)}</code>
                                                         </td>
                                                         <td>
-                                                            <span class="badge">{k.role.clone()}</span>
+                                                            <span class="badge">{k.role.as_str()}</span>
                                                         </td>
-                                                        <td class="small">{short_time(&k.created_at)}</td>
+                                                        <td class="small">{short_time(k.created_at)}</td>
                                                         <td class="small">
-                                                            {k.last_used_at.as_deref().map(short_time).unwrap_or_else(|| "never".into())}
+                                                            {k.last_used_at.map(short_time).unwrap_or_else(|| "never".into())}
                                                         </td>
                                                         <td class="right">
                                                             {if revoked {
                                                                 view! {
                                                                     <span class="badge badge-error">
-                                                                        {format!("revoked {}", k.revoked_at.as_deref().map(short_time).unwrap_or_default())}
+                                                                        {format!("revoked {}", k.revoked_at.map(short_time).unwrap_or_default())}
                                                                     </span>
                                                                 }
                                                                     .into_any()
                                                             } else {
                                                                 view! {
                                                                     <ActionForm action=revoke>
-                                                                        <input type="hidden" name="id" value=k.id.clone()/>
+                                                                        <input type="hidden" name="id" value=k.id.to_string()/>
                                                                         <button type="submit" class="btn btn-danger btn-small">
                                                                             "Revoke"
                                                                         </button>
@@ -149,7 +151,7 @@ pub fn ApiKeysPage() -> impl IntoView {
 
 /// The secret of a new key, shown once.
 #[component]
-fn NewKeySecret(created: CreatedKeyDto) -> impl IntoView {
+fn NewKeySecret(created: CreatedApiKey) -> impl IntoView {
     let copied = RwSignal::new(false);
     let secret = created.secret.clone();
     let copy = move |_| {
@@ -230,7 +232,7 @@ pub fn ProvidersPage() -> impl IntoView {
                                                     <tr>
                                                         <td>{p.name.clone()}</td>
                                                         <td>
-                                                            <span class="badge">{kind_label(&p.kind)}</span>
+                                                            <span class="badge">{kind_label(p.kind)}</span>
                                                         </td>
                                                         <td class="small">
                                                             <code>{p.base_url.clone().unwrap_or_else(|| "built in".into())}</code>
@@ -243,7 +245,7 @@ pub fn ProvidersPage() -> impl IntoView {
                                                         <td class="small">{if p.has_api_key { "stored" } else { "—" }}</td>
                                                         <td class="right">
                                                             <ActionForm action=delete>
-                                                                <input type="hidden" name="id" value=p.id.clone()/>
+                                                                <input type="hidden" name="id" value=p.id.to_string()/>
                                                                 <button type="submit" class="btn btn-danger btn-small">
                                                                     "Delete"
                                                                 </button>

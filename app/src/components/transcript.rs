@@ -2,8 +2,10 @@
 
 use leptos::prelude::*;
 
-use crate::api::CancelRun;
-use crate::dto::{is_terminal_status, EventDto, EventKind};
+use autonoma_types::{RunEvent, RunEventKind, RunStatus};
+use uuid::Uuid;
+
+use crate::api::run::CancelRun;
 
 /// One tool call and, once it arrived, its result.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +61,7 @@ pub struct Transcript {
 
 impl Transcript {
     /// Folds events (in `seq` order; duplicates are ignored).
-    pub fn from_events(events: &[EventDto]) -> Self {
+    pub fn from_events(events: &[RunEvent]) -> Self {
         let mut t = Transcript::default();
         for e in events {
             t.apply(e);
@@ -79,14 +81,14 @@ impl Transcript {
     }
 
     /// Applies one event; events at or below `last_seq` are skipped.
-    pub fn apply(&mut self, e: &EventDto) {
+    pub fn apply(&mut self, e: &RunEvent) {
         if e.seq <= self.last_seq {
             return;
         }
         self.last_seq = e.seq;
         match &e.kind {
-            EventKind::RunStarted { model, .. } => self.model = Some(model.clone()),
-            EventKind::RunResumed { from_step, .. } => {
+            RunEventKind::RunStarted { model, .. } => self.model = Some(model.clone()),
+            RunEventKind::RunResumed { from_step, .. } => {
                 // Text streamed by the executor that stopped is replayed by the next one.
                 for s in self
                     .steps
@@ -96,18 +98,18 @@ impl Transcript {
                     s.text.clear();
                 }
             }
-            EventKind::TokenDelta { step, text } => {
+            RunEventKind::TokenDelta { step, text } => {
                 let s = self.step_mut(*step);
                 if !s.text_final {
                     s.text.push_str(text);
                 }
             }
-            EventKind::AssistantMessage { step, text } => {
+            RunEventKind::AssistantMessage { step, text, .. } => {
                 let s = self.step_mut(*step);
                 s.text = text.clone();
                 s.text_final = true;
             }
-            EventKind::ToolCall {
+            RunEventKind::ToolCall {
                 step,
                 call_id,
                 name,
@@ -122,7 +124,7 @@ impl Transcript {
                     result: None,
                 });
             }
-            EventKind::ToolResult {
+            RunEventKind::ToolResult {
                 step,
                 call_id,
                 name,
@@ -140,7 +142,7 @@ impl Transcript {
                     }),
                 }
             }
-            EventKind::Usage {
+            RunEventKind::Usage {
                 input_tokens,
                 output_tokens,
                 ..
@@ -148,16 +150,15 @@ impl Transcript {
                 self.usage.0 += input_tokens;
                 self.usage.1 += output_tokens;
             }
-            EventKind::Completed { output } => {
+            RunEventKind::Completed { output } => {
                 self.outcome = Some(Outcome::Completed(output.clone()))
             }
-            EventKind::Failed { reason, code } => {
+            RunEventKind::Failed { reason, code } => {
                 self.outcome = Some(Outcome::Failed(reason.clone(), code.clone()))
             }
-            EventKind::Cancelled { reason } => {
+            RunEventKind::Cancelled { reason } => {
                 self.outcome = Some(Outcome::Cancelled(reason.clone()))
             }
-            EventKind::Unknown => {}
         }
     }
 
@@ -187,11 +188,11 @@ impl Transcript {
 #[component]
 pub fn RunTranscript(
     /// Run id.
-    run_id: String,
+    run_id: Uuid,
     /// Run status when the page loaded.
-    status: String,
+    status: RunStatus,
     /// Events known when the page loaded.
-    initial: Vec<EventDto>,
+    initial: Vec<RunEvent>,
     /// Error recorded on the run (shown when no terminal event explains it).
     #[prop(optional)]
     run_error: Option<String>,
@@ -201,25 +202,24 @@ pub fn RunTranscript(
 ) -> impl IntoView {
     let run_error = run_error.filter(|e| !e.trim().is_empty());
     let transcript = RwSignal::new(Transcript::from_events(&initial));
-    let live = RwSignal::new(!is_terminal_status(&status));
+    let live = RwSignal::new(!status.is_terminal());
     let stream_error = RwSignal::new(None::<String>);
     let cancel = ServerAction::<CancelRun>::new();
 
     #[cfg(feature = "hydrate")]
     {
-        let run_id = run_id.clone();
         Effect::new(move |prev: Option<()>| {
             if prev.is_some() || !live.get_untracked() {
                 return;
             }
-            follow_run(&run_id, transcript, live, stream_error, on_done);
+            follow_run(run_id, transcript, live, stream_error, on_done);
         });
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (on_done, &stream_error);
 
-    let run_id_for_cancel = run_id.clone();
-    let queued = status == "queued";
+    let run_id_for_cancel = run_id.to_string();
+    let queued = status == RunStatus::Queued;
     view! {
         <div class="transcript">
             {move || {
@@ -478,7 +478,7 @@ fn KnowledgeStep(tool: ToolStep) -> impl IntoView {
                                                     <span class="passage-num">{format!("[{}]", p.number)}</span>
                                                     {p.citation}
                                                 </div>
-                                                <div class="passage-text">{crate::pages::knowledge::passage(&p.text)}</div>
+                                                <div class="passage-text">{crate::components::format::passage(&p.text)}</div>
                                             </li>
                                         }
                                     })
@@ -504,7 +504,7 @@ fn KnowledgeStep(tool: ToolStep) -> impl IntoView {
 /// Opens the run's event stream and feeds it into `transcript`.
 #[cfg(feature = "hydrate")]
 fn follow_run(
-    run_id: &str,
+    run_id: Uuid,
     transcript: RwSignal<Transcript>,
     live: RwSignal<bool>,
     stream_error: RwSignal<Option<String>>,
@@ -556,7 +556,7 @@ fn follow_run(
             let Some(data) = ev.data().as_string() else {
                 return;
             };
-            match serde_json::from_str::<EventDto>(&data) {
+            match serde_json::from_str::<RunEvent>(&data) {
                 Ok(e) => {
                     let terminal = e.kind.is_terminal();
                     let stick = near_bottom();
@@ -632,12 +632,12 @@ pub(crate) fn scroll_to_bottom() {
 mod tests {
     use super::*;
 
-    fn ev(seq: i64, kind: EventKind) -> EventDto {
-        EventDto {
-            run_id: "r".into(),
+    fn ev(seq: i64, kind: RunEventKind) -> RunEvent {
+        RunEvent {
+            run_id: Uuid::nil(),
             seq,
             kind,
-            created_at: String::new(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
         }
     }
 
@@ -646,35 +646,36 @@ mod tests {
         let events = vec![
             ev(
                 1,
-                EventKind::RunStarted {
+                RunEventKind::RunStarted {
                     agent_version: 1,
                     model: "m".into(),
                 },
             ),
             ev(
                 2,
-                EventKind::TokenDelta {
+                RunEventKind::TokenDelta {
                     step: 1,
                     text: "Let me ".into(),
                 },
             ),
             ev(
                 3,
-                EventKind::TokenDelta {
+                RunEventKind::TokenDelta {
                     step: 1,
                     text: "compute.".into(),
                 },
             ),
             ev(
                 4,
-                EventKind::AssistantMessage {
+                RunEventKind::AssistantMessage {
                     step: 1,
                     text: "Let me compute.".into(),
+                    tool_calls: vec![],
                 },
             ),
             ev(
                 5,
-                EventKind::ToolCall {
+                RunEventKind::ToolCall {
                     step: 1,
                     call_id: "c".into(),
                     name: "calculator".into(),
@@ -683,7 +684,7 @@ mod tests {
             ),
             ev(
                 6,
-                EventKind::ToolResult {
+                RunEventKind::ToolResult {
                     step: 1,
                     call_id: "c".into(),
                     name: "calculator".into(),
@@ -693,21 +694,21 @@ mod tests {
             ),
             ev(
                 7,
-                EventKind::TokenDelta {
+                RunEventKind::TokenDelta {
                     step: 2,
                     text: "It is 4.".into(),
                 },
             ),
             ev(
                 7,
-                EventKind::TokenDelta {
+                RunEventKind::TokenDelta {
                     step: 2,
                     text: "dup".into(),
                 },
             ),
             ev(
                 8,
-                EventKind::Usage {
+                RunEventKind::Usage {
                     step: 2,
                     input_tokens: 10,
                     output_tokens: 3,
@@ -715,7 +716,7 @@ mod tests {
             ),
             ev(
                 9,
-                EventKind::Completed {
+                RunEventKind::Completed {
                     output: "It is 4.".into(),
                 },
             ),
@@ -735,35 +736,36 @@ mod tests {
         let events = vec![
             ev(
                 1,
-                EventKind::RunStarted {
+                RunEventKind::RunStarted {
                     agent_version: 1,
                     model: "m".into(),
                 },
             ),
             ev(
                 2,
-                EventKind::AssistantMessage {
+                RunEventKind::AssistantMessage {
                     step: 1,
                     text: "Step one.".into(),
+                    tool_calls: vec![],
                 },
             ),
             ev(
                 3,
-                EventKind::TokenDelta {
+                RunEventKind::TokenDelta {
                     step: 2,
                     text: "half an ans".into(),
                 },
             ),
             ev(
                 4,
-                EventKind::RunResumed {
+                RunEventKind::RunResumed {
                     from_step: 2,
                     attempt: 2,
                 },
             ),
             ev(
                 5,
-                EventKind::TokenDelta {
+                RunEventKind::TokenDelta {
                     step: 2,
                     text: "The answer.".into(),
                 },
