@@ -2,7 +2,8 @@
 //!
 //! The domain of Autonoma, free of HTTP and of any storage engine:
 //!
-//! * [`model`] — tenants, users, agents (versioned), runs and run events;
+//! * [`model`] — tenants, users, agents (versioned), runs and run events: the wire records
+//!   of `autonoma-types`, re-exported, plus the domain-only [`model::Actor`] and [`model::Job`];
 //! * [`embedding`] — the [`embedding::Embedder`] trait knowledge bases embed chunks with;
 //! * [`knowledge`] — knowledge bases: extraction, chunking, the embed job, search, the
 //!   `knowledge_search` tool, and the [`knowledge::blob::BlobStore`] trait;
@@ -10,7 +11,10 @@
 //! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
 //! * [`rate_limit`] — GCRA rate limits (login attempts) whose state lives in the store, so
 //!   every process shares it;
-//! * [`store`] — the [`store::Store`] and [`store::JobQueue`] traits storage backends implement;
+//! * [`store`] — one storage trait per area ([`store::AccountStore`], [`store::ApiKeyStore`],
+//!   [`store::ProviderStore`], [`store::AgentStore`], [`store::RunStore`],
+//!   [`store::RateLimitStore`], with [`knowledge::store::KnowledgeStore`]), [`store::Store`]
+//!   (all of them, by a blanket impl) and [`store::JobQueue`], which storage backends implement;
 //! * [`runtime`] — the agent loop (LLM → tool calls → results → … → answer) with limits and cancel;
 //! * [`service`] — the operations a caller may perform, with authorization and validation,
 //!   shared by the REST handlers and the web UI's server functions, one file per area

@@ -26,27 +26,9 @@ async fn store() -> (SqliteStore, tempfile::TempDir) {
     (s, dir)
 }
 
-/// One `#[tokio::test]` per backend for each generic scenario `fn(&S)`.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $scenario() {
-                let (s, _dir) = super::store().await;
-                super::$scenario(&s).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $scenario() {
-                let server = super::PgServer::start();
-                super::PgStore::migrate(&server.owner_url()).await.unwrap();
-                let s = super::PgStore::connect(&server.app_url()).await.unwrap();
-                super::$scenario(&s).await;
-            })*
-        }
-    };
-}
+#[path = "support/backends.rs"]
+#[macro_use]
+mod backends;
 
 on_both_backends!(
     documents_dedupe_vectors_are_idempotent_and_progress_is_exact,
