@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use autonoma_core::knowledge::embed_job::{fail_dead_lettered, EmbedChunksJob, GPU_QUEUE};
 use autonoma_core::knowledge::store::{Inserted, KnowledgeStore};
 use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
 use autonoma_core::model::*;
