@@ -12,8 +12,7 @@ use autonoma_core::knowledge::store::{Inserted, KnowledgeStore};
 use autonoma_core::knowledge::{Chunk, Document, DocumentStatus, KnowledgeBase};
 use autonoma_core::store::JobQueue;
 use autonoma_core::Error;
-use autonoma_storage::{LocalBlobStore, PgStore, SqliteStore};
-use autonoma_testkit::postgres::PgServer;
+use autonoma_storage::{LocalBlobStore, SqliteStore};
 use chrono::Utc;
 use uuid::Uuid;
 
