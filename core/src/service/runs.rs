@@ -183,7 +183,6 @@ impl Service {
             last_seq: after_seq,
             pending: VecDeque::new(),
             armed: None,
-            read_once: false,
             finished: false,
         })
     }
@@ -206,10 +205,8 @@ pub struct RunFollower {
     last_seq: i64,
     /// Events of the last read not yet handed out.
     pending: VecDeque<RunEvent>,
-    /// The wake-up registered before the last read.
+    /// The wake-up registered before the last read (`None` until the first read).
     armed: Option<Pin<Box<OwnedNotified>>>,
-    /// Whether a read has been made (the first one does not wait).
-    read_once: bool,
     /// The terminal event is in `pending` (or was handed out), or a read failed.
     finished: bool,
 }
@@ -229,15 +226,14 @@ impl RunFollower {
             if self.finished {
                 return None;
             }
-            if self.read_once {
-                if let Some(armed) = self.armed.as_mut() {
-                    let _ = tokio::time::timeout(FOLLOW_POLL_INTERVAL, armed.as_mut()).await;
-                }
+            // The first read does not wait; later ones wait for the wake-up registered
+            // before the previous read, at most one poll interval.
+            if let Some(armed) = self.armed.as_mut() {
+                let _ = tokio::time::timeout(FOLLOW_POLL_INTERVAL, armed.as_mut()).await;
             }
             let mut armed = Box::pin(self.notify.clone().notified_owned());
             armed.as_mut().enable();
             self.armed = Some(armed);
-            self.read_once = true;
             match self
                 .service
                 .run_events(&self.actor, self.run_id, self.last_seq)
