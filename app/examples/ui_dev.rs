@@ -155,6 +155,7 @@ async fn main() -> Result<(), String> {
         service: service.clone(),
         providers: Arc::new(Scripted),
         tools,
+        resolvers: vec![],
     };
     tokio::spawn(worker(env, store.clone()));
 
@@ -744,6 +745,9 @@ struct Calculator;
 
 #[async_trait]
 impl Tool for Calculator {
+    fn read_only(&self) -> bool {
+        true
+    }
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
             name: "calculator".into(),

@@ -147,6 +147,7 @@ async fn bench_steps() -> anyhow::Result<()> {
         service: service.clone(),
         providers: Arc::new(InstantFactory),
         tools: autonoma_tools::builtin_registry(),
+        resolvers: vec![],
     };
     let runs = 300;
     let mut per_step_us = Vec::with_capacity(runs);

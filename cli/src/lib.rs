@@ -418,6 +418,7 @@ impl Platform {
             service: service.clone(),
             providers: Arc::new(autonoma_llm::Providers::new(model_path)),
             tools,
+            resolvers: vec![],
         };
         Ok(Platform {
             store,

@@ -49,6 +49,9 @@ pub struct RunEnv {
     pub service: Arc<Service>,
     pub providers: Arc<dyn ProviderFactory>,
     pub tools: ToolRegistry,
+    /// Per-organization tools (MCP connections), asked for the spec's names that `tools`
+    /// lacks.
+    pub resolvers: Vec<Arc<dyn crate::tool::ToolResolver>>,
 }
 
 enum Stop {
@@ -475,16 +478,29 @@ impl RunEnv {
         }
         messages.push(ChatMessage::text(ChatRole::User, run.input.clone()));
 
-        let tools: Vec<_> = spec
+        let mut tools: Vec<_> = spec
             .tools
             .iter()
             .filter_map(|n| self.tools.get(n))
             .collect();
+        let missing: Vec<String> = spec
+            .tools
+            .iter()
+            .filter(|n| self.tools.get(n).is_none())
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            for r in &self.resolvers {
+                tools.extend(r.resolve(run.org_id, &missing).await?);
+            }
+        }
         let tool_defs: Vec<_> = tools.iter().map(|t| t.definition()).collect();
-        let tool_ctx = ToolContext {
+        let mut tool_ctx = ToolContext {
             http_allowlist: spec.http_allowlist.clone(),
             org_id: run.org_id,
             knowledge_base_ids: spec.knowledge_base_ids.clone(),
+            run_id: run.id,
+            idempotency_key: String::new(),
         };
 
         for step in 1..=spec.limits.max_steps {
@@ -631,6 +647,8 @@ impl RunEnv {
                         true,
                     ),
                     Some(tool) => {
+                        tool_ctx.idempotency_key =
+                            crate::tool::idempotency_key(run.id, step, &call.id);
                         let fut = tool.call(call.arguments.clone(), &tool_ctx);
                         tokio::select! {
                             _ = abandon.cancelled() => return Ok(LoopEnd::Abandoned),

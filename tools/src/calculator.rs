@@ -44,6 +44,9 @@ pub struct Calculator;
 
 #[async_trait]
 impl Tool for Calculator {
+    fn read_only(&self) -> bool {
+        true
+    }
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
             name: "calculator".into(),

@@ -21,6 +21,9 @@ pub struct CurrentTime;
 
 #[async_trait]
 impl Tool for CurrentTime {
+    fn read_only(&self) -> bool {
+        true
+    }
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
             name: "current_time".into(),

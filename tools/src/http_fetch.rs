@@ -193,6 +193,9 @@ impl HttpFetch {
 
 #[async_trait]
 impl Tool for HttpFetch {
+    fn read_only(&self) -> bool {
+        true
+    }
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
             name: "http_fetch".into(),

@@ -65,6 +65,9 @@ pub fn format_results(query: &str, hits: &[SearchHit]) -> String {
 
 #[async_trait]
 impl Tool for KnowledgeSearchTool {
+    fn read_only(&self) -> bool {
+        true
+    }
     fn definition(&self) -> ToolDefinition {
         ToolDefinition {
             name: KNOWLEDGE_SEARCH.into(),
