@@ -358,6 +358,7 @@ async fn seed_demo(service: &Service) -> Result<(), String> {
                     tools,
                     http_allowlist: vec![],
                     knowledge_base_ids: vec![],
+                    tool_policies: vec![],
                     limits: Limits::default(),
                 },
             )
@@ -404,6 +405,7 @@ async fn seed_demo(service: &Service) -> Result<(), String> {
                 tools: vec![],
                 http_allowlist: vec![],
                 knowledge_base_ids: vec![kb.id],
+                tool_policies: vec![],
                 limits: Limits::default(),
             },
         )

@@ -135,6 +135,7 @@ async fn bench_steps() -> anyhow::Result<()> {
                 tools: vec!["calculator".into()],
                 http_allowlist: vec![],
                 knowledge_base_ids: vec![],
+                tool_policies: vec![],
                 limits: Limits {
                     max_steps: 10,
                     max_output_tokens: 64,

@@ -168,9 +168,14 @@ pub struct AgentSpec {
     /// System prompt, up to 32 KiB.
     #[serde(default)]
     pub instructions: String,
-    /// Names of built-in tools: `calculator`, `current_time`, `http_fetch`, `knowledge_search`.
+    /// Names of built-in tools (`calculator`, `current_time`, `http_fetch`,
+    /// `knowledge_search`) and of the organization's MCP tools.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// The agent's tool policy rules, checked before the organization's: the first rule
+    /// (in order) whose `tool` and `when` match a call decides it. At most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_policies: Vec<crate::governance::ToolRule>,
     /// Domains `http_fetch` may reach (exact host or any subdomain of it).
     #[serde(default)]
     pub http_allowlist: Vec<String>,
@@ -213,6 +218,9 @@ pub struct AgentVersion {
 pub enum RunStatus {
     Queued,
     Running,
+    /// Stopped at a tool call that needs a person's approval: no job, lease or executor is
+    /// held until the approval is decided (or expires), which enqueues the continuation.
+    WaitingApproval,
     Completed,
     Failed,
     Cancelled,
@@ -224,6 +232,7 @@ impl RunStatus {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
+            RunStatus::WaitingApproval => "waiting_approval",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
@@ -234,6 +243,7 @@ impl RunStatus {
         Some(match s {
             "queued" => Self::Queued,
             "running" => Self::Running,
+            "waiting_approval" => Self::WaitingApproval,
             "completed" => Self::Completed,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
@@ -329,6 +339,39 @@ pub enum RunEventKind {
         input_tokens: u64,
         output_tokens: u64,
     },
+    /// The tool policy's decision on a tool call, made before it runs: `decision` is
+    /// `allow`, `deny` or `require_approval`; `rule` names the rule that made it
+    /// (`agent:<index>`, `org:<policy id>`, or `default` when none matched).
+    PolicyDecision {
+        step: u32,
+        call_id: String,
+        name: String,
+        decision: crate::governance::PolicyAction,
+        rule: String,
+    },
+    /// The run stopped to wait for a person to decide approval `approval_id` of this call.
+    ApprovalRequested {
+        step: u32,
+        call_id: String,
+        approval_id: Uuid,
+        name: String,
+        arguments: serde_json::Value,
+        expires_at: DateTime<Utc>,
+    },
+    /// Approval `approval_id` was decided (by `decided_by`, or by expiry when `None`). When
+    /// approved with `edited_arguments`, the tool runs with those instead of the model's.
+    ApprovalDecided {
+        step: u32,
+        call_id: String,
+        approval_id: Uuid,
+        approved: bool,
+        #[serde(default)]
+        comment: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edited_arguments: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decided_by: Option<Uuid>,
+    },
     Completed {
         output: String,
     },
@@ -352,6 +395,9 @@ impl RunEventKind {
             Self::ToolCall { .. } => "tool_call",
             Self::ToolResult { .. } => "tool_result",
             Self::Usage { .. } => "usage",
+            Self::PolicyDecision { .. } => "policy_decision",
+            Self::ApprovalRequested { .. } => "approval_requested",
+            Self::ApprovalDecided { .. } => "approval_decided",
             Self::Completed { .. } => "completed",
             Self::Failed { .. } => "failed",
             Self::Cancelled { .. } => "cancelled",
@@ -419,6 +465,7 @@ mod tests {
         for s in [
             RunStatus::Queued,
             RunStatus::Running,
+            RunStatus::WaitingApproval,
             RunStatus::Completed,
             RunStatus::Failed,
             RunStatus::Cancelled,

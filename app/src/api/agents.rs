@@ -103,6 +103,7 @@ pub async fn save_agent(
         tools,
         http_allowlist,
         knowledge_base_ids,
+        tool_policies: vec![],
         limits,
     };
     let agent = match id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

@@ -150,6 +150,10 @@ impl Transcript {
                 self.usage.0 += input_tokens;
                 self.usage.1 += output_tokens;
             }
+            // Shown by the approvals UI (governance); the transcript marks the waiting call.
+            RunEventKind::PolicyDecision { .. }
+            | RunEventKind::ApprovalRequested { .. }
+            | RunEventKind::ApprovalDecided { .. } => {}
             RunEventKind::Completed { output } => {
                 self.outcome = Some(Outcome::Completed(output.clone()))
             }

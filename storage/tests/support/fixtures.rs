@@ -19,6 +19,7 @@ pub fn spec(provider_id: Uuid, name: &str) -> AgentSpec {
         tools: vec!["calculator".into()],
         http_allowlist: vec![],
         knowledge_base_ids: vec![],
+        tool_policies: vec![],
         limits: Limits::default(),
     }
 }
