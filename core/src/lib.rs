@@ -8,6 +8,8 @@
 //! * [`knowledge`] — knowledge bases: extraction, chunking, the embed job, search, the
 //!   `knowledge_search` tool, and the [`knowledge::blob::BlobStore`] trait;
 //! * [`llm`] — the [`llm::LlmProvider`] trait every model backend implements;
+//! * [`governance`] / [`policy`] — tool policy rules, approvals, and the evaluation that
+//!   decides each tool call (CEL conditions);
 //! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
 //! * [`rate_limit`] — GCRA rate limits (login attempts) whose state lives in the store, so
 //!   every process shares it;
@@ -31,6 +33,7 @@ pub mod knowledge;
 pub mod llm;
 pub mod model;
 pub mod notify;
+pub mod policy;
 pub mod rate_limit;
 pub mod runtime;
 pub mod secret;
@@ -39,6 +42,7 @@ pub mod store;
 pub mod tool;
 pub mod worker;
 
+pub use autonoma_types::governance;
 pub use error::{Error, Result};
 
 /// The client's IP address as the entry point established it (the TCP peer, the Lambda

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::governance::{Approval, ApprovalStatus, Policy, PolicyAction};
 use crate::llm::{ChatMessage, ChatRequest, ChatRole, ProviderFactory, ToolCall};
 use crate::model::{RunEvent, RunEventKind, RunStatus, Usage};
 use crate::service::Service;
@@ -80,6 +81,9 @@ pub enum Outcome {
     Suspended { next_step: u32 },
     /// This executor stopped because another one claimed the run or its lease was lost.
     Abandoned,
+    /// The run is parked in `waiting_approval`: nothing runs until the approval is decided
+    /// (or expires), which enqueues its continuation. The job that ran it is done.
+    WaitingApproval,
 }
 
 /// What a run's events say was already done.
@@ -88,6 +92,11 @@ struct Recorded {
     started: bool,
     usage: Usage,
     steps: BTreeMap<u32, RecordedStep>,
+    /// Time spent parked for approvals (from `approval_requested` to the next resume),
+    /// which the wall-time limit does not count.
+    waited: chrono::Duration,
+    /// When the run last parked, if it has not resumed since.
+    parked_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Default)]
@@ -98,6 +107,20 @@ struct RecordedStep {
     calls: HashSet<String>,
     /// Tool results by call id: (output, is_error).
     results: HashMap<String, (String, bool)>,
+    /// Policy decisions by call id: the action and the rule that chose it.
+    decisions: HashMap<String, (PolicyAction, String)>,
+    /// Calls whose approval was requested.
+    requested: HashSet<String>,
+    /// Approval decisions by call id.
+    decided: HashMap<String, Decided>,
+}
+
+/// A recorded approval decision.
+#[derive(Clone)]
+struct Decided {
+    approved: bool,
+    comment: String,
+    edited_arguments: Option<serde_json::Value>,
 }
 
 impl Recorded {
@@ -106,6 +129,49 @@ impl Recorded {
         for e in events {
             match &e.kind {
                 RunEventKind::RunStarted { .. } => r.started = true,
+                RunEventKind::RunResumed { .. } => {
+                    if let Some(since) = r.parked_since.take() {
+                        r.waited += e.created_at - since;
+                    }
+                }
+                RunEventKind::PolicyDecision {
+                    step,
+                    call_id,
+                    decision,
+                    rule,
+                    ..
+                } => {
+                    r.steps
+                        .entry(*step)
+                        .or_default()
+                        .decisions
+                        .insert(call_id.clone(), (*decision, rule.clone()));
+                }
+                RunEventKind::ApprovalRequested { step, call_id, .. } => {
+                    r.steps
+                        .entry(*step)
+                        .or_default()
+                        .requested
+                        .insert(call_id.clone());
+                    r.parked_since = Some(e.created_at);
+                }
+                RunEventKind::ApprovalDecided {
+                    step,
+                    call_id,
+                    approved,
+                    comment,
+                    edited_arguments,
+                    ..
+                } => {
+                    r.steps.entry(*step).or_default().decided.insert(
+                        call_id.clone(),
+                        Decided {
+                            approved: *approved,
+                            comment: comment.clone(),
+                            edited_arguments: edited_arguments.clone(),
+                        },
+                    );
+                }
                 RunEventKind::Usage {
                     input_tokens,
                     output_tokens,
@@ -173,7 +239,8 @@ impl RunEnv {
         Ok(())
     }
 
-    /// Executes a queued run to a terminal state and returns it; `cancel` ends it as
+    /// Executes a queued run to a terminal state (or until it parks for an approval:
+    /// `waiting_approval`) and returns its status; `cancel` ends it as
     /// `cancelled`. A run already terminal is left untouched (a redelivered job is a no-op);
     /// a run that was `running` is resumed from its events. Storage errors are returned so
     /// the queue can retry; model and tool errors end the run as `failed`.
@@ -183,7 +250,7 @@ impl RunEnv {
             .await?
         {
             Outcome::Finished(status) => Ok(status),
-            Outcome::Suspended { .. } | Outcome::Abandoned => {
+            Outcome::Suspended { .. } | Outcome::Abandoned | Outcome::WaitingApproval => {
                 Ok(self.service.store.get_run_unscoped(run_id).await?.status)
             }
         }
@@ -381,6 +448,7 @@ impl RunEnv {
                 return Ok(Outcome::Suspended { next_step });
             }
             LoopEnd::Abandoned => return Ok(Outcome::Abandoned),
+            LoopEnd::Parked => return Ok(Outcome::WaitingApproval),
         };
         // Status and terminal event in one transaction: a client that sees `completed` on
         // the event stream and then reads the run finds it terminal too, and a crash cannot
@@ -415,9 +483,14 @@ impl RunEnv {
     ) -> Result<LoopEnd> {
         // The wall-time limit counts from the run's first start, across resumes.
         let limit = Duration::from_secs(spec.limits.timeout_secs as u64);
+        let now = chrono::Utc::now();
+        let waited = recorded.waited
+            + recorded
+                .parked_since
+                .map_or(chrono::Duration::zero(), |t| now - t);
         let elapsed = run
             .started_at
-            .map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default())
+            .map(|t| (now - t - waited).to_std().unwrap_or_default())
             .unwrap_or_default();
         let deadline = Instant::now() + limit.saturating_sub(elapsed);
         let mut usage = recorded.usage;
@@ -495,6 +568,7 @@ impl RunEnv {
             }
         }
         let tool_defs: Vec<_> = tools.iter().map(|t| t.definition()).collect();
+        let org_rules = self.service.store.list_policies(run.org_id).await?;
         let mut tool_ctx = ToolContext {
             http_allowlist: spec.http_allowlist.clone(),
             org_id: run.org_id,
@@ -505,8 +579,8 @@ impl RunEnv {
 
         for step in 1..=spec.limits.max_steps {
             steps = step as i64;
-            let done = recorded.steps.remove(&step).unwrap_or_default();
-            let (content, tool_calls) = match done.message {
+            let mut done = recorded.steps.remove(&step).unwrap_or_default();
+            let (content, tool_calls) = match done.message.take() {
                 // Checkpointed: replay the recorded answer instead of calling the model.
                 Some(m) => m,
                 None => {
@@ -647,9 +721,35 @@ impl RunEnv {
                         true,
                     ),
                     Some(tool) => {
+                        let gate = self
+                            .gate(GateCall {
+                                run,
+                                epoch,
+                                step,
+                                call,
+                                read_only: tool.read_only(),
+                                rules: (&spec.tool_policies, &org_rules),
+                                done: &done,
+                            })
+                            .await?;
+                        let arguments = match gate {
+                            Gate::Run(arguments) => arguments,
+                            Gate::Refuse(message) => {
+                                self.record_result(run.id, epoch, step, call, &message, true)
+                                    .await?;
+                                messages.push(ChatMessage {
+                                    role: ChatRole::Tool,
+                                    content: message,
+                                    tool_calls: vec![],
+                                    tool_call_id: Some(call.id.clone()),
+                                });
+                                continue;
+                            }
+                            Gate::Park => return Ok(LoopEnd::Parked),
+                        };
                         tool_ctx.idempotency_key =
                             crate::tool::idempotency_key(run.id, step, &call.id);
-                        let fut = tool.call(call.arguments.clone(), &tool_ctx);
+                        let fut = tool.call(arguments, &tool_ctx);
                         tokio::select! {
                             _ = abandon.cancelled() => return Ok(LoopEnd::Abandoned),
                             _ = cancel.cancelled() => return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps }),
@@ -662,18 +762,8 @@ impl RunEnv {
                         }
                     }
                 };
-                self.emit(
-                    run.id,
-                    epoch,
-                    RunEventKind::ToolResult {
-                        step,
-                        call_id: call.id.clone(),
-                        name: call.name.clone(),
-                        output: output.clone(),
-                        is_error,
-                    },
-                )
-                .await?;
+                self.record_result(run.id, epoch, step, call, &output, is_error)
+                    .await?;
                 messages.push(ChatMessage {
                     role: ChatRole::Tool,
                     content: output,
@@ -717,4 +807,228 @@ enum LoopEnd {
         steps: i64,
     },
     Abandoned,
+    /// Parked for an approval (the run's status is `waiting_approval`).
+    Parked,
+}
+
+/// What the policy lets a tool call do.
+enum Gate {
+    /// Run the tool with these arguments (the model's, or an approver's edit).
+    Run(serde_json::Value),
+    /// Do not run it; this is the tool's (error) result for the model.
+    Refuse(String),
+    /// The call waits for a person: the run is parked.
+    Park,
+}
+
+/// One tool call as the gate sees it.
+struct GateCall<'a> {
+    run: &'a crate::model::Run,
+    epoch: i64,
+    step: u32,
+    call: &'a ToolCall,
+    read_only: bool,
+    /// The agent's rules, then the organization's.
+    rules: (&'a [crate::governance::ToolRule], &'a [Policy]),
+    /// What the run's events recorded for this step.
+    done: &'a RecordedStep,
+}
+
+impl RunEnv {
+    async fn record_result(
+        &self,
+        run_id: Uuid,
+        epoch: i64,
+        step: u32,
+        call: &ToolCall,
+        output: &str,
+        is_error: bool,
+    ) -> Result<()> {
+        self.emit(
+            run_id,
+            epoch,
+            RunEventKind::ToolResult {
+                step,
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                output: output.to_string(),
+                is_error,
+            },
+        )
+        .await
+    }
+
+    /// Applies the tool policy to one call ([`crate::policy::decide`]), recording the
+    /// decision (once: a resumed run keeps its recorded decision). A call that needs
+    /// approval requests it (once per call), parks the run and returns [`Gate::Park`] until
+    /// the approval is decided; then an approval runs the tool (with the approver's edited
+    /// arguments, if any) and a denial or expiry refuses it with the approver's comment.
+    async fn gate(&self, g: GateCall<'_>) -> Result<Gate> {
+        let GateCall {
+            run,
+            epoch,
+            step,
+            call,
+            read_only,
+            rules,
+            done,
+        } = g;
+        let (action, rule) = match done.decisions.get(&call.id) {
+            Some((a, rule)) => (*a, rule.clone()),
+            None => {
+                let d =
+                    crate::policy::decide(rules.0, rules.1, &call.name, &call.arguments, read_only);
+                self.emit(
+                    run.id,
+                    epoch,
+                    RunEventKind::PolicyDecision {
+                        step,
+                        call_id: call.id.clone(),
+                        name: call.name.clone(),
+                        decision: d.action,
+                        rule: d.rule.clone(),
+                    },
+                )
+                .await?;
+                if let Some(e) = d.error {
+                    return Ok(Gate::Refuse(format!(
+                        "the call was denied: policy rule {} could not be evaluated ({e})",
+                        d.rule
+                    )));
+                }
+                (d.action, d.rule)
+            }
+        };
+        match action {
+            PolicyAction::Allow => return Ok(Gate::Run(call.arguments.clone())),
+            PolicyAction::Deny => {
+                return Ok(Gate::Refuse(format!(
+                    "the call to '{}' is not allowed by the tool policy (rule {rule})",
+                    call.name
+                )))
+            }
+            PolicyAction::RequireApproval => {}
+        }
+        if let Some(d) = done.decided.get(&call.id) {
+            return Ok(decided_gate(call, d.clone()));
+        }
+        let store = &self.service.store;
+        let now = chrono::Utc::now();
+        let ttl = chrono::Duration::from_std(self.service.approval_ttl)
+            .unwrap_or(chrono::Duration::hours(24));
+        let approval = store
+            .create_approval(&Approval {
+                id: Uuid::now_v7(),
+                org_id: run.org_id,
+                run_id: run.id,
+                agent_id: run.agent_id,
+                step,
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                arguments: call.arguments.clone(),
+                rule,
+                status: ApprovalStatus::Pending,
+                comment: String::new(),
+                edited_arguments: None,
+                decided_by: None,
+                decided_at: None,
+                expires_at: now + ttl,
+                created_at: now,
+            })
+            .await?;
+        let approval = self.service.expire_if_due(&approval).await?;
+        if approval.status != ApprovalStatus::Pending {
+            return self
+                .apply_decision(run.id, epoch, step, call, &approval)
+                .await;
+        }
+        if !done.requested.contains(&call.id) {
+            self.emit(
+                run.id,
+                epoch,
+                RunEventKind::ApprovalRequested {
+                    step,
+                    call_id: call.id.clone(),
+                    approval_id: approval.id,
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    expires_at: approval.expires_at,
+                },
+            )
+            .await?;
+        }
+        // Park: the status first, then look again. A decision made before the status was
+        // written saw a running run and left it so; it also enqueued a job, which claims
+        // the parked run and continues it (claims take `waiting_approval` runs too).
+        let current = store.get_run_unscoped(run.id).await?;
+        store
+            .update_run(
+                run.id,
+                epoch,
+                &RunUpdate {
+                    status: RunStatus::WaitingApproval,
+                    output: None,
+                    error: None,
+                    usage: current.usage,
+                    steps: step as i64,
+                },
+            )
+            .await?;
+        self.service.notifier.notify(run.id);
+        // The wake-up at expiry (and the safety net for a decision whose job was lost).
+        let delay = (approval.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        self.service.enqueue_continuation(run.id, delay).await?;
+        tracing::info!(run = %run.id, approval = %approval.id, tool = %call.name, "run parked for approval");
+        Ok(Gate::Park)
+    }
+
+    /// Records a decided approval as the run's `approval_decided` event and gates the call
+    /// by it.
+    async fn apply_decision(
+        &self,
+        run_id: Uuid,
+        epoch: i64,
+        step: u32,
+        call: &ToolCall,
+        a: &Approval,
+    ) -> Result<Gate> {
+        let approved = a.status == ApprovalStatus::Approved;
+        self.emit(
+            run_id,
+            epoch,
+            RunEventKind::ApprovalDecided {
+                step,
+                call_id: call.id.clone(),
+                approval_id: a.id,
+                approved,
+                comment: a.comment.clone(),
+                edited_arguments: a.edited_arguments.clone(),
+                decided_by: a.decided_by,
+            },
+        )
+        .await?;
+        Ok(decided_gate(
+            call,
+            Decided {
+                approved,
+                comment: a.comment.clone(),
+                edited_arguments: a.edited_arguments.clone(),
+            },
+        ))
+    }
+}
+
+fn decided_gate(call: &ToolCall, d: Decided) -> Gate {
+    if d.approved {
+        Gate::Run(d.edited_arguments.unwrap_or_else(|| call.arguments.clone()))
+    } else if d.comment.trim().is_empty() {
+        Gate::Refuse(format!("a person declined the call to '{}'", call.name))
+    } else {
+        Gate::Refuse(format!(
+            "a person declined the call to '{}': {}",
+            call.name, d.comment
+        ))
+    }
 }

@@ -125,6 +125,10 @@ async fn execute_record(
             true
         }
         Ok(Outcome::Abandoned) => true,
+        Ok(Outcome::WaitingApproval) => {
+            tracing::info!(run = %run_id, "run parked for an approval");
+            true
+        }
         Ok(Outcome::Suspended { next_step }) => {
             match queue
                 .enqueue(

@@ -440,3 +440,83 @@ pub(crate) fn snapshot<R>(
         matrix,
     })
 }
+
+/// `policies`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PolicyRow<I> {
+    id: I,
+    org_id: I,
+    tool: String,
+    action: String,
+    when_expr: Option<String>,
+    priority: i32,
+    description: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl<I: Into<Uuid>> PolicyRow<I> {
+    pub(crate) fn into_model(self) -> Result<autonoma_core::governance::Policy> {
+        use autonoma_core::governance::{Policy, PolicyAction, ToolRule};
+        Ok(Policy {
+            id: self.id.into(),
+            org_id: self.org_id.into(),
+            rule: ToolRule {
+                tool: self.tool,
+                action: PolicyAction::parse(&self.action)
+                    .ok_or_else(|| Error::internal(format!("bad policy action {}", self.action)))?,
+                when: self.when_expr,
+            },
+            priority: self.priority,
+            description: self.description,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// `approvals`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApprovalRow<I> {
+    id: I,
+    org_id: I,
+    run_id: I,
+    agent_id: I,
+    step: i64,
+    call_id: String,
+    tool: String,
+    arguments: Json<serde_json::Value>,
+    rule: String,
+    status: String,
+    comment: String,
+    edited_arguments: Option<Json<serde_json::Value>>,
+    decided_by: Option<I>,
+    decided_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl<I: Into<Uuid>> ApprovalRow<I> {
+    pub(crate) fn into_model(self) -> Result<autonoma_core::governance::Approval> {
+        use autonoma_core::governance::{Approval, ApprovalStatus};
+        Ok(Approval {
+            id: self.id.into(),
+            org_id: self.org_id.into(),
+            run_id: self.run_id.into(),
+            agent_id: self.agent_id.into(),
+            step: self.step as u32,
+            call_id: self.call_id,
+            tool: self.tool,
+            arguments: self.arguments.0,
+            rule: self.rule,
+            status: ApprovalStatus::parse(&self.status)
+                .ok_or_else(|| Error::internal(format!("bad approval status {}", self.status)))?,
+            comment: self.comment,
+            edited_arguments: self.edited_arguments.map(|j| j.0),
+            decided_by: self.decided_by.map(Into::into),
+            decided_at: self.decided_at,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+        })
+    }
+}

@@ -132,7 +132,7 @@ pub(crate) const LIST_THREAD_RUNS: &str =
 /// now, id; returns the new executor_epoch.
 pub(crate) const CLAIM_RUN: &str =
     "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1), executor_epoch = executor_epoch + 1 \
-     WHERE id = $2 AND status IN ('queued', 'running') RETURNING executor_epoch";
+     WHERE id = $2 AND status IN ('queued', 'running', 'waiting_approval') RETURNING executor_epoch";
 /// status, output, error, input_tokens, output_tokens, steps, finished_at (or NULL), id, epoch.
 pub(crate) const WRITE_RUN_STATE: &str =
     "UPDATE runs SET status = $1, output = $2, error = $3, input_tokens = $4, output_tokens = $5, steps = $6, \
@@ -214,3 +214,34 @@ pub(crate) const DEAD_LETTERS: &str = "SELECT id, payload, COALESCE(last_error, 
 // ---- rate limits
 /// key, tat.
 pub(crate) const UPSERT_RATE_LIMIT: &str = "INSERT INTO rate_limits (key, tat) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat";
+
+// ---- governance (policies, approvals)
+/// id, org_id, tool, action, when_expr, priority, description, created_at, updated_at.
+pub(crate) const INSERT_POLICY: &str = "INSERT INTO policies (id, org_id, tool, action, when_expr, priority, description, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *";
+/// org_id.
+pub(crate) const LIST_POLICIES: &str =
+    "SELECT * FROM policies WHERE org_id = $1 ORDER BY priority, created_at, id";
+/// org_id, id.
+pub(crate) const GET_POLICY: &str = "SELECT * FROM policies WHERE org_id = $1 AND id = $2";
+/// org_id, id, tool, action, when_expr, priority, description, updated_at.
+pub(crate) const UPDATE_POLICY: &str = "UPDATE policies SET tool = $3, action = $4, when_expr = $5, priority = $6, description = $7, updated_at = $8 \
+     WHERE org_id = $1 AND id = $2 RETURNING *";
+/// org_id, id.
+pub(crate) const DELETE_POLICY: &str = "DELETE FROM policies WHERE org_id = $1 AND id = $2";
+/// id, org_id, run_id, agent_id, step, call_id, tool, arguments, rule, expires_at,
+/// created_at; a second request for the same call inserts nothing.
+pub(crate) const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, org_id, run_id, agent_id, step, call_id, tool, arguments, rule, status, expires_at, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11) ON CONFLICT (run_id, call_id) DO NOTHING";
+/// org_id, run_id, call_id.
+pub(crate) const APPROVAL_FOR_CALL: &str =
+    "SELECT * FROM approvals WHERE org_id = $1 AND run_id = $2 AND call_id = $3";
+/// org_id, id.
+pub(crate) const GET_APPROVAL: &str = "SELECT * FROM approvals WHERE org_id = $1 AND id = $2";
+/// org_id, id, status, comment, edited_arguments, decided_by, decided_at; only a pending
+/// approval, and an expiry only once due.
+pub(crate) const DECIDE_APPROVAL: &str = "UPDATE approvals SET status = $3, comment = $4, edited_arguments = $5, decided_by = $6, decided_at = $7 \
+     WHERE org_id = $1 AND id = $2 AND status = 'pending' AND ($3 <> 'expired' OR expires_at <= $7) RETURNING *";
+/// org_id, run_id: a parked run goes back to the queue.
+pub(crate) const UNPARK_RUN: &str =
+    "UPDATE runs SET status = 'queued' WHERE org_id = $1 AND id = $2 AND status = 'waiting_approval'";

@@ -134,3 +134,36 @@ pub struct Approval {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
+
+/// Body of `POST /api/v1/policies` and `PUT /api/v1/policies/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInput {
+    /// Exact tool name, `*`, or a prefix ending in `*`.
+    pub tool: String,
+    pub action: PolicyAction,
+    /// CEL over `args`; the rule applies only when it is true.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Lower is checked first; default 100, range -1000..=1000.
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Up to 500 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Body of `POST /api/v1/approvals/{id}/approve` and `/deny`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalInput {
+    /// Up to 2,000 characters; a denial's comment is given to the model as the tool's result.
+    #[serde(default)]
+    pub comment: String,
+    /// Approve only: run the tool with these arguments instead of the model's (recorded as
+    /// edited). Must be a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Value>,
+}

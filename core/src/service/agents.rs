@@ -92,6 +92,7 @@ impl Service {
                 ),
             ));
         }
+        super::governance::validate_agent_rules(&mut spec.tool_policies)?;
         if spec
             .tools
             .iter()

@@ -5,11 +5,13 @@
 //!
 //! [`Service`] is one type whose operations are split by area, one `impl Service` block per
 //! file: `auth` (sign-up, login, sessions, API-key callers), `members`, `keys` (API keys),
-//! `providers`, `agents`, `runs` (with [`RunFollower`]) and `knowledge` (knowledge bases).
+//! `providers`, `agents`, `runs` (with [`RunFollower`]), `governance` (tool policies and
+//! approvals) and `knowledge` (knowledge bases).
 //! The checks they share (roles, lengths, pagination, cursors) are in [`crate::guard`].
 
 mod agents;
 mod auth;
+mod governance;
 mod keys;
 mod knowledge;
 mod members;
@@ -27,6 +29,7 @@ pub use agents::BUILTIN_TOOLS;
 pub use auth::{
     NewSession, SignUp, LOGIN_PER_EMAIL, LOGIN_PER_IP, SESSION_COOKIE, SESSION_TTL, SIGN_UP_PER_IP,
 };
+pub use governance::{DEFAULT_APPROVAL_TTL, MAX_ORG_POLICIES};
 pub use keys::CreatedApiKey;
 pub use providers::{NewProvider, LOCAL_MODEL};
 pub use runs::{RunFollower, RunInput, FOLLOW_POLL_INTERVAL, RUNS_QUEUE, RUN_MAX_ATTEMPTS};
@@ -47,6 +50,9 @@ pub struct Service {
     /// this process, and on PostgreSQL for requests made in other processes (the binary
     /// forwards the store's `LISTEN` notifications here).
     pub cancels: RunNotifier,
+    /// How long an approval waits for a decision before it expires (a denial); default
+    /// [`DEFAULT_APPROVAL_TTL`].
+    pub approval_ttl: std::time::Duration,
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
 }
 
@@ -61,6 +67,7 @@ impl Service {
             secrets,
             notifier: RunNotifier::default(),
             cancels: RunNotifier::default(),
+            approval_ttl: DEFAULT_APPROVAL_TTL,
             knowledge: None,
         }
     }

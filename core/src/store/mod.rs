@@ -8,6 +8,7 @@
 //! | [`ProviderStore`] | LLM provider connections |
 //! | [`AgentStore`] | agents and their immutable versions |
 //! | [`RunStore`] | runs, their executor claims and their events |
+//! | [`GovernanceStore`] | tool policies and approvals |
 //! | [`RateLimitStore`] | shared rate-limit states (not tenant data) |
 //! | [`KnowledgeStore`] | knowledge bases, documents, chunks, vectors |
 //! | [`JobQueue`] | the durable job queue |
@@ -22,6 +23,7 @@
 mod accounts;
 mod agents;
 mod api_keys;
+mod governance;
 mod jobs;
 mod providers;
 mod rate_limits;
@@ -31,6 +33,7 @@ pub use crate::knowledge::store::KnowledgeStore;
 pub use accounts::{AccountStore, Session};
 pub use agents::AgentStore;
 pub use api_keys::ApiKeyStore;
+pub use governance::{ApprovalDecision, GovernanceStore, PolicyWrite};
 pub use jobs::JobQueue;
 pub use providers::ProviderStore;
 pub use rate_limits::RateLimitStore;
@@ -44,6 +47,7 @@ pub trait Store:
     + ProviderStore
     + AgentStore
     + RunStore
+    + GovernanceStore
     + RateLimitStore
     + KnowledgeStore
     + Send
@@ -57,6 +61,7 @@ impl<T> Store for T where
         + ProviderStore
         + AgentStore
         + RunStore
+        + GovernanceStore
         + RateLimitStore
         + KnowledgeStore
         + Send
@@ -68,7 +73,7 @@ impl<T> Store for T where
 /// `use autonoma_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AgentStore, ApiKeyStore, JobQueue, KnowledgeStore, ProviderStore,
-        RateLimitStore, RunStore, Store,
+        AccountStore, AgentStore, ApiKeyStore, GovernanceStore, JobQueue, KnowledgeStore,
+        ProviderStore, RateLimitStore, RunStore, Store,
     };
 }

@@ -51,7 +51,7 @@ pub trait RunStore: Send + Sync {
     ) -> Result<Vec<Run>>;
     /// Runs of a thread, oldest first.
     async fn list_thread_runs(&self, org_id: Uuid, thread_id: Uuid) -> Result<Vec<Run>>;
-    /// Claims a queued or running run for one executor: sets `running` (and `started_at`
+    /// Claims a queued, running or `waiting_approval` run for one executor: sets `running` (and `started_at`
     /// the first time) and increments the run's executor epoch. Returns the new epoch — the
     /// fencing token every later write of this executor carries — or `None` when the run is
     /// already terminal (or missing). A later claim supersedes every earlier one.

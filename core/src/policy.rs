@@ -1,0 +1,243 @@
+//! Tool policy evaluation: which rule decides a tool call, and what it decides.
+//!
+//! Rules ([`ToolRule`]) are checked in order — the agent's own (`tool_policies` of its
+//! spec) first, then the organization's ([`Policy`], by `priority`, then age) — and the
+//! first rule whose `tool` pattern matches the call's tool name and whose `when` condition
+//! (a CEL expression, <https://github.com/google/cel-spec>, evaluated by the `cel` crate
+//! with the call's arguments bound as `args`) is true decides the call. Without a matching
+//! rule a read-only tool is allowed and any other tool needs approval.
+//!
+//! A `when` that cannot be evaluated for a call (a missing field, a type error, a result
+//! that is not a bool) fails closed: the call is denied, and the reason is recorded.
+
+use crate::governance::{Policy, PolicyAction, ToolRule};
+use crate::{Error, Result};
+
+/// Longest `tool` pattern, in bytes.
+pub const MAX_TOOL_PATTERN: usize = 200;
+/// Longest `when` expression, in bytes.
+pub const MAX_WHEN: usize = 2000;
+/// Most rules in one agent spec.
+pub const MAX_AGENT_RULES: usize = 100;
+
+/// The decision on one tool call and the rule that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub action: PolicyAction,
+    /// `agent:<index>` (0-based), `org:<policy id>`, or `default`.
+    pub rule: String,
+    /// Why a call was denied when the rule's condition failed to evaluate (fail closed).
+    pub error: Option<String>,
+}
+
+/// Whether `pattern` (exact name, `*`, or a prefix ending in `*`) matches tool `name`.
+pub fn tool_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// Checks one rule as written by a user: a non-empty tool pattern of at most
+/// [`MAX_TOOL_PATTERN`] bytes with `*` only at its end, and a `when` of at most
+/// [`MAX_WHEN`] bytes that parses as CEL. `field` names the rule in the error
+/// (e.g. `tool_policies[2]`; empty: the fields are named `tool` and `when`). Errors: [`Error::Validation`].
+pub fn validate_rule(field: &str, rule: &ToolRule) -> Result<()> {
+    let tool = rule.tool.trim();
+    if tool.is_empty() || tool.len() > MAX_TOOL_PATTERN {
+        return Err(Error::validation(
+            sub(field, "tool"),
+            format!("must be 1 to {MAX_TOOL_PATTERN} bytes"),
+        ));
+    }
+    if tool.trim_end_matches('*').contains('*') {
+        return Err(Error::validation(
+            sub(field, "tool"),
+            "'*' may only end the pattern (e.g. 'files__*' or '*')",
+        ));
+    }
+    if let Some(when) = &rule.when {
+        if when.trim().is_empty() || when.len() > MAX_WHEN {
+            return Err(Error::validation(
+                sub(field, "when"),
+                format!("must be 1 to {MAX_WHEN} bytes of CEL when present"),
+            ));
+        }
+        if let Err(e) = cel::Program::compile(when) {
+            return Err(Error::validation(
+                sub(field, "when"),
+                format!("not a valid CEL expression: {e}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn sub(field: &str, name: &str) -> String {
+    if field.is_empty() {
+        name.to_string()
+    } else {
+        format!("{field}.{name}")
+    }
+}
+
+/// Evaluates `when` with `args` bound to the call's arguments. `Ok(true)` when the
+/// condition holds (or there is none). Errors: a message for a condition that does not
+/// parse, fails to evaluate, or is not a bool.
+pub fn condition_holds(when: Option<&str>, args: &serde_json::Value) -> Result<bool, String> {
+    let Some(when) = when else { return Ok(true) };
+    let program = cel::Program::compile(when).map_err(|e| format!("invalid condition: {e}"))?;
+    let mut ctx = cel::Context::default();
+    let value = cel::to_value(args).map_err(|e| format!("arguments: {e}"))?;
+    ctx.add_variable_from_value("args", value);
+    match program.execute(&ctx) {
+        Ok(cel::Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!(
+            "condition '{when}' gave {:?}, not a bool",
+            other.type_of()
+        )),
+        Err(e) => Err(format!("condition '{when}' failed: {e}")),
+    }
+}
+
+/// Decides a call of tool `name` with `args`: the first matching rule of `agent_rules`,
+/// then of `org_rules` (already in priority order), else the default (`allow` for a
+/// read-only tool, `require_approval` otherwise).
+pub fn decide(
+    agent_rules: &[ToolRule],
+    org_rules: &[Policy],
+    name: &str,
+    args: &serde_json::Value,
+    read_only: bool,
+) -> Decision {
+    let agent = agent_rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("agent:{i}"), r));
+    let org = org_rules.iter().map(|p| (format!("org:{}", p.id), &p.rule));
+    for (rule_name, rule) in agent.chain(org) {
+        if !tool_matches(rule.tool.trim(), name) {
+            continue;
+        }
+        match condition_holds(rule.when.as_deref(), args) {
+            Ok(true) => {
+                return Decision {
+                    action: rule.action,
+                    rule: rule_name,
+                    error: None,
+                }
+            }
+            Ok(false) => continue,
+            Err(e) => {
+                return Decision {
+                    action: PolicyAction::Deny,
+                    rule: rule_name,
+                    error: Some(e),
+                }
+            }
+        }
+    }
+    Decision {
+        action: if read_only {
+            PolicyAction::Allow
+        } else {
+            PolicyAction::RequireApproval
+        },
+        rule: "default".into(),
+        error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(tool: &str, action: PolicyAction, when: Option<&str>) -> ToolRule {
+        ToolRule {
+            tool: tool.into(),
+            action,
+            when: when.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(tool_matches("*", "anything"));
+        assert!(tool_matches("files__*", "files__write"));
+        assert!(!tool_matches("files__*", "mail__send"));
+        assert!(tool_matches("calculator", "calculator"));
+        assert!(!tool_matches("calc", "calculator"));
+    }
+
+    #[test]
+    fn first_matching_rule_decides_and_conditions_see_args() {
+        let rules = vec![
+            rule(
+                "calculator",
+                PolicyAction::RequireApproval,
+                Some("args.expression.contains('*')"),
+            ),
+            rule("calculator", PolicyAction::Allow, None),
+        ];
+        let d = decide(
+            &rules,
+            &[],
+            "calculator",
+            &json!({"expression": "6*7"}),
+            true,
+        );
+        assert_eq!(d.action, PolicyAction::RequireApproval);
+        assert_eq!(d.rule, "agent:0");
+        let d = decide(
+            &rules,
+            &[],
+            "calculator",
+            &json!({"expression": "6+7"}),
+            true,
+        );
+        assert_eq!(
+            (d.action, d.rule.as_str()),
+            (PolicyAction::Allow, "agent:1")
+        );
+    }
+
+    #[test]
+    fn numbers_compare_and_defaults_follow_read_only() {
+        let rules = vec![rule("pay", PolicyAction::Deny, Some("args.amount > 100"))];
+        assert_eq!(
+            decide(&rules, &[], "pay", &json!({"amount": 500}), false).action,
+            PolicyAction::Deny
+        );
+        let d = decide(&rules, &[], "pay", &json!({"amount": 5}), false);
+        assert_eq!(
+            (d.action, d.rule.as_str()),
+            (PolicyAction::RequireApproval, "default")
+        );
+        assert_eq!(
+            decide(&[], &[], "current_time", &json!({}), true).action,
+            PolicyAction::Allow
+        );
+    }
+
+    #[test]
+    fn a_condition_that_fails_denies() {
+        let rules = vec![rule("*", PolicyAction::Allow, Some("args.missing > 1"))];
+        let d = decide(&rules, &[], "x", &json!({}), true);
+        assert_eq!(d.action, PolicyAction::Deny);
+        assert!(d.error.is_some());
+        let rules = vec![rule("*", PolicyAction::Allow, Some("'not a bool'"))];
+        assert_eq!(
+            decide(&rules, &[], "x", &json!({}), true).action,
+            PolicyAction::Deny
+        );
+    }
+
+    #[test]
+    fn validation_rejects_bad_rules() {
+        assert!(validate_rule("r", &rule("", PolicyAction::Allow, None)).is_err());
+        assert!(validate_rule("r", &rule("a*b", PolicyAction::Allow, None)).is_err());
+        assert!(validate_rule("r", &rule("a", PolicyAction::Allow, Some("args.x >"))).is_err());
+        assert!(validate_rule("r", &rule("a*", PolicyAction::Allow, Some("args.x > 1"))).is_ok());
+    }
+}
