@@ -9,6 +9,7 @@ use leptos_router::{path, SsrMode};
 use crate::api::auth::{current_user, LogOut};
 use crate::components::feedback::NotFound;
 use crate::pages::agents::{AgentEditorPage, AgentsPage};
+use crate::pages::approvals::ApprovalsPage;
 use crate::pages::auth::{LoginPage, SignupPage};
 use crate::pages::chat::ChatPage;
 use crate::pages::knowledge::{KnowledgeBasePage, KnowledgeListPage};
@@ -93,6 +94,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/agents/:id/edit") view=AgentEditorPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/agents/:id") view=ChatPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/runs/:id") view=RunPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/approvals") view=ApprovalsPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/knowledge") view=KnowledgeListPage ssr=SsrMode::InOrder/>
                     // Another organization's base answers 404: the status is set by the
                     // router's guard (server.rs), the page renders "not found".
@@ -141,6 +143,7 @@ fn AppLayout() -> impl IntoView {
                     <nav class="nav-links" aria-label="Main">
                         <A href="/agents">"Agents"</A>
                         <A href="/knowledge">"Knowledge"</A>
+                        <A href="/approvals">"Approvals"</A>
                         <A href="/settings/providers">"Providers"</A>
                         <A href="/settings/api-keys">"API keys"</A>
                     </nav>

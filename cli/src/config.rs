@@ -42,6 +42,9 @@ pub struct Config {
     /// `AUTONOMA_RUN_LEASE_SECS` — lease of a run job in seconds (renewed every third while
     /// the run executes; a dead process's run is redelivered and resumed after it). Default 30.
     pub run_lease_secs: u64,
+    /// `AUTONOMA_APPROVAL_TTL_SECS` — how long a tool call waits for a person's approval
+    /// before it expires (an expiry is a denial). Default 86400 (24 hours).
+    pub approval_ttl_secs: u64,
     /// `AUTONOMA_LOG` — `tracing` filter. Default `info`.
     pub log: String,
     /// `AUTONOMA_GPU_WORKER` — run the GPU job consumer (embeddings) inside `autonoma serve`.
@@ -198,6 +201,7 @@ impl Default for Config {
             secure_cookies: false,
             executor_concurrency: 4,
             run_lease_secs: 30,
+            approval_ttl_secs: 86_400,
             log: "info".into(),
             gpu_worker: true,
             gpu_lease_secs: 30,

@@ -388,6 +388,7 @@ impl Platform {
         let secrets = SecretBox::new(&cfg.secret_key()?);
         let knowledge = knowledge_engine(cfg, &store, &queue, blobs);
         let mut service = Service::new(store.clone() as Arc<dyn Store>, queue.clone(), secrets);
+        service.approval_ttl = std::time::Duration::from_secs(cfg.approval_ttl_secs.max(1));
         let mut tools = autonoma_tools::builtin_registry();
         if let Some((k, _)) = &knowledge {
             service = service.with_knowledge(k.clone());

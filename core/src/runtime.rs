@@ -341,6 +341,10 @@ impl RunEnv {
         // Watch for cancel requests made through the store (from any process): checked now
         // (one may predate this attempt), then whenever the service is told of one, and
         // every CANCEL_POLL in case a notification was lost.
+        // A parked run woken to be cancelled must not park again before the watcher looks.
+        if store.cancel_requested(run_id).await? {
+            cancel.cancel();
+        }
         let watcher = {
             let store = store.clone();
             let cancel = cancel.clone();

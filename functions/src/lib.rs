@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod edge;
+pub mod governance;
 pub mod handlers;
 pub mod knowledge;
 pub mod lambda;
@@ -72,6 +73,7 @@ impl utoipa::Modify for SecurityAddon {
 fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(handlers::routes())
+        .merge(governance::routes())
         .merge(knowledge::routes(max_upload_bytes))
         .split_for_parts();
     (router, doc)

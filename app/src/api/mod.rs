@@ -9,6 +9,7 @@
 //! post should land.
 
 pub mod agents;
+pub mod approvals;
 pub mod auth;
 pub mod chat;
 pub mod knowledge;

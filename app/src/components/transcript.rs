@@ -18,6 +18,9 @@ pub struct ToolStep {
     pub arguments: String,
     /// `(output, is_error)` once the tool answered.
     pub result: Option<(String, bool)>,
+    /// The approval this call waits for or got: `Some(None)` while pending,
+    /// `Some(Some(approved))` once decided; `None` when none was needed.
+    pub approval: Option<Option<bool>>,
 }
 
 /// One LLM call of a run: its text and the tools it called.
@@ -122,6 +125,7 @@ impl Transcript {
                     name: name.clone(),
                     arguments,
                     result: None,
+                    approval: None,
                 });
             }
             RunEventKind::ToolResult {
@@ -139,6 +143,7 @@ impl Transcript {
                         name: name.clone(),
                         arguments: String::new(),
                         result: Some((output.clone(), *is_error)),
+                        approval: None,
                     }),
                 }
             }
@@ -150,10 +155,32 @@ impl Transcript {
                 self.usage.0 += input_tokens;
                 self.usage.1 += output_tokens;
             }
-            // Shown by the approvals UI (governance); the transcript marks the waiting call.
-            RunEventKind::PolicyDecision { .. }
-            | RunEventKind::ApprovalRequested { .. }
-            | RunEventKind::ApprovalDecided { .. } => {}
+            RunEventKind::PolicyDecision { .. } => {}
+            RunEventKind::ApprovalRequested { step, call_id, .. } => {
+                if let Some(t) = self
+                    .step_mut(*step)
+                    .tools
+                    .iter_mut()
+                    .find(|t| &t.call_id == call_id)
+                {
+                    t.approval = Some(None);
+                }
+            }
+            RunEventKind::ApprovalDecided {
+                step,
+                call_id,
+                approved,
+                ..
+            } => {
+                if let Some(t) = self
+                    .step_mut(*step)
+                    .tools
+                    .iter_mut()
+                    .find(|t| &t.call_id == call_id)
+                {
+                    t.approval = Some(Some(*approved));
+                }
+            }
             RunEventKind::Completed { output } => {
                 self.outcome = Some(Outcome::Completed(output.clone()))
             }
@@ -350,24 +377,37 @@ fn StepView(step: Step, streaming: bool) -> impl IntoView {
                 if tool.name == KNOWLEDGE_SEARCH {
                     return view! { <KnowledgeStep tool/> }.into_any();
                 }
-                let state = match &tool.result {
-                    None => "running",
-                    Some((_, true)) => "error",
-                    Some((_, false)) => "ok",
+                let state = match (&tool.result, tool.approval) {
+                    (None, Some(None)) => "waiting",
+                    (None, _) => "running",
+                    (Some((_, true)), _) => "error",
+                    (Some((_, false)), _) => "ok",
                 };
                 let label = match state {
+                    "waiting" => "waiting for approval",
                     "running" => "running…",
                     "error" => "error",
                     _ => "done",
                 };
+                let approval_note = match tool.approval {
+                    Some(None) => Some(view! {
+                        <p class="small tool-approval">
+                            "A policy holds this call for a person. " <a href="/approvals">"Open the approvals inbox"</a>
+                        </p>
+                    }.into_any()),
+                    Some(Some(true)) => Some(view! { <p class="small muted tool-approval">"Approved by a person."</p> }.into_any()),
+                    Some(Some(false)) => Some(view! { <p class="small muted tool-approval">"Declined (or expired) — the agent was told."</p> }.into_any()),
+                    None => None,
+                };
                 view! {
-                    <details class=format!("tool-step tool-{state}") open=state == "error">
+                    <details class=format!("tool-step tool-{state}") open=state == "error" || state == "waiting">
                         <summary>
                             <span class="tool-icon" aria-hidden="true">"⚙"</span>
                             <span class="tool-name">{tool.name.clone()}</span>
                             <span class=format!("badge badge-{state}")>{label}</span>
                         </summary>
                         <div class="tool-body">
+                            {approval_note}
                             <div class="tool-label">"Arguments"</div>
                             <pre class="code">{tool.arguments.clone()}</pre>
                             {tool

@@ -1,6 +1,7 @@
 //! One module per screen.
 
 pub mod agents;
+pub mod approvals;
 pub mod auth;
 pub mod chat;
 pub mod knowledge;

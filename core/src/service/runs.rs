@@ -147,7 +147,12 @@ impl Service {
         self.store.request_cancel(actor.org_id, id).await?;
         self.cancels.notify(id);
         self.notifier.notify(id);
-        self.store.get_run(actor.org_id, id).await
+        let run = self.store.get_run(actor.org_id, id).await?;
+        if run.status == RunStatus::WaitingApproval {
+            // No executor holds a parked run: wake one to end it.
+            self.enqueue_continuation(id, Duration::ZERO).await?;
+        }
+        Ok(run)
     }
 
     /// Events of a run after `after` (viewer+), up to 500.
