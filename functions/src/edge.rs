@@ -16,10 +16,16 @@ use crate::problem::ApiError;
 /// The header the edge adds to every request it forwards.
 pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
+/// Request extension set by [`require_origin_verify`] on requests that carried the right
+/// secret: their `X-Forwarded-Host` / `X-Forwarded-For` were set by the edge.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeVerified;
+
 /// Middleware: refuses (403 problem+json, code `origin_verify_failed`) every request whose
 /// `X-Origin-Verify` header is missing or differs from `secret` (compared in constant
 /// time), so the origin cannot be reached around the edge and its WAF. On accepted
-/// requests, the first `X-Forwarded-For` address becomes the [`autonoma_core::ClientAddr`].
+/// requests, the first `X-Forwarded-For` address becomes the [`autonoma_core::ClientAddr`],
+/// and [`EdgeVerified`] is added to the extensions.
 ///
 /// Use with `axum::middleware::from_fn(move |req, next| require_origin_verify(secret.clone(), req, next))`.
 pub async fn require_origin_verify(secret: Arc<str>, mut req: Request, next: Next) -> Response {
@@ -45,5 +51,6 @@ pub async fn require_origin_verify(secret: Arc<str>, mut req: Request, next: Nex
     if let Some(ip) = forwarded {
         req.extensions_mut().insert(autonoma_core::ClientAddr(ip));
     }
+    req.extensions_mut().insert(EdgeVerified);
     next.run(req).await
 }

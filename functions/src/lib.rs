@@ -14,6 +14,7 @@ pub mod governance;
 pub mod handlers;
 pub mod knowledge;
 pub mod lambda;
+pub mod mcp;
 pub mod problem;
 
 use std::sync::Arc;
@@ -84,8 +85,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     split(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES).1
 }
 
-/// The API router (all paths under `/api`), with the body limits (1 MiB; the upload route:
-/// the service's upload limit) and a problem+json 404.
+/// The API router (all paths under `/api`, plus the MCP server at `/mcp` and its
+/// `/.well-known/oauth-protected-resource`: [`mcp`]), with the body limits (1 MiB; the upload
+/// route: the service's upload limit) and a problem+json 404 under `/api`.
 pub fn router(state: ApiState) -> Router {
     let max_upload = state
         .service
@@ -103,6 +105,7 @@ pub fn router(state: ApiState) -> Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
+        .merge(mcp::routes(state.clone()))
         .route("/api/{*rest}", axum::routing::any(problem::not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
