@@ -9,6 +9,7 @@
 //!   `knowledge_search` tool, and the [`knowledge::blob::BlobStore`] trait;
 //! * [`llm`] — the [`llm::LlmProvider`] trait every model backend implements;
 //! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
+//! * [`mcp`] — external MCP servers: endpoints, tool naming, the [`mcp::McpConnector`] trait;
 //! * [`rate_limit`] — GCRA rate limits (login attempts) whose state lives in the store, so
 //!   every process shares it;
 //! * [`store`] — one storage trait per area ([`store::AccountStore`], [`store::ApiKeyStore`],
@@ -29,6 +30,7 @@ pub mod error;
 pub mod guard;
 pub mod knowledge;
 pub mod llm;
+pub mod mcp;
 pub mod model;
 pub mod notify;
 pub mod rate_limit;

@@ -13,6 +13,7 @@ pub mod edge;
 pub mod handlers;
 pub mod knowledge;
 pub mod lambda;
+pub mod mcp_servers;
 pub mod problem;
 
 use std::sync::Arc;
@@ -73,6 +74,7 @@ fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(handlers::routes())
         .merge(knowledge::routes(max_upload_bytes))
+        .merge(mcp_servers::routes())
         .split_for_parts();
     (router, doc)
 }

@@ -5,13 +5,15 @@
 //!
 //! [`Service`] is one type whose operations are split by area, one `impl Service` block per
 //! file: `auth` (sign-up, login, sessions, API-key callers), `members`, `keys` (API keys),
-//! `providers`, `agents`, `runs` (with [`RunFollower`]) and `knowledge` (knowledge bases).
+//! `providers`, `agents`, `runs` (with [`RunFollower`]), `knowledge` (knowledge bases) and
+//! `mcp` (MCP server connections).
 //! The checks they share (roles, lengths, pagination, cursors) are in [`crate::guard`].
 
 mod agents;
 mod auth;
 mod keys;
 mod knowledge;
+mod mcp;
 mod members;
 mod providers;
 mod runs;
@@ -48,6 +50,7 @@ pub struct Service {
     /// forwards the store's `LISTEN` notifications here).
     pub cancels: RunNotifier,
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
+    mcp: Option<Arc<dyn crate::mcp::McpConnector>>,
 }
 
 impl Service {
@@ -62,6 +65,7 @@ impl Service {
             notifier: RunNotifier::default(),
             cancels: RunNotifier::default(),
             knowledge: None,
+            mcp: None,
         }
     }
 

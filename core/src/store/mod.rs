@@ -10,6 +10,7 @@
 //! | [`RunStore`] | runs, their executor claims and their events |
 //! | [`RateLimitStore`] | shared rate-limit states (not tenant data) |
 //! | [`KnowledgeStore`] | knowledge bases, documents, chunks, vectors |
+//! | [`McpStore`] | MCP server connections and their cached tools |
 //! | [`JobQueue`] | the durable job queue |
 //!
 //! [`Store`] is all the relational areas at once (every type that implements them all is a
@@ -23,6 +24,7 @@ mod accounts;
 mod agents;
 mod api_keys;
 mod jobs;
+mod mcp;
 mod providers;
 mod rate_limits;
 mod runs;
@@ -32,6 +34,7 @@ pub use accounts::{AccountStore, Session};
 pub use agents::AgentStore;
 pub use api_keys::ApiKeyStore;
 pub use jobs::JobQueue;
+pub use mcp::McpStore;
 pub use providers::ProviderStore;
 pub use rate_limits::RateLimitStore;
 pub use runs::{NewRun, RunStore, RunUpdate};
@@ -46,6 +49,7 @@ pub trait Store:
     + RunStore
     + RateLimitStore
     + KnowledgeStore
+    + McpStore
     + Send
     + Sync
 {
@@ -59,6 +63,7 @@ impl<T> Store for T where
         + RunStore
         + RateLimitStore
         + KnowledgeStore
+        + McpStore
         + Send
         + Sync
 {
@@ -68,7 +73,7 @@ impl<T> Store for T where
 /// `use autonoma_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AgentStore, ApiKeyStore, JobQueue, KnowledgeStore, ProviderStore,
+        AccountStore, AgentStore, ApiKeyStore, JobQueue, KnowledgeStore, McpStore, ProviderStore,
         RateLimitStore, RunStore, Store,
     };
 }

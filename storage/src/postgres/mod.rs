@@ -30,6 +30,7 @@ mod api_keys;
 mod jobs;
 mod knowledge;
 mod limits;
+mod mcp;
 mod providers;
 mod rotation;
 mod runs;

@@ -23,6 +23,7 @@ mod api_keys;
 mod jobs;
 mod knowledge;
 mod limits;
+mod mcp;
 mod providers;
 mod runs;
 
