@@ -80,6 +80,9 @@ struct Inner {
     secrets: SecretBox,
     settings: McpSettings,
     sessions: std::sync::Mutex<HashMap<Uuid, Arc<Session>>>,
+    /// One lock per connection, held while its session is being opened, so concurrent
+    /// first calls open one session rather than several.
+    connecting: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// One initialized client session.
@@ -197,6 +200,7 @@ impl McpPool {
                 secrets,
                 settings,
                 sessions: Default::default(),
+                connecting: Default::default(),
             }),
         }
     }
@@ -220,11 +224,19 @@ impl Inner {
     /// of [`connect::check`]). Opening it may close the least recently used session.
     async fn session(self: &Arc<Self>, endpoint: &McpEndpoint) -> Result<Arc<Session>> {
         let id = endpoint.server.id;
-        if let Some(s) = self.sessions.lock().unwrap().get(&id).cloned() {
-            if !s.peer.is_transport_closed() {
-                *s.last_used.lock().unwrap() = Instant::now();
-                return Ok(s);
-            }
+        if let Some(s) = self.live(id) {
+            return Ok(s);
+        }
+        let lock = self
+            .connecting
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_default()
+            .clone();
+        let _opening = lock.lock().await;
+        if let Some(s) = self.live(id) {
+            return Ok(s);
         }
         connect::check(&self.settings, endpoint).await?;
         let handler = Handler {
@@ -304,6 +316,16 @@ impl Inner {
         Ok(kept)
     }
 
+    /// The open session of connection `id`, marked used now.
+    fn live(&self, id: Uuid) -> Option<Arc<Session>> {
+        let s = self.sessions.lock().unwrap().get(&id).cloned()?;
+        if s.peer.is_transport_closed() {
+            return None;
+        }
+        *s.last_used.lock().unwrap() = Instant::now();
+        Some(s)
+    }
+
     /// Drops `session` of connection `id` if it is still the live one, and ends it.
     fn discard(&self, id: Uuid, session: &Arc<Session>) {
         let removed = {
@@ -357,6 +379,7 @@ impl McpConnector for McpPool {
     }
 
     async fn forget(&self, server_id: Uuid) {
+        self.inner.connecting.lock().unwrap().remove(&server_id);
         let removed = self.inner.sessions.lock().unwrap().remove(&server_id);
         if let Some(s) = removed {
             s.close().await;
