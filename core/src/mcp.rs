@@ -102,7 +102,7 @@ pub fn qualify_tools(connection: &str, listed: Vec<RemoteTool>) -> Vec<McpTool> 
         .into_iter()
         .filter_map(|t| {
             let name = qualified_name(connection, &t.name);
-            seen.insert(name.clone()).then(|| McpTool {
+            seen.insert(name.clone()).then_some(McpTool {
                 name,
                 remote_name: t.name,
                 description: t.description,
