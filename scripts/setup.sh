@@ -94,3 +94,16 @@ if [ ! -x "$TOOLS_DIR/node_modules/binaryen/bin/wasm-opt" ]; then
 else
   echo "==> wasm-opt present: $TOOLS_DIR/node_modules/binaryen/bin/wasm-opt"
 fi
+
+# The MCP project's reference servers, for the MCP client tests (testkit::mcp_servers; keep the
+# versions in step with EVERYTHING_VERSION / FILESYSTEM_VERSION there).
+MCP_DIR="$TOOLS_DIR/mcp-servers"
+if ! grep -qs '"version": "2026.8.31"' "$MCP_DIR/node_modules/@modelcontextprotocol/server-everything/package.json" \
+  || ! grep -qs '"version": "2026.8.31"' "$MCP_DIR/node_modules/@modelcontextprotocol/server-filesystem/package.json"; then
+  echo "==> installing the MCP reference servers (npm) into $MCP_DIR"
+  mkdir -p "$MCP_DIR"
+  npm install --no-audit --no-fund --silent --prefix "$MCP_DIR" \
+    @modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31
+else
+  echo "==> MCP reference servers present: $MCP_DIR"
+fi

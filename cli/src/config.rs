@@ -66,6 +66,20 @@ pub struct Config {
     /// `AUTONOMA_MAX_UPLOAD_BYTES` — largest document accepted by a knowledge base, in bytes.
     /// Default 10 MiB (10485760).
     pub max_upload_bytes: usize,
+    /// `AUTONOMA_MCP_ALLOW_STDIO` — organization admins may connect stdio MCP servers,
+    /// i.e. run programs on this host as this process's user (in a cleared environment).
+    /// Default false: only streamable HTTP servers.
+    pub mcp_allow_stdio: bool,
+    /// `AUTONOMA_MCP_ALLOW_LOOPBACK` — streamable HTTP MCP servers may be on loopback
+    /// (`127.0.0.0/8`, `::1`): development setups only. Private, link-local (cloud metadata)
+    /// and other special-purpose addresses are always refused. Default false.
+    pub mcp_allow_loopback: bool,
+    /// `AUTONOMA_MCP_MAX_SESSIONS` — live MCP client sessions this process keeps (the least
+    /// recently used is closed to open another). Default 32.
+    pub mcp_max_sessions: usize,
+    /// `AUTONOMA_MCP_MAX_OUTPUT_BYTES` — longest MCP tool result given to the model, in
+    /// bytes (longer ones are cut, with a note). Default 65536.
+    pub mcp_max_output_bytes: usize,
 
     // ---- the cloud shape (docs/DEPLOY.md §13)
     /// `AUTONOMA_QUEUE` — where jobs go: `database` (the database's own queue table) or
@@ -209,6 +223,10 @@ impl Default for Config {
             embedding_model_dir: None,
             embedding_device: EmbeddingDevice::Auto,
             max_upload_bytes: autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES,
+            mcp_allow_stdio: false,
+            mcp_allow_loopback: false,
+            mcp_max_sessions: 32,
+            mcp_max_output_bytes: 64 * 1024,
             queue: QueueBackend::Database,
             sqs_queue_prefix: "autonoma-".into(),
             runs_queue_url: None,

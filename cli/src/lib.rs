@@ -387,7 +387,19 @@ impl Platform {
         let blobs = open_blobs(cfg).await?;
         let secrets = SecretBox::new(&cfg.secret_key()?);
         let knowledge = knowledge_engine(cfg, &store, &queue, blobs);
-        let mut service = Service::new(store.clone() as Arc<dyn Store>, queue.clone(), secrets);
+        let mcp = autonoma_tools::mcp::McpPool::new(
+            store.clone() as Arc<dyn Store>,
+            secrets.clone(),
+            autonoma_tools::mcp::McpSettings {
+                allow_stdio: cfg.mcp_allow_stdio,
+                allow_loopback: cfg.mcp_allow_loopback,
+                max_sessions: cfg.mcp_max_sessions,
+                max_output_bytes: cfg.mcp_max_output_bytes,
+                ..Default::default()
+            },
+        );
+        let mut service = Service::new(store.clone() as Arc<dyn Store>, queue.clone(), secrets)
+            .with_mcp(Arc::new(mcp.clone()));
         service.approval_ttl = std::time::Duration::from_secs(cfg.approval_ttl_secs.max(1));
         let mut tools = autonoma_tools::builtin_registry();
         if let Some((k, _)) = &knowledge {
@@ -419,7 +431,7 @@ impl Platform {
             service: service.clone(),
             providers: Arc::new(autonoma_llm::Providers::new(model_path)),
             tools,
-            resolvers: vec![],
+            resolvers: vec![Arc::new(mcp)],
         };
         Ok(Platform {
             store,

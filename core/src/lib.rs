@@ -11,6 +11,7 @@
 //! * [`governance`] / [`policy`] — tool policy rules, approvals, and the evaluation that
 //!   decides each tool call (CEL conditions);
 //! * [`tool`] — the [`tool::Tool`] trait and the registry the agent loop calls;
+//! * [`mcp`] — external MCP servers: endpoints, tool naming, the [`mcp::McpConnector`] trait;
 //! * [`rate_limit`] — GCRA rate limits (login attempts) whose state lives in the store, so
 //!   every process shares it;
 //! * [`store`] — one storage trait per area ([`store::AccountStore`], [`store::ApiKeyStore`],
@@ -31,6 +32,7 @@ pub mod error;
 pub mod guard;
 pub mod knowledge;
 pub mod llm;
+pub mod mcp;
 pub mod model;
 pub mod notify;
 pub mod policy;

@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod knowledge;
 pub mod lambda;
 pub mod mcp;
+pub mod mcp_servers;
 pub mod problem;
 
 use std::sync::Arc;
@@ -76,6 +77,7 @@ fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi
         .merge(handlers::routes())
         .merge(governance::routes())
         .merge(knowledge::routes(max_upload_bytes))
+        .merge(mcp_servers::routes())
         .split_for_parts();
     (router, doc)
 }

@@ -150,6 +150,54 @@ impl<I: Into<Uuid>> ProviderRow<I> {
     }
 }
 
+/// `mcp_servers` with the sealed secrets.
+#[derive(sqlx::FromRow)]
+pub(crate) struct McpServerRow<I> {
+    id: I,
+    org_id: I,
+    name: String,
+    transport: String,
+    command: Option<String>,
+    args: Json<Vec<String>>,
+    env_names: Json<Vec<String>>,
+    url: Option<String>,
+    header_names: Json<Vec<String>>,
+    has_bearer_token: bool,
+    secrets_sealed: Option<Vec<u8>>,
+    timeout_secs: i64,
+    tools: Json<Vec<autonoma_core::mcp::McpTool>>,
+    tools_refreshed_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl<I: Into<Uuid>> McpServerRow<I> {
+    /// The connection and its sealed secrets.
+    pub(crate) fn into_parts(self) -> Result<(autonoma_core::mcp::McpServer, Option<Vec<u8>>)> {
+        let server = autonoma_core::mcp::McpServer {
+            id: self.id.into(),
+            org_id: self.org_id.into(),
+            name: self.name,
+            transport: autonoma_core::mcp::McpTransport::parse(&self.transport)
+                .ok_or_else(|| Error::internal("bad MCP transport"))?,
+            command: self.command,
+            args: self.args.0,
+            env_names: self.env_names.0,
+            url: self.url,
+            header_names: self.header_names.0,
+            has_bearer_token: self.has_bearer_token,
+            timeout_secs: u32::try_from(self.timeout_secs).map_err(Error::internal)?,
+            tools: self.tools.0,
+            tools_refreshed_at: self.tools_refreshed_at,
+            created_at: self.created_at,
+        };
+        Ok((server, self.secrets_sealed))
+    }
+
+    pub(crate) fn into_model(self) -> Result<autonoma_core::mcp::McpServer> {
+        Ok(self.into_parts()?.0)
+    }
+}
+
 /// An agent at its current version ([`crate::sql::AGENT_SELECT`]).
 #[derive(sqlx::FromRow)]
 pub(crate) struct AgentRow<I> {

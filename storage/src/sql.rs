@@ -94,6 +94,20 @@ pub(crate) const AGENTS_USING_PROVIDER: &str =
 pub(crate) const DELETE_PROVIDER: &str =
     "DELETE FROM provider_connections WHERE org_id = $1 AND id = $2";
 
+// ---- MCP server connections
+/// id, org_id, name, transport, command, args (JSON), env_names (JSON), url, header_names (JSON),
+/// has_bearer_token, secrets_sealed, timeout_secs, tools (JSON), tools_refreshed_at, created_at.
+pub(crate) const INSERT_MCP_SERVER: &str = "INSERT INTO mcp_servers (id, org_id, name, transport, command, args, env_names, url, header_names, has_bearer_token, secrets_sealed, timeout_secs, tools, tools_refreshed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+/// org_id.
+pub(crate) const LIST_MCP_SERVERS: &str = "SELECT * FROM mcp_servers WHERE org_id = $1 ORDER BY id";
+/// org_id, id.
+pub(crate) const GET_MCP_SERVER: &str = "SELECT * FROM mcp_servers WHERE org_id = $1 AND id = $2";
+/// tools (JSON), tools_refreshed_at, org_id, id.
+pub(crate) const SET_MCP_TOOLS: &str =
+    "UPDATE mcp_servers SET tools = $1, tools_refreshed_at = $2 WHERE org_id = $3 AND id = $4";
+/// org_id, id.
+pub(crate) const DELETE_MCP_SERVER: &str = "DELETE FROM mcp_servers WHERE org_id = $1 AND id = $2";
+
 // ---- agents
 /// id, org_id, provider_id, now (created and updated).
 pub(crate) const INSERT_AGENT: &str = "INSERT INTO agents (id, org_id, current_version, provider_id, created_at, updated_at) VALUES ($1, $2, 1, $3, $4, $4)";

@@ -53,6 +53,8 @@
 
 /// The AWS Lambda Runtime API, served locally for tests ([`lambda::RuntimeApi`]).
 pub mod lambda;
+/// The MCP project's reference servers from npm, for MCP client tests ([`mcp_servers::everything_command`]).
+pub mod mcp_servers;
 /// A moto server (AWS wire protocol) for tests ([`moto::Moto`]).
 pub mod moto;
 /// Free ports for servers that take a port number ([`ports::unused_port`]).

@@ -15,6 +15,9 @@
 //! ([`ToolContext::http_allowlist`](autonoma_core::tool::ToolContext)) and refuses every address in a
 //! special-purpose range (loopback, private, link-local, …; see [`address`]), pinning the
 //! connection to the addresses it vetted so DNS rebinding cannot slip past the check.
+//!
+//! [`mcp`] is the MCP client: an organization's external MCP servers' tools as agent tools
+//! ([`mcp::McpPool`]: the service's `McpConnector` and the agent loop's `ToolResolver`).
 
 #![warn(missing_docs)]
 
@@ -26,6 +29,7 @@ pub mod address;
 pub mod calculator;
 pub mod current_time;
 pub mod http_fetch;
+pub mod mcp;
 
 pub use address::AddressPolicy;
 pub use calculator::Calculator;

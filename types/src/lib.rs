@@ -16,6 +16,7 @@
 pub mod governance;
 pub mod knowledge;
 pub mod llm;
+pub mod mcp;
 pub mod model;
 pub mod requests;
 

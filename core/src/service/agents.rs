@@ -79,18 +79,31 @@ impl Service {
         }
         spec.tools.sort();
         spec.tools.dedup();
-        if let Some(t) = spec
+        if spec
             .tools
             .iter()
-            .find(|t| !BUILTIN_TOOLS.contains(&t.as_str()))
+            .any(|t| !BUILTIN_TOOLS.contains(&t.as_str()))
         {
-            return Err(Error::validation(
-                "tools",
-                format!(
-                    "unknown tool '{t}'; available: {}",
-                    BUILTIN_TOOLS.join(", ")
-                ),
-            ));
+            // Tools of the organization's MCP servers, as cached at their last listing.
+            let mcp = self.mcp_tool_names(actor.org_id).await?;
+            if let Some(t) = spec
+                .tools
+                .iter()
+                .find(|t| !BUILTIN_TOOLS.contains(&t.as_str()) && mcp.binary_search(t).is_err())
+            {
+                return Err(Error::validation(
+                    "tools",
+                    format!(
+                        "unknown tool '{t}'; available: {}{}",
+                        BUILTIN_TOOLS.join(", "),
+                        if mcp.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", and the MCP server tools {}", mcp.join(", "))
+                        }
+                    ),
+                ));
+            }
         }
         super::governance::validate_agent_rules(&mut spec.tool_policies)?;
         if spec

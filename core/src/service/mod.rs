@@ -6,7 +6,7 @@
 //! [`Service`] is one type whose operations are split by area, one `impl Service` block per
 //! file: `auth` (sign-up, login, sessions, API-key callers), `members`, `keys` (API keys),
 //! `providers`, `agents`, `runs` (with [`RunFollower`]), `governance` (tool policies and
-//! approvals) and `knowledge` (knowledge bases).
+//! approvals), `knowledge` (knowledge bases) and `mcp` (MCP server connections).
 //! The checks they share (roles, lengths, pagination, cursors) are in [`crate::guard`].
 
 mod agents;
@@ -14,6 +14,7 @@ mod auth;
 mod governance;
 mod keys;
 mod knowledge;
+mod mcp;
 mod members;
 mod providers;
 mod runs;
@@ -54,6 +55,7 @@ pub struct Service {
     /// [`DEFAULT_APPROVAL_TTL`].
     pub approval_ttl: std::time::Duration,
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
+    mcp: Option<Arc<dyn crate::mcp::McpConnector>>,
 }
 
 impl Service {
@@ -69,6 +71,7 @@ impl Service {
             cancels: RunNotifier::default(),
             approval_ttl: DEFAULT_APPROVAL_TTL,
             knowledge: None,
+            mcp: None,
         }
     }
 

@@ -11,6 +11,7 @@
 //! | [`GovernanceStore`] | tool policies and approvals |
 //! | [`RateLimitStore`] | shared rate-limit states (not tenant data) |
 //! | [`KnowledgeStore`] | knowledge bases, documents, chunks, vectors |
+//! | [`McpStore`] | MCP server connections and their cached tools |
 //! | [`JobQueue`] | the durable job queue |
 //!
 //! [`Store`] is all the relational areas at once (every type that implements them all is a
@@ -25,6 +26,7 @@ mod agents;
 mod api_keys;
 mod governance;
 mod jobs;
+mod mcp;
 mod providers;
 mod rate_limits;
 mod runs;
@@ -35,6 +37,7 @@ pub use agents::AgentStore;
 pub use api_keys::ApiKeyStore;
 pub use governance::{ApprovalDecision, GovernanceStore, PolicyWrite};
 pub use jobs::JobQueue;
+pub use mcp::McpStore;
 pub use providers::ProviderStore;
 pub use rate_limits::RateLimitStore;
 pub use runs::{NewRun, RunStore, RunUpdate};
@@ -50,6 +53,7 @@ pub trait Store:
     + GovernanceStore
     + RateLimitStore
     + KnowledgeStore
+    + McpStore
     + Send
     + Sync
 {
@@ -64,6 +68,7 @@ impl<T> Store for T where
         + GovernanceStore
         + RateLimitStore
         + KnowledgeStore
+        + McpStore
         + Send
         + Sync
 {
@@ -73,7 +78,7 @@ impl<T> Store for T where
 /// `use autonoma_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AgentStore, ApiKeyStore, GovernanceStore, JobQueue, KnowledgeStore,
+        AccountStore, AgentStore, ApiKeyStore, GovernanceStore, JobQueue, KnowledgeStore, McpStore,
         ProviderStore, RateLimitStore, RunStore, Store,
     };
 }

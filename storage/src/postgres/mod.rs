@@ -31,6 +31,7 @@ mod governance;
 mod jobs;
 mod knowledge;
 mod limits;
+mod mcp;
 mod providers;
 mod rotation;
 mod runs;

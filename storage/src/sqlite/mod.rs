@@ -24,6 +24,7 @@ mod governance;
 mod jobs;
 mod knowledge;
 mod limits;
+mod mcp;
 mod providers;
 mod runs;
 
