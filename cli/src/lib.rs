@@ -387,7 +387,8 @@ impl Platform {
         let blobs = open_blobs(cfg).await?;
         let secrets = SecretBox::new(&cfg.secret_key()?);
         let knowledge = knowledge_engine(cfg, &store, &queue, blobs);
-        let mut service = Service::new(store.clone() as Arc<dyn Store>, queue.clone(), secrets);
+        let mut service = Service::new(store.clone() as Arc<dyn Store>, queue.clone(), secrets)
+            .with_audit_signer(Arc::new(cfg.audit_signer()?));
         let mut tools = autonoma_tools::builtin_registry();
         if let Some((k, _)) = &knowledge {
             service = service.with_knowledge(k.clone());

@@ -8,6 +8,7 @@
 //! The same router runs inside `autonoma serve` and, as a Lambda function, under
 //! `lambda_http` ([`lambda`]); behind the edge, [`edge`] checks the origin secret.
 
+pub mod audit;
 pub mod auth;
 pub mod edge;
 pub mod handlers;
@@ -73,6 +74,7 @@ fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(handlers::routes())
         .merge(knowledge::routes(max_upload_bytes))
+        .merge(audit::routes())
         .split_for_parts();
     (router, doc)
 }

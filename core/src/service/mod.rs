@@ -5,10 +5,12 @@
 //!
 //! [`Service`] is one type whose operations are split by area, one `impl Service` block per
 //! file: `auth` (sign-up, login, sessions, API-key callers), `members`, `keys` (API keys),
-//! `providers`, `agents`, `runs` (with [`RunFollower`]) and `knowledge` (knowledge bases).
+//! `providers`, `agents`, `runs` (with [`RunFollower`]), `knowledge` (knowledge bases) and
+//! `audit` (the audit log, run receipts).
 //! The checks they share (roles, lengths, pagination, cursors) are in [`crate::guard`].
 
 mod agents;
+mod audit;
 mod auth;
 mod keys;
 mod knowledge;
@@ -24,6 +26,7 @@ pub use crate::guard::MAX_PAGE;
 pub use crate::notify::RunNotifier;
 pub use crate::secret::{hash_secret, SecretBox};
 pub use agents::BUILTIN_TOOLS;
+pub use audit::{AuditQuery, EXPORT_BATCH};
 pub use auth::{
     NewSession, SignUp, LOGIN_PER_EMAIL, LOGIN_PER_IP, SESSION_COOKIE, SESSION_TTL, SIGN_UP_PER_IP,
 };
@@ -48,6 +51,7 @@ pub struct Service {
     /// forwards the store's `LISTEN` notifications here).
     pub cancels: RunNotifier,
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
+    audit_signer: std::sync::OnceLock<Arc<crate::audit::AuditSigner>>,
 }
 
 impl Service {
@@ -62,6 +66,7 @@ impl Service {
             notifier: RunNotifier::default(),
             cancels: RunNotifier::default(),
             knowledge: None,
+            audit_signer: std::sync::OnceLock::new(),
         }
     }
 

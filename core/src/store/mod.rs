@@ -9,6 +9,7 @@
 //! | [`AgentStore`] | agents and their immutable versions |
 //! | [`RunStore`] | runs, their executor claims and their events |
 //! | [`RateLimitStore`] | shared rate-limit states (not tenant data) |
+//! | [`AuditStore`] | the hash-chained audit log |
 //! | [`KnowledgeStore`] | knowledge bases, documents, chunks, vectors |
 //! | [`JobQueue`] | the durable job queue |
 //!
@@ -22,6 +23,7 @@
 mod accounts;
 mod agents;
 mod api_keys;
+mod audit;
 mod jobs;
 mod providers;
 mod rate_limits;
@@ -31,6 +33,7 @@ pub use crate::knowledge::store::KnowledgeStore;
 pub use accounts::{AccountStore, Session};
 pub use agents::AgentStore;
 pub use api_keys::ApiKeyStore;
+pub use audit::{AuditFilter, AuditStore, Seal};
 pub use jobs::JobQueue;
 pub use providers::ProviderStore;
 pub use rate_limits::RateLimitStore;
@@ -46,6 +49,7 @@ pub trait Store:
     + RunStore
     + RateLimitStore
     + KnowledgeStore
+    + AuditStore
     + Send
     + Sync
 {
@@ -59,6 +63,7 @@ impl<T> Store for T where
         + RunStore
         + RateLimitStore
         + KnowledgeStore
+        + AuditStore
         + Send
         + Sync
 {
@@ -68,7 +73,7 @@ impl<T> Store for T where
 /// `use autonoma_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AgentStore, ApiKeyStore, JobQueue, KnowledgeStore, ProviderStore,
+        AccountStore, AgentStore, ApiKeyStore, AuditStore, JobQueue, KnowledgeStore, ProviderStore,
         RateLimitStore, RunStore, Store,
     };
 }

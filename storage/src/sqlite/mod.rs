@@ -20,6 +20,7 @@ use crate::error::db;
 mod accounts;
 mod agents;
 mod api_keys;
+mod audit;
 mod jobs;
 mod knowledge;
 mod limits;
