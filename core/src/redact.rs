@@ -65,8 +65,13 @@ fn digits_of(s: &str) -> String {
 pub fn redact_text(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     let mut apply = |re: &Regex, f: &dyn Fn(&Captures) -> String| {
-        if re.is_match(&out) {
-            out = Cow::Owned(re.replace_all(&out, |c: &Captures| f(c)).into_owned());
+        let changed = match re.replace_all(&out, |c: &Captures| f(c)) {
+            // A match kept as it was (a number failing its check) changes nothing.
+            Cow::Owned(s) if s != *out => Some(s),
+            _ => None,
+        };
+        if let Some(s) = changed {
+            out = Cow::Owned(s);
         }
     };
     apply(&BEARER, &|_| "Bearer [redacted:token]".into());
