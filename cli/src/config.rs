@@ -34,6 +34,13 @@ pub struct Config {
     /// `AUTONOMA_SECRET_KEY` — 64 hex chars (32 bytes) sealing provider keys at rest.
     /// Default: generated once into `<data_dir>/secret.key` (mode 0600).
     pub secret_key: Option<String>,
+    /// `AUTONOMA_AUDIT_SIGNING_KEY` — the Ed25519 seed (32 bytes, base64 or base64url) that
+    /// signs audit entries and run receipts; the public key is served at
+    /// `/.well-known/autonoma/audit-key`. Default: generated once into
+    /// `<data_dir>/audit-signing.key` (mode 0600). Every process of one deployment (and
+    /// every Lambda function) must share it: set it (or `AUTONOMA_APP_SECRET_ARN`'s key of
+    /// that name) wherever the data directory is not shared.
+    pub audit_signing_key: Option<String>,
     /// `AUTONOMA_SECURE_COOKIES` — always mark cookies `Secure` (set behind TLS). Default false
     /// (cookies still get `Secure` when `X-Forwarded-Proto: https`).
     pub secure_cookies: bool,
@@ -212,6 +219,7 @@ impl Default for Config {
             model_path: None,
             models_dir: models_dir_from_env(),
             secret_key: None,
+            audit_signing_key: None,
             secure_cookies: false,
             executor_concurrency: 4,
             run_lease_secs: 30,
@@ -263,6 +271,7 @@ impl Config {
                 "SERVER",
                 "MODEL_DIR",
                 "SECRET_KEY",
+                "AUDIT_SIGNING_KEY",
                 "ORIGIN_VERIFY",
             ]))
             .extract::<Config>()?;
@@ -271,6 +280,9 @@ impl Config {
         // Taken verbatim: figment would read an all-digit value as a number.
         if let Ok(key) = std::env::var("AUTONOMA_SECRET_KEY") {
             cfg.secret_key = Some(key);
+        }
+        if let Ok(key) = std::env::var("AUTONOMA_AUDIT_SIGNING_KEY") {
+            cfg.audit_signing_key = Some(key);
         }
         if let Ok(v) = std::env::var("AUTONOMA_ORIGIN_VERIFY") {
             cfg.origin_verify = Some(v);
@@ -292,6 +304,9 @@ impl Config {
             }
             if self.origin_verify.is_none() {
                 self.origin_verify = get("AUTONOMA_ORIGIN_VERIFY");
+            }
+            if self.audit_signing_key.is_none() {
+                self.audit_signing_key = get("AUTONOMA_AUDIT_SIGNING_KEY");
             }
         }
         if let (Some(arn), None) = (self.database_secret_arn.clone(), &self.database_url) {
@@ -416,6 +431,29 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("autonoma.db").display()))
     }
 
+    /// The audit signing key: from [`Config::audit_signing_key`], else from
+    /// `<data_dir>/audit-signing.key` (its seed in base64url), created (mode 0600) if
+    /// missing. Errors: the key does not decode to 32 bytes, or the file cannot be
+    /// read or written.
+    pub fn audit_signer(&self) -> anyhow::Result<autonoma_core::audit::AuditSigner> {
+        use autonoma_core::audit::AuditSigner;
+        let seed = match &self.audit_signing_key {
+            Some(k) => k.clone(),
+            None => {
+                let path = self.data_dir.join("audit-signing.key");
+                if path.exists() {
+                    std::fs::read_to_string(&path)?
+                } else {
+                    let seed = AuditSigner::generate().seed_base64();
+                    std::fs::create_dir_all(&self.data_dir)?;
+                    write_private(&path, &seed)?;
+                    seed
+                }
+            }
+        };
+        AuditSigner::from_base64(&seed).map_err(|e| anyhow::anyhow!("audit signing key: {e}"))
+    }
+
     /// The 32-byte secret key: from config, else from `<data_dir>/secret.key`, created if missing.
     pub fn secret_key(&self) -> anyhow::Result<[u8; 32]> {
         let hex_key = match &self.secret_key {
@@ -445,6 +483,22 @@ impl Config {
             .try_into()
             .map_err(|_| anyhow::anyhow!("secret key must be 32 bytes (64 hex characters)"))
     }
+}
+
+/// Writes `contents` to a new file at `path` readable only by its owner (0600 on Unix,
+/// set at creation so the secret is never readable by others).
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -510,5 +564,36 @@ mod tests {
         std::env::remove_var("AUTONOMA_SECRET_KEY");
         assert_eq!(cfg.secret_key.as_deref(), Some(key.as_str()));
         assert_eq!(cfg.secret_key().unwrap(), [0x11u8; 32]);
+    }
+
+    #[test]
+    fn the_audit_key_is_generated_once_private_or_taken_from_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let first = cfg.audit_signer().unwrap();
+        assert_eq!(cfg.audit_signer().unwrap().key_id(), first.key_id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("data/audit-signing.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let given = Config {
+            audit_signing_key: Some(first.seed_base64()),
+            data_dir: dir.path().join("elsewhere"),
+            ..Config::default()
+        };
+        assert_eq!(given.audit_signer().unwrap().key_id(), first.key_id());
+        let bad = Config {
+            audit_signing_key: Some("short".into()),
+            ..Config::default()
+        };
+        assert!(bad.audit_signer().is_err());
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+mod audit_cmd;
 mod embed_cmd;
 
 #[derive(Parser)]
@@ -44,6 +45,9 @@ enum Command {
         #[arg(env = "_HANDLER")]
         handler: String,
     },
+    /// Verify audit exports and run receipts offline (`autonoma audit verify FILE
+    /// --public-key KEY`).
+    Audit(audit_cmd::AuditArgs),
     /// Print the version.
     Version,
 }
@@ -137,6 +141,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             init_tracing("warn");
             autonoma::run_cmd::run(args).await
+        }
+        Command::Audit(args) => {
+            if !audit_cmd::run(args)? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Embed(args) => {
             init_tracing("warn");

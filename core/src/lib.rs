@@ -25,8 +25,12 @@
 //! * [`guard`] — the checks those operations share: roles, lengths, pagination, cursors;
 //! * [`secret`] — [`secret::SecretBox`] (provider keys at rest) and bearer-secret hashing;
 //! * [`notify`] — [`notify::RunNotifier`], in-process wake-ups of a run's followers and executor;
+//! * [`audit`] — audit entries and run receipts: RFC 8785 canonical JSON, SHA-256 hash
+//!   chains, Ed25519 signatures, offline verification;
+//! * [`redact`] — PII and secret redaction (`redact_text`, `redact_json`);
 //! * [`error`] — [`error::Error`], whose stable codes surface as RFC 9457 problem types.
 
+pub mod audit;
 pub mod embedding;
 pub mod error;
 pub mod guard;
@@ -37,6 +41,7 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod rate_limit;
+pub mod redact;
 pub mod runtime;
 pub mod secret;
 pub mod service;

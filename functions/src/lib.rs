@@ -8,6 +8,7 @@
 //! The same router runs inside `autonoma serve` and, as a Lambda function, under
 //! `lambda_http` ([`lambda`]); behind the edge, [`edge`] checks the origin secret.
 
+pub mod audit;
 pub mod auth;
 pub mod edge;
 pub mod governance;
@@ -78,6 +79,7 @@ fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi
         .merge(governance::routes())
         .merge(knowledge::routes(max_upload_bytes))
         .merge(mcp_servers::routes())
+        .merge(audit::routes())
         .split_for_parts();
     (router, doc)
 }

@@ -568,3 +568,55 @@ impl<I: Into<Uuid>> ApprovalRow<I> {
         })
     }
 }
+
+/// `audit_log`: one signed entry; `details` is canonical JSON text.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow<I> {
+    id: I,
+    org_id: I,
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_kind: String,
+    actor_user_id: Option<I>,
+    actor_api_key_id: Option<I>,
+    action: String,
+    target: Option<String>,
+    details: String,
+    prev_hash: String,
+    hash: String,
+    key_id: String,
+    signature: String,
+}
+
+impl<I: Into<Uuid>> AuditRow<I> {
+    pub(crate) fn into_model(self) -> Result<autonoma_core::audit::AuditEntry> {
+        use autonoma_core::audit::{AuditActor, AuditEntry, FORMAT_VERSION};
+        let user = self.actor_user_id.map(Into::into);
+        let key = self.actor_api_key_id.map(Into::into);
+        let actor = match (self.actor_kind.as_str(), user, key) {
+            ("user", Some(user_id), None) => AuditActor::User { user_id },
+            ("api_key", Some(user_id), Some(api_key_id)) => AuditActor::ApiKey {
+                user_id,
+                api_key_id,
+            },
+            ("system", None, None) => AuditActor::System,
+            (kind, ..) => return Err(Error::internal(format!("bad audit actor {kind}"))),
+        };
+        Ok(AuditEntry {
+            v: FORMAT_VERSION,
+            id: self.id.into(),
+            org_id: self.org_id.into(),
+            seq: self.seq,
+            at: self.at,
+            actor,
+            action: self.action,
+            target: self.target,
+            details: serde_json::from_str(&self.details)
+                .map_err(|e| Error::internal(format!("audit details: {e}")))?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            key_id: self.key_id,
+            signature: self.signature,
+        })
+    }
+}

@@ -259,3 +259,23 @@ pub(crate) const DECIDE_APPROVAL: &str = "UPDATE approvals SET status = $3, comm
 /// org_id, run_id: a parked run goes back to the queue.
 pub(crate) const UNPARK_RUN: &str =
     "UPDATE runs SET status = 'queued' WHERE org_id = $1 AND id = $2 AND status = 'waiting_approval'";
+
+// ---- audit log
+/// id, org_id, seq, at, actor_kind, actor_user_id, actor_api_key_id, action, target,
+/// details (canonical JSON text), prev_hash, hash, key_id, signature.
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, org_id, seq, at, actor_kind, actor_user_id, actor_api_key_id, action, target, details, prev_hash, hash, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+/// org_id: the chain's head.
+pub(crate) const AUDIT_HEAD: &str =
+    "SELECT seq, hash FROM audit_log WHERE org_id = $1 ORDER BY seq DESC LIMIT 1";
+/// org_id, action (exact), action prefix, actor user id, since, until, before seq, limit.
+pub(crate) const LIST_AUDIT: &str = "SELECT * FROM audit_log WHERE org_id = $1 \
+    AND ($2 IS NULL OR action = $2) \
+    AND ($3 IS NULL OR substr(action, 1, length($3)) = $3) \
+    AND ($4 IS NULL OR actor_user_id = $4) \
+    AND ($5 IS NULL OR at >= $5) \
+    AND ($6 IS NULL OR at < $6) \
+    AND ($7 IS NULL OR seq < $7) \
+    ORDER BY seq DESC LIMIT $8";
+/// org_id, after seq, limit.
+pub(crate) const AUDIT_CHAIN: &str =
+    "SELECT * FROM audit_log WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";

@@ -13,6 +13,7 @@
 //! `utoipa::ToSchema` to every record for the REST API's OpenAPI document; the browser
 //! build leaves it off. Identifiers are UUIDv7 (time-ordered), timestamps are UTC.
 
+pub mod audit;
 pub mod governance;
 pub mod knowledge;
 pub mod llm;

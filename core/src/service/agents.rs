@@ -157,9 +157,24 @@ impl Service {
     pub async fn create_agent(&self, actor: &Actor, mut spec: AgentSpec) -> Result<Agent> {
         require(actor, Role::Member, "creating agents needs member")?;
         self.validate_spec(actor, &mut spec).await?;
-        self.store
+        let agent = self
+            .store
             .create_agent(actor.org_id, Uuid::now_v7(), &spec)
-            .await
+            .await?;
+        self.audit_agent(actor, crate::audit::actions::AGENT_CREATE, &agent)
+            .await;
+        Ok(agent)
+    }
+
+    async fn audit_agent(&self, actor: &Actor, action: &str, agent: &Agent) {
+        self.audit_after(
+            actor.org_id,
+            super::audit::audit_actor(actor),
+            action,
+            Some(agent.id.to_string()),
+            serde_json::json!({ "name": agent.spec.name, "version": agent.version }),
+        )
+        .await;
     }
 
     /// One agent (viewer+).
@@ -193,13 +208,25 @@ impl Service {
         require(actor, Role::Member, "editing agents needs member")?;
         self.store.get_agent(actor.org_id, id).await?;
         self.validate_spec(actor, &mut spec).await?;
-        self.store.update_agent(actor.org_id, id, &spec).await
+        let agent = self.store.update_agent(actor.org_id, id, &spec).await?;
+        self.audit_agent(actor, crate::audit::actions::AGENT_UPDATE, &agent)
+            .await;
+        Ok(agent)
     }
 
     /// Deletes an agent (member+).
     pub async fn delete_agent(&self, actor: &Actor, id: Uuid) -> Result<()> {
         require(actor, Role::Member, "deleting agents needs member")?;
-        self.store.delete_agent(actor.org_id, id).await
+        self.store.delete_agent(actor.org_id, id).await?;
+        self.audit_after(
+            actor.org_id,
+            super::audit::audit_actor(actor),
+            crate::audit::actions::AGENT_DELETE,
+            Some(id.to_string()),
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
     }
 
     /// All versions of an agent, oldest first (viewer+).

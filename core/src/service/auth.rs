@@ -11,6 +11,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{Service, LOCAL_MODEL};
+use crate::audit::{actions, AuditActor};
 use crate::guard::check_len;
 use crate::model::*;
 use crate::rate_limit::{self, Quota};
@@ -102,6 +103,14 @@ impl Service {
             created_at: Utc::now(),
         };
         self.store.create_provider(&local, None).await?;
+        self.audit_after(
+            org.id,
+            AuditActor::User { user_id: user.id },
+            actions::SIGN_UP,
+            Some(user.id.to_string()),
+            serde_json::json!({ "client_ip": client_ip.map(|ip| ip.to_string()) }),
+        )
+        .await;
         self.open_session(user.id, org.id, Role::Owner).await
     }
 
@@ -140,12 +149,42 @@ impl Service {
             }
             None => (None, false),
         };
-        let Some(user) = user.filter(|_| ok) else {
-            return Err(Error::Unauthenticated);
+        let ip = client_ip.map(|ip| ip.to_string());
+        let user = match user {
+            Some(user) if ok => user,
+            user => {
+                match user {
+                    // A wrong password for an existing user: recorded in each of their
+                    // organizations. An unknown e-mail has no organization to record it in.
+                    Some(user) => {
+                        for m in self.store.memberships(user.id).await? {
+                            self.audit_after(
+                                m.org_id,
+                                AuditActor::User { user_id: user.id },
+                                actions::LOGIN_FAILED,
+                                Some(user.id.to_string()),
+                                serde_json::json!({ "client_ip": ip, "reason": "wrong_password" }),
+                            )
+                            .await;
+                        }
+                    }
+                    None => tracing::info!(client_ip = ?ip, "login for an unknown e-mail"),
+                }
+                return Err(Error::Unauthenticated);
+            }
         };
         let m = self.store.memberships(user.id).await?;
         let first = m.first().ok_or(Error::Unauthenticated)?;
-        self.open_session(user.id, first.org_id, first.role).await
+        let session = self.open_session(user.id, first.org_id, first.role).await?;
+        self.audit_after(
+            first.org_id,
+            AuditActor::User { user_id: user.id },
+            actions::LOGIN,
+            Some(user.id.to_string()),
+            serde_json::json!({ "client_ip": ip }),
+        )
+        .await;
+        Ok(session)
     }
 
     /// One attempt against `quota` for `key`; [`Error::RateLimited`] (whole seconds, ≥ 1)

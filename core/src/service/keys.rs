@@ -40,6 +40,14 @@ impl Service {
         self.store
             .create_api_key(&key, &hash_secret(&secret))
             .await?;
+        self.audit_after(
+            actor.org_id,
+            super::audit::audit_actor(actor),
+            crate::audit::actions::API_KEY_CREATE,
+            Some(key.id.to_string()),
+            serde_json::json!({ "name": key.name, "role": key.role.as_str(), "prefix": key.prefix }),
+        )
+        .await;
         Ok(CreatedApiKey { key, secret })
     }
 
@@ -51,6 +59,15 @@ impl Service {
     /// Revokes a key (member+).
     pub async fn revoke_api_key(&self, actor: &Actor, id: Uuid) -> Result<()> {
         require(actor, Role::Member, "revoking API keys needs member")?;
-        self.store.revoke_api_key(actor.org_id, id).await
+        self.store.revoke_api_key(actor.org_id, id).await?;
+        self.audit_after(
+            actor.org_id,
+            super::audit::audit_actor(actor),
+            crate::audit::actions::API_KEY_REVOKE,
+            Some(id.to_string()),
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
     }
 }

@@ -18,9 +18,31 @@ impl Service {
         if role == Role::Owner {
             require(actor, Role::Owner, "granting owner needs owner")?;
         }
-        self.store
-            .upsert_member(actor.org_id, &email.trim().to_lowercase(), role)
-            .await
+        let email = email.trim().to_lowercase();
+        let before = match self.store.find_user_by_email(&email).await? {
+            Some((user, _)) => self.store.role_of(actor.org_id, user.id).await?,
+            None => None,
+        };
+        let m = self.store.upsert_member(actor.org_id, &email, role).await?;
+        if before != Some(role) {
+            let action = if before.is_some() {
+                crate::audit::actions::MEMBER_ROLE_CHANGE
+            } else {
+                crate::audit::actions::MEMBER_ADD
+            };
+            self.audit_after(
+                actor.org_id,
+                super::audit::audit_actor(actor),
+                action,
+                Some(m.user_id.to_string()),
+                serde_json::json!({
+                    "role": role.as_str(),
+                    "previous_role": before.map(|r| r.as_str()),
+                }),
+            )
+            .await;
+        }
+        Ok(m)
     }
 
     /// Members of the caller's organization (any role).

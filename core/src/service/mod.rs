@@ -6,10 +6,12 @@
 //! [`Service`] is one type whose operations are split by area, one `impl Service` block per
 //! file: `auth` (sign-up, login, sessions, API-key callers), `members`, `keys` (API keys),
 //! `providers`, `agents`, `runs` (with [`RunFollower`]), `governance` (tool policies and
-//! approvals), `knowledge` (knowledge bases) and `mcp` (MCP server connections).
+//! approvals), `knowledge` (knowledge bases), `mcp` (MCP server connections) and `audit`
+//! (the audit log, run receipts).
 //! The checks they share (roles, lengths, pagination, cursors) are in [`crate::guard`].
 
 mod agents;
+mod audit;
 mod auth;
 mod governance;
 mod keys;
@@ -27,6 +29,7 @@ pub use crate::guard::MAX_PAGE;
 pub use crate::notify::RunNotifier;
 pub use crate::secret::{hash_secret, SecretBox};
 pub use agents::BUILTIN_TOOLS;
+pub use audit::{AuditQuery, EXPORT_BATCH};
 pub use auth::{
     NewSession, SignUp, LOGIN_PER_EMAIL, LOGIN_PER_IP, SESSION_COOKIE, SESSION_TTL, SIGN_UP_PER_IP,
 };
@@ -56,6 +59,7 @@ pub struct Service {
     pub approval_ttl: std::time::Duration,
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
     mcp: Option<Arc<dyn crate::mcp::McpConnector>>,
+    audit_signer: std::sync::OnceLock<Arc<crate::audit::AuditSigner>>,
 }
 
 impl Service {
@@ -72,6 +76,7 @@ impl Service {
             approval_ttl: DEFAULT_APPROVAL_TTL,
             knowledge: None,
             mcp: None,
+            audit_signer: std::sync::OnceLock::new(),
         }
     }
 

@@ -108,6 +108,18 @@ impl Service {
                     .await;
                 return Err(e);
             }
+            self.audit_after(
+                actor.org_id,
+                super::audit::audit_actor(actor),
+                crate::audit::actions::RUN_START,
+                Some(run.id.to_string()),
+                serde_json::json!({
+                    "agent_id": run.agent_id,
+                    "agent_version": run.agent_version,
+                    "thread_id": run.thread_id,
+                }),
+            )
+            .await;
         }
         Ok((run, created))
     }

@@ -10,6 +10,7 @@
 //! | [`RunStore`] | runs, their executor claims and their events |
 //! | [`GovernanceStore`] | tool policies and approvals |
 //! | [`RateLimitStore`] | shared rate-limit states (not tenant data) |
+//! | [`AuditStore`] | the hash-chained audit log |
 //! | [`KnowledgeStore`] | knowledge bases, documents, chunks, vectors |
 //! | [`McpStore`] | MCP server connections and their cached tools |
 //! | [`JobQueue`] | the durable job queue |
@@ -24,6 +25,7 @@
 mod accounts;
 mod agents;
 mod api_keys;
+mod audit;
 mod governance;
 mod jobs;
 mod mcp;
@@ -35,6 +37,7 @@ pub use crate::knowledge::store::KnowledgeStore;
 pub use accounts::{AccountStore, Session};
 pub use agents::AgentStore;
 pub use api_keys::ApiKeyStore;
+pub use audit::{AuditFilter, AuditStore, Seal};
 pub use governance::{ApprovalDecision, GovernanceStore, PolicyWrite};
 pub use jobs::JobQueue;
 pub use mcp::McpStore;
@@ -54,6 +57,7 @@ pub trait Store:
     + RateLimitStore
     + KnowledgeStore
     + McpStore
+    + AuditStore
     + Send
     + Sync
 {
@@ -69,6 +73,7 @@ impl<T> Store for T where
         + RateLimitStore
         + KnowledgeStore
         + McpStore
+        + AuditStore
         + Send
         + Sync
 {
@@ -78,7 +83,7 @@ impl<T> Store for T where
 /// `use autonoma_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AgentStore, ApiKeyStore, GovernanceStore, JobQueue, KnowledgeStore, McpStore,
-        ProviderStore, RateLimitStore, RunStore, Store,
+        AccountStore, AgentStore, ApiKeyStore, AuditStore, GovernanceStore, JobQueue,
+        KnowledgeStore, McpStore, ProviderStore, RateLimitStore, RunStore, Store,
     };
 }

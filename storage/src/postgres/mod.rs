@@ -27,6 +27,7 @@ use crate::error::db;
 mod accounts;
 mod agents;
 mod api_keys;
+mod audit;
 mod governance;
 mod jobs;
 mod knowledge;
