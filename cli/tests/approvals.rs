@@ -179,6 +179,25 @@ async fn an_approval_parks_the_run_and_the_decision_resumes_it_without_calling_t
         "the tool call is recorded once"
     );
     assert_eq!(run_json(&user, &run_id).await["status"], "completed");
+
+    // The decision, the tool call and the run's end are in the signed audit log.
+    let audit: Value = user
+        .get("/api/v1/audit?limit=100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in ["approval.approve", "tool.call", "run.finish", "run.start"] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
 }
 
 #[tokio::test]

@@ -473,6 +473,18 @@ impl RunEnv {
             .await?;
         self.service.notifier.notify(run_id);
         self.service.notifier.forget(run_id);
+        self.service
+            .audit_after(
+                run.org_id,
+                crate::audit::AuditActor::System,
+                crate::audit::actions::RUN_FINISH,
+                Some(run_id.to_string()),
+                serde_json::json!({
+                    "status": status.as_str(), "steps": steps,
+                    "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+                }),
+            )
+            .await;
         Ok(Outcome::Finished(status))
     }
 
@@ -741,6 +753,7 @@ impl RunEnv {
                             Gate::Refuse(message) => {
                                 self.record_result(run.id, epoch, step, call, &message, true)
                                     .await?;
+                                self.audit_tool_call(run, step, call, "refused", true).await;
                                 messages.push(ChatMessage {
                                     role: ChatRole::Tool,
                                     content: message,
@@ -768,6 +781,8 @@ impl RunEnv {
                 };
                 self.record_result(run.id, epoch, step, call, &output, is_error)
                     .await?;
+                self.audit_tool_call(run, step, call, "executed", is_error)
+                    .await;
                 messages.push(ChatMessage {
                     role: ChatRole::Tool,
                     content: output,
@@ -860,6 +875,31 @@ impl RunEnv {
             },
         )
         .await
+    }
+
+    /// Appends the `tool.call` audit entry of a call that got its result: the tool, a hash
+    /// of its arguments, and whether it ran (`executed`) or was refused (`refused`).
+    async fn audit_tool_call(
+        &self,
+        run: &crate::model::Run,
+        step: u32,
+        call: &ToolCall,
+        outcome: &str,
+        is_error: bool,
+    ) {
+        self.service
+            .audit_after(
+                run.org_id,
+                crate::audit::AuditActor::System,
+                crate::audit::actions::TOOL_CALL,
+                Some(run.id.to_string()),
+                serde_json::json!({
+                    "tool": call.name, "step": step, "call_id": call.id,
+                    "arguments_sha256": crate::audit::json_sha256(&call.arguments).ok(),
+                    "outcome": outcome, "is_error": is_error,
+                }),
+            )
+            .await;
     }
 
     /// Applies the tool policy to one call ([`crate::policy::decide`]), recording the

@@ -10,7 +10,9 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::audit::audit_actor;
 use super::{Service, RUNS_QUEUE, RUN_MAX_ATTEMPTS};
+use crate::audit::{actions, AuditActor};
 use crate::governance::{Approval, ApprovalInput, ApprovalStatus, Policy, PolicyInput, ToolRule};
 use crate::guard::{check_len, into_page, page_limit, parse_cursor, require};
 use crate::model::{Actor, Page, Role};
@@ -45,9 +47,27 @@ impl Service {
                 format!("an organization has at most {MAX_ORG_POLICIES} rules"),
             ));
         }
-        self.store
+        let policy = self
+            .store
             .create_policy(actor.org_id, Uuid::now_v7(), &write)
-            .await
+            .await?;
+        self.audit_policy(actor, actions::POLICY_CREATE, &policy)
+            .await;
+        Ok(policy)
+    }
+
+    async fn audit_policy(&self, actor: &Actor, action: &str, p: &Policy) {
+        self.audit_after(
+            actor.org_id,
+            audit_actor(actor),
+            action,
+            Some(p.id.to_string()),
+            serde_json::json!({
+                "tool": p.rule.tool, "action": p.rule.action.as_str(), "when": p.rule.when,
+                "priority": p.priority,
+            }),
+        )
+        .await;
     }
 
     /// Replaces a rule (admin+). Errors: as [`Service::create_policy`], [`Error::NotFound`].
@@ -59,16 +79,29 @@ impl Service {
     ) -> Result<Policy> {
         require(actor, Role::Admin, "changing policies needs admin")?;
         let write = policy_write(input)?;
-        self.store.update_policy(actor.org_id, id, &write).await
+        let policy = self.store.update_policy(actor.org_id, id, &write).await?;
+        self.audit_policy(actor, actions::POLICY_UPDATE, &policy)
+            .await;
+        Ok(policy)
     }
 
     /// Removes a rule (admin+). Errors: [`Error::NotFound`].
     pub async fn delete_policy(&self, actor: &Actor, id: Uuid) -> Result<()> {
         require(actor, Role::Admin, "changing policies needs admin")?;
-        self.store.delete_policy(actor.org_id, id).await
+        self.store.delete_policy(actor.org_id, id).await?;
+        self.audit_after(
+            actor.org_id,
+            audit_actor(actor),
+            actions::POLICY_DELETE,
+            Some(id.to_string()),
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
     }
 
-    /// A page of approvals, newest first, optionally only those in `status` (viewer+).
+    /// A page of approvals, newest first, optionally only those in `status` (viewer+;
+    /// viewers see arguments PII-redacted).
     pub async fn list_approvals(
         &self,
         actor: &Actor,
@@ -81,13 +114,19 @@ impl Service {
         let items = self
             .store
             .list_approvals(actor.org_id, status, before, limit + 1)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|a| for_reader(actor, a))
+            .collect();
         Ok(into_page(items, limit, |a| a.id))
     }
 
     /// One approval (viewer+). Errors: [`Error::NotFound`].
     pub async fn get_approval(&self, actor: &Actor, id: Uuid) -> Result<Approval> {
-        self.store.get_approval(actor.org_id, id).await
+        Ok(for_reader(
+            actor,
+            self.store.get_approval(actor.org_id, id).await?,
+        ))
     }
 
     /// Approves a pending tool call (member+), optionally with edited arguments (a JSON
@@ -138,6 +177,13 @@ impl Service {
             .store
             .decide_approval(actor.org_id, id, &decision)
             .await?;
+        let action = if status == ApprovalStatus::Approved {
+            actions::APPROVAL_APPROVE
+        } else {
+            actions::APPROVAL_DENY
+        };
+        self.audit_approval(audit_actor(actor), action, &approval)
+            .await;
         self.enqueue_continuation(approval.run_id, Duration::ZERO)
             .await?;
         Ok(approval)
@@ -162,11 +208,33 @@ impl Service {
             .decide_approval(approval.org_id, approval.id, &decision)
             .await
         {
-            Ok(a) => Ok(a),
+            Ok(a) => {
+                self.audit_approval(AuditActor::System, actions::APPROVAL_EXPIRE, &a)
+                    .await;
+                Ok(a)
+            }
             // Decided in between (by a person, or another executor's expiry).
             Err(Error::Conflict(_)) => self.store.get_approval(approval.org_id, approval.id).await,
             Err(e) => Err(e),
         }
+    }
+
+    async fn audit_approval(&self, actor: AuditActor, action: &str, a: &Approval) {
+        let edited = a
+            .edited_arguments
+            .as_ref()
+            .and_then(|v| crate::audit::json_sha256(v).ok());
+        self.audit_after(
+            a.org_id,
+            actor,
+            action,
+            Some(a.id.to_string()),
+            serde_json::json!({
+                "run_id": a.run_id, "tool": a.tool, "step": a.step, "call_id": a.call_id,
+                "comment": a.comment, "edited_arguments_sha256": edited,
+            }),
+        )
+        .await;
     }
 
     /// Enqueues a job for run `run_id` after `delay` (a decision's continuation, or the
@@ -198,6 +266,16 @@ pub(crate) fn validate_agent_rules(rules: &mut [ToolRule]) -> Result<()> {
         crate::policy::validate_rule(&format!("tool_policies[{i}]"), r)?;
     }
     Ok(())
+}
+
+/// An approval as `actor` may see it: viewers get its arguments PII-redacted
+/// ([`crate::redact::redact_json`]); members and up decide on the real ones.
+fn for_reader(actor: &Actor, mut a: Approval) -> Approval {
+    if actor.role == Role::Viewer {
+        a.arguments = crate::redact::redact_json(&a.arguments);
+        a.edited_arguments = a.edited_arguments.map(|v| crate::redact::redact_json(&v));
+    }
+    a
 }
 
 fn policy_write(input: PolicyInput) -> Result<PolicyWrite> {
