@@ -53,15 +53,23 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     let run_id = run["id"].as_str().unwrap();
     a.events(run_id, None).await;
 
-    // The log, newest first, with the actions in the order they happened.
-    let page: Value = a
-        .get("/api/v1/audit?limit=100")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The log, newest first, with the actions in the order they happened. `run.finish` is
+    // appended just after the run's terminal event, so wait for it.
+    let mut page: Value = Value::Null;
+    for _ in 0..100 {
+        page = a
+            .get("/api/v1/audit?limit=100")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["items"][0]["action"] == "run.finish" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let actions: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
@@ -77,19 +85,22 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
             "auth.login_failed",
             "auth.login",
             "agent.create",
-            "run.start"
+            "run.start",
+            "run.finish"
         ]
     );
     let items = page["items"].as_array().unwrap();
     assert!(items.iter().all(|e| e["org_id"] == a.org_id.as_str()));
-    let key_entry = &items[4];
+    let key_entry = &items[5];
     assert_eq!(key_entry["details"]["role"], "owner");
     assert!(
         !key_entry.to_string().contains(&a.api_key),
         "no secret in the log"
     );
-    assert_eq!(items[0]["actor"]["kind"], "api_key");
-    assert_eq!(items[0]["target"], run_id);
+    assert_eq!(items[1]["actor"]["kind"], "api_key");
+    assert_eq!(items[1]["target"], run_id);
+    assert_eq!(items[0]["actor"]["kind"], "system");
+    assert_eq!(items[0]["details"]["status"], "completed");
     // Filters: an action prefix, and pages.
     let auth: Value = a
         .get("/api/v1/audit?action=auth.*")
@@ -117,7 +128,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
         .json()
         .await
         .unwrap();
-    assert_eq!(rest["items"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 3);
     assert!(rest["next_cursor"].is_null());
     assert_problem(
         a.get("/api/v1/audit?cursor=nope").send().await.unwrap(),
@@ -178,7 +189,11 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     assert_eq!(res.headers()["content-type"], "application/jsonl");
     let export = res.text().await.unwrap();
     let lines: Vec<&str> = export.lines().collect();
-    assert_eq!(lines.len(), 8, "six actions and the two keys just created");
+    assert_eq!(
+        lines.len(),
+        9,
+        "seven actions and the two keys just created"
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str, text: &str| {
         let p = dir.path().join(name);
@@ -189,7 +204,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     let (ok, out, err) = audit_cli(&["verify", &good, "--public-key", public_key]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("8 entries") && out.contains(&a.org_id),
+        out.contains("9 entries") && out.contains(&a.org_id),
         "{out}"
     );
     // The key document itself (as a file) works as --public-key too.

@@ -83,3 +83,42 @@ fn knowledge_base_upload_progress_and_search() {
     );
     assert!(out.join("06-ready.png").exists() && out.join("08-search.png").exists());
 }
+
+/// Governed tools in the browser (`tests/e2e/approvals.mjs`): an agent whose calculator
+/// multiplications need approval stops at the call, a person approves it in the inbox from
+/// another tab, and the answer streams into the chat. Screenshots in
+/// `$AUTONOMA_TEST_OUTPUT/e2e-approvals`.
+#[test]
+fn a_tool_call_waits_for_approval_in_the_inbox_and_the_answer_streams() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let llm = ScriptedLlm::start(vec![
+        Rule::when_user_contains("17*23")
+            .reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
+        Rule::after_tool_result("391").reply_text("17 × 23 = 391"),
+    ]);
+    let server = Server::start();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("test-output"))
+        .join("e2e-approvals");
+    let _ = std::fs::remove_dir_all(&out);
+    let status = Command::new("node")
+        .arg("approvals.mjs")
+        .current_dir(workspace.join("tests/e2e"))
+        .env("BASE_URL", &server.base)
+        .env("SCRIPTED_URL", llm.base_url())
+        .env("OUT_DIR", &out)
+        .status()
+        .expect("run node");
+    assert!(
+        status.success(),
+        "browser test failed; screenshots in {}",
+        out.display()
+    );
+    assert!(out.join("06-chat-answer.png").exists());
+}

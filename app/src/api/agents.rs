@@ -41,6 +41,10 @@ pub async fn save_agent(
     #[doc = "Present when current_time is enabled."] tool_current_time: Option<String>,
     #[doc = "Present when http_fetch is enabled."] tool_http_fetch: Option<String>,
     #[doc = "Domains, one per line."] http_allowlist: Option<String>,
+    #[doc = "MCP tool names, one per line."] other_tools: Option<String>,
+    #[doc = "The agent's tool policy rules, a JSON array; empty for none."] tool_policies: Option<
+        String,
+    >,
     #[doc = "Max LLM calls per run."] max_steps: Option<String>,
     #[doc = "Max output tokens per call."] max_output_tokens: Option<String>,
     #[doc = "Wall-clock limit in seconds."] timeout_secs: Option<String>,
@@ -82,6 +86,18 @@ pub async fn save_agent(
             tools.push(name.to_string());
         }
     }
+    tools.extend(
+        other_tools
+            .unwrap_or_default()
+            .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    );
+    let tool_policies = match tool_policies.as_deref().map(str::trim) {
+        None | Some("") => vec![],
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| AppError::field("tool_policies", format!("not a list of rules: {e}")))?,
+    };
     let http_allowlist = http_allowlist
         .unwrap_or_default()
         .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
@@ -103,7 +119,7 @@ pub async fn save_agent(
         tools,
         http_allowlist,
         knowledge_base_ids,
-        tool_policies: vec![],
+        tool_policies,
         limits,
     };
     let agent = match id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

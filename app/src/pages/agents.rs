@@ -178,6 +178,24 @@ fn AgentForm(
     let instructions = a.map(|a| a.instructions.clone()).unwrap_or_default();
     let tools = a.map(|a| a.tools.clone()).unwrap_or_default();
     let allowlist = a.map(|a| a.http_allowlist.join("\n")).unwrap_or_default();
+    let other_tools = tools
+        .iter()
+        .filter(|t| {
+            ![
+                "calculator",
+                "current_time",
+                "http_fetch",
+                "knowledge_search",
+            ]
+            .contains(&t.as_str())
+        })
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let policies = a
+        .filter(|a| !a.tool_policies.is_empty())
+        .map(|a| serde_json::to_string_pretty(&a.tool_policies).unwrap_or_default())
+        .unwrap_or_default();
     let attached = a.map(|a| a.knowledge_base_ids.clone()).unwrap_or_default();
     let limits = a.map(|a| a.limits.clone()).unwrap_or_default();
     let Limits {
@@ -322,6 +340,21 @@ fn AgentForm(
                         </textarea>
                         <p class="hint">"One domain per line; subdomains are included. Leave empty to allow nothing."</p>
                         <FieldHint err=err("http_allowlist")/>
+                    </div>
+                    <div class="field">
+                        <label for="other_tools">"MCP tools" <span class="optional">"optional"</span></label>
+                        <textarea id="other_tools" name="other_tools" rows="2" class="mono" placeholder="files__read_text_file">
+                            {other_tools}
+                        </textarea>
+                        <p class="hint">"Tools of this organization's MCP servers, one name per line (connection__tool)."</p>
+                    </div>
+                    <div class="field">
+                        <label for="tool_policies">"Tool policies" <span class="optional">"JSON, optional"</span></label>
+                        <textarea id="tool_policies" name="tool_policies" rows="4" class="mono" placeholder=r#"[{"tool": "calculator", "action": "require_approval", "when": "args.expression.contains('*')"}]"#>
+                            {policies}
+                        </textarea>
+                        <p class="hint">"Rules checked before the organization's, first match wins: action allow, deny or require_approval; when is an optional CEL condition over args. Without a match, read-only tools run and others wait for approval."</p>
+                        <FieldHint err=err("tool_policies")/>
                     </div>
                 </section>
                 {knowledge.map(|bases| view! { <KnowledgeSection bases attached err=err("knowledge_base_ids")/> })}
