@@ -82,6 +82,7 @@ try {
   await shot(inbox, '05-inbox-decided');
 
   step('the answer streams into the chat');
+  await page.bringToFront();
   await page.waitForSelector('text=17 × 23 = 391', { timeout: 60000 });
   await shot(page, '06-chat-answer');
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);

@@ -559,7 +559,7 @@ fn follow_run(
     use wasm_bindgen::JsCast;
     use web_sys::{EventSource, MessageEvent};
 
-    const TYPES: [&str; 10] = [
+    const TYPES: [&str; 13] = [
         "run_started",
         "run_resumed",
         "token_delta",
@@ -567,6 +567,9 @@ fn follow_run(
         "tool_call",
         "tool_result",
         "usage",
+        "policy_decision",
+        "approval_requested",
+        "approval_decided",
         "completed",
         "failed",
         "cancelled",
