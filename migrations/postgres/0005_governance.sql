@@ -24,7 +24,7 @@ CREATE TABLE approvals (
     org_id           uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     run_id           uuid NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     agent_id         uuid NOT NULL,
-    step             integer NOT NULL,
+    step             bigint NOT NULL,
     call_id          text NOT NULL,
     tool             text NOT NULL,
     arguments        jsonb NOT NULL,
