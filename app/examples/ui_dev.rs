@@ -360,6 +360,7 @@ async fn seed_demo(service: &Service) -> Result<(), String> {
                     knowledge_base_ids: vec![],
                     tool_policies: vec![],
                     limits: Limits::default(),
+                    pricing: None,
                 },
             )
             .await
@@ -407,6 +408,7 @@ async fn seed_demo(service: &Service) -> Result<(), String> {
                 knowledge_base_ids: vec![kb.id],
                 tool_policies: vec![],
                 limits: Limits::default(),
+                pricing: None,
             },
         )
         .await

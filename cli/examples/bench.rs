@@ -141,6 +141,7 @@ async fn bench_steps() -> anyhow::Result<()> {
                     max_output_tokens: 64,
                     timeout_secs: 60,
                 },
+                pricing: None,
             },
         )
         .await?;
@@ -161,6 +162,7 @@ async fn bench_steps() -> anyhow::Result<()> {
                 RunInput {
                     input: format!("what is 2+2? #{i}"),
                     thread_id: None,
+                    preflight_id: None,
                 },
                 None,
             )

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::{Run, RunEvent, RunEventKind};
+use crate::plan::CallSummary;
 use crate::{Error, Result};
 
 pub use autonoma_types::audit::*;
@@ -491,6 +492,15 @@ pub fn verify_entries(
     verify_chain(&values, key)
 }
 
+/// The plan a receipt compares a run with: a preflight's id, hash and call summaries.
+#[derive(Debug, Clone)]
+pub struct PlannedCalls {
+    pub preflight_id: Uuid,
+    /// [`crate::preflight::plan_hash`].
+    pub plan_hash: String,
+    pub calls: Vec<CallSummary>,
+}
+
 /// The receipt of `run` from its events (in `seq` order), signed by `signer`.
 ///
 /// Every tool call is keyed by `(step, call_id)`; `tool_call`, `policy_decision`,
@@ -498,10 +508,13 @@ pub fn verify_entries(
 /// arguments hash (from `tool_call`, else the approval's arguments, else the assistant
 /// message's requested call), policy, approval and outcome, the last recorded event of each
 /// kind winning (a resumed run may record a step again). The terminal event gives `end`.
+/// With `planned` (the run follows a preflight), `plan` compares the run's tool calls with
+/// the plan's ([`crate::preflight::deviations`]).
 /// Errors: [`Error::Internal`] when something cannot be canonicalized.
 pub fn build_receipt(
     run: &Run,
     events: &[RunEvent],
+    planned: Option<&PlannedCalls>,
     issued_at: DateTime<Utc>,
     signer: &AuditSigner,
 ) -> Result<SignedRunReceipt> {
@@ -611,10 +624,12 @@ pub fn build_receipt(
                 name,
                 output,
                 is_error,
+                simulated,
             } => {
                 slot(&mut calls, *step, call_id, name).outcome = Some(ReceiptOutcome {
                     is_error: *is_error,
                     output_sha256: sha256_hex(output.as_bytes()),
+                    simulated: *simulated,
                 });
             }
             RunEventKind::Completed { output } => {
@@ -629,6 +644,22 @@ pub fn build_receipt(
             _ => {}
         }
     }
+    let plan = planned.map(|p| {
+        let actual: Vec<CallSummary> = calls
+            .iter()
+            .map(|c| CallSummary {
+                tool: c.tool.clone(),
+                arguments_sha256: c.arguments_sha256.clone(),
+            })
+            .collect();
+        let deviations = crate::preflight::deviations(&p.calls, &actual);
+        ReceiptPlan {
+            preflight_id: p.preflight_id,
+            plan_hash: p.plan_hash.clone(),
+            followed: deviations.is_empty(),
+            deviations,
+        }
+    });
     let receipt = RunReceipt {
         v: FORMAT_VERSION,
         kind: RECEIPT_KIND.to_string(),
@@ -646,6 +677,7 @@ pub fn build_receipt(
             text_sha256,
         }),
         key_id: signer.key_id().to_string(),
+        plan,
     };
     let signature = signer.sign(&canonical_json(&receipt)?);
     Ok(SignedRunReceipt { receipt, signature })
@@ -859,6 +891,8 @@ mod tests {
             created_at: Utc::now(),
             started_at: None,
             finished_at: None,
+            mode: crate::model::RunMode::Live,
+            preflight_id: None,
         };
         let args = json!({"expression": "6*7"});
         let kinds = vec![
@@ -898,6 +932,7 @@ mod tests {
                 name: "calculator".into(),
                 output: "42".into(),
                 is_error: false,
+                simulated: false,
             },
             RunEventKind::PolicyDecision {
                 step: 1,
@@ -920,7 +955,7 @@ mod tests {
                 created_at: Utc::now(),
             })
             .collect();
-        let signed = build_receipt(&run, &events, Utc::now(), &s).unwrap();
+        let signed = build_receipt(&run, &events, None, Utc::now(), &s).unwrap();
         let r = &signed.receipt;
         assert_eq!(r.tool_calls.len(), 2);
         let c1 = &r.tool_calls[0];

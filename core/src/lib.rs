@@ -40,6 +40,7 @@ pub mod mcp;
 pub mod model;
 pub mod notify;
 pub mod policy;
+pub mod preflight;
 pub mod rate_limit;
 pub mod redact;
 pub mod runtime;
@@ -50,6 +51,8 @@ pub mod tool;
 pub mod worker;
 
 pub use autonoma_types::governance;
+/// Re-exported: preflight plans and deviations.
+pub use autonoma_types::preflight as plan;
 pub use error::{Error, Result};
 
 /// The client's IP address as the entry point established it (the TCP peer, the Lambda

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use autonoma_types::model::{
-    Agent, AgentSpec, AgentVersion, ApiKey, Limits, Membership, Organization, Page,
-    ProviderConnection, ProviderKind, Role, Run, RunEvent, RunEventKind, RunStatus, Usage, User,
+    Agent, AgentSpec, AgentVersion, ApiKey, Limits, Membership, Organization, Page, Pricing,
+    ProviderConnection, ProviderKind, Role, Run, RunEvent, RunEventKind, RunMode, RunStatus, Usage,
+    User,
 };
 
 /// Who is calling: resolved from a session cookie or an API key. Every service call takes one,

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::governance::{Approval, ApprovalStatus, Policy, PolicyAction};
 use crate::llm::{ChatMessage, ChatRequest, ChatRole, ProviderFactory, ToolCall};
-use crate::model::{RunEvent, RunEventKind, RunStatus, Usage};
+use crate::model::{RunEvent, RunEventKind, RunMode, RunStatus, Usage};
 use crate::service::Service;
 use crate::store::RunUpdate;
 use crate::tool::{ToolContext, ToolRegistry};
@@ -746,10 +746,41 @@ impl RunEnv {
                                 read_only: tool.read_only(),
                                 rules: (&spec.tool_policies, &org_rules),
                                 done: &done,
+                                preflight: run.mode == RunMode::Preflight,
+                                usage,
                             })
                             .await?;
                         let arguments = match gate {
                             Gate::Run(arguments) => arguments,
+                            Gate::Simulate(decision) => {
+                                let output = crate::preflight::simulated_result(
+                                    &call.name,
+                                    &call.arguments,
+                                    decision,
+                                );
+                                self.emit(
+                                    run.id,
+                                    epoch,
+                                    RunEventKind::ToolResult {
+                                        step,
+                                        call_id: call.id.clone(),
+                                        name: call.name.clone(),
+                                        output: output.clone(),
+                                        is_error: false,
+                                        simulated: true,
+                                    },
+                                )
+                                .await?;
+                                self.audit_tool_call(run, step, call, "simulated", false)
+                                    .await;
+                                messages.push(ChatMessage {
+                                    role: ChatRole::Tool,
+                                    content: output,
+                                    tool_calls: vec![],
+                                    tool_call_id: Some(call.id.clone()),
+                                });
+                                continue;
+                            }
                             Gate::Refuse(message) => {
                                 self.record_result(run.id, epoch, step, call, &message, true)
                                     .await?;
@@ -838,6 +869,9 @@ enum Gate {
     Refuse(String),
     /// The call waits for a person: the run is parked.
     Park,
+    /// A preflight does not run it: its result is synthesized. The policy's decision (what
+    /// a live run would do) goes with it.
+    Simulate(PolicyAction),
 }
 
 /// One tool call as the gate sees it.
@@ -851,6 +885,10 @@ struct GateCall<'a> {
     rules: (&'a [crate::governance::ToolRule], &'a [Policy]),
     /// What the run's events recorded for this step.
     done: &'a RecordedStep,
+    /// The run is a preflight: only allowed read-only calls run; nothing parks.
+    preflight: bool,
+    /// The run's token usage so far (written with the parked status).
+    usage: Usage,
 }
 
 impl RunEnv {
@@ -872,6 +910,7 @@ impl RunEnv {
                 name: call.name.clone(),
                 output: output.to_string(),
                 is_error,
+                simulated: false,
             },
         )
         .await
@@ -916,6 +955,8 @@ impl RunEnv {
             read_only,
             rules,
             done,
+            preflight,
+            usage,
         } = g;
         let (action, rule) = match done.decisions.get(&call.id) {
             Some((a, rule)) => (*a, rule.clone()),
@@ -943,6 +984,12 @@ impl RunEnv {
                 (d.action, d.rule)
             }
         };
+        if preflight
+            && action != PolicyAction::Deny
+            && !(action == PolicyAction::Allow && read_only)
+        {
+            return Ok(Gate::Simulate(action));
+        }
         match action {
             PolicyAction::Allow => return Ok(Gate::Run(call.arguments.clone())),
             PolicyAction::Deny => {
@@ -1004,7 +1051,6 @@ impl RunEnv {
         // Park: the status first, then look again. A decision made before the status was
         // written saw a running run and left it so; it also enqueued a job, which claims
         // the parked run and continues it (claims take `waiting_approval` runs too).
-        let current = store.get_run_unscoped(run.id).await?;
         store
             .update_run(
                 run.id,
@@ -1013,7 +1059,7 @@ impl RunEnv {
                     status: RunStatus::WaitingApproval,
                     output: None,
                     error: None,
-                    usage: current.usage,
+                    usage,
                     steps: step as i64,
                 },
             )

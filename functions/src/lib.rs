@@ -17,6 +17,7 @@ pub mod knowledge;
 pub mod lambda;
 pub mod mcp;
 pub mod mcp_servers;
+pub mod preflight;
 pub mod problem;
 
 use std::sync::Arc;
@@ -80,6 +81,7 @@ fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi
         .merge(knowledge::routes(max_upload_bytes))
         .merge(mcp_servers::routes())
         .merge(audit::routes())
+        .merge(preflight::routes())
         .split_for_parts();
     (router, doc)
 }

@@ -352,6 +352,7 @@ impl ServerHandler for AgentTools {
         let input = RunInput {
             input: args.message,
             thread_id: args.thread_id,
+            preflight_id: None,
         };
         let run = match self.service.start_run(&actor, agent.id, input, None).await {
             Ok((run, _)) => run,
@@ -783,7 +784,7 @@ fn follow_failed(run: &Run, e: &Error) -> CallToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autonoma_core::model::{AgentSpec, Limits, Usage};
+    use autonoma_core::model::{AgentSpec, Limits, RunMode, Usage};
     use chrono::Utc;
 
     fn agent(name: &str, id: &str) -> Agent {
@@ -802,6 +803,7 @@ mod tests {
                 http_allowlist: vec![],
                 knowledge_base_ids: vec![],
                 limits: Limits::default(),
+                pricing: None,
             },
             created_at: Utc::now(),
             updated_at: Utc::now(),
@@ -825,6 +827,8 @@ mod tests {
             created_at: Utc::now(),
             started_at: None,
             finished_at: None,
+            mode: RunMode::Live,
+            preflight_id: None,
         }
     }
 
@@ -953,6 +957,7 @@ mod tests {
                     name: "calculator".into(),
                     output: "391".into(),
                     is_error: false,
+                    simulated: false,
                 },
             ),
             event(
@@ -1118,6 +1123,7 @@ mod tests {
             name: "http_fetch".into(),
             output: long,
             is_error: true,
+            simulated: false,
         })
         .unwrap();
         assert!(m.starts_with("step 2: http_fetch failed "));

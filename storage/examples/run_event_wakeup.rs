@@ -78,6 +78,8 @@ async fn main() {
         thread_id: Uuid::now_v7(),
         input: "x".into(),
         created_by: user,
+        mode: autonoma_core::model::RunMode::Live,
+        preflight_id: None,
     };
     writer.create_run(&new_run, None).await.expect("run");
     let epoch = writer.claim_run(run_id).await.unwrap().expect("claim");

@@ -260,6 +260,8 @@ pub(crate) struct RunRow<I> {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    mode: String,
+    preflight_id: Option<I>,
 }
 
 impl<I: Into<Uuid>> RunRow<I> {
@@ -284,6 +286,8 @@ impl<I: Into<Uuid>> RunRow<I> {
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
+            mode: RunMode::parse(&self.mode).ok_or_else(|| Error::internal("bad run mode"))?,
+            preflight_id: self.preflight_id.map(Into::into),
         })
     }
 }

@@ -131,10 +131,10 @@ pub(crate) const GET_AGENT_VERSION: &str = "SELECT version, spec, created_at FRO
 pub(crate) const LIST_AGENT_VERSIONS: &str = "SELECT version, spec, created_at FROM agent_versions WHERE org_id = $1 AND agent_id = $2 ORDER BY version";
 
 // ---- runs
-/// id, org_id, agent_id, agent_version, thread_id, input, idempotency_key, created_by, created_at.
+/// id, org_id, agent_id, agent_version, thread_id, input, idempotency_key, created_by, created_at, mode, preflight_id.
 pub(crate) const INSERT_RUN: &str =
-    "INSERT INTO runs (id, org_id, agent_id, agent_version, thread_id, status, input, idempotency_key, created_by, created_at) \
-     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9)";
+    "INSERT INTO runs (id, org_id, agent_id, agent_version, thread_id, status, input, idempotency_key, created_by, created_at, mode, preflight_id) \
+     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11)";
 /// org_id, idempotency_key.
 pub(crate) const RUN_BY_IDEMPOTENCY_KEY: &str =
     "SELECT * FROM runs WHERE org_id = $1 AND idempotency_key = $2";

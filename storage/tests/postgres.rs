@@ -605,6 +605,8 @@ async fn committed_run_events_and_cancel_requests_are_announced_to_other_process
         thread_id: Uuid::now_v7(),
         input: "hi".into(),
         created_by: user,
+        mode: autonoma_core::model::RunMode::Live,
+        preflight_id: None,
     };
     other.create_run(&new_run, None).await.unwrap();
     let epoch = other.claim_run(run_id).await.unwrap().unwrap();

@@ -52,6 +52,8 @@ async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
         thread_id: Uuid::now_v7(),
         input: "hi".into(),
         created_by: user.id,
+        mode: autonoma_core::model::RunMode::Live,
+        preflight_id: None,
     };
     let (run, _) = s.create_run(&new, None).await.unwrap();
 

@@ -192,6 +192,8 @@ async fn providers_agents_runs_and_events_round_trip<S: Store>(s: &S) {
         thread_id: Uuid::now_v7(),
         input: "hi".into(),
         created_by: user,
+        mode: autonoma_core::model::RunMode::Live,
+        preflight_id: None,
     };
     let (run, created) = s.create_run(&new_run, Some("idem")).await.unwrap();
     assert!(created);

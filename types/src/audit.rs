@@ -122,6 +122,22 @@ pub struct ReceiptOutcome {
     pub is_error: bool,
     /// SHA-256 (hex) of the tool's output text (UTF-8).
     pub output_sha256: String,
+    /// True when the tool was not executed (a preflight) and the output was synthesized.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
+}
+
+/// How a run started from a preflight compares with that preflight's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiptPlan {
+    pub preflight_id: Uuid,
+    /// The plan's hash (hex SHA-256 of its `(tool, arguments)` sequence).
+    pub plan_hash: String,
+    /// True when the run made exactly the planned calls, in order.
+    pub followed: bool,
+    /// Each position where the run departed from the plan.
+    pub deviations: Vec<crate::preflight::Deviation>,
 }
 
 /// One tool call of a run with what governed it and what came of it.
@@ -172,6 +188,9 @@ pub struct RunReceipt {
     pub end: Option<ReceiptEnd>,
     /// Which instance key signs it ([`AuditKey::key_id`]).
     pub key_id: String,
+    /// For a run started from a preflight: how it compares with the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<ReceiptPlan>,
 }
 
 /// A run receipt and its Ed25519 signature (base64url, no padding) over the RFC 8785

@@ -19,6 +19,7 @@ pub mod knowledge;
 pub mod llm;
 pub mod mcp;
 pub mod model;
+pub mod preflight;
 pub mod requests;
 
 pub use knowledge::*;

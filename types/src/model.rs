@@ -185,6 +185,59 @@ pub struct AgentSpec {
     pub knowledge_base_ids: Vec<Uuid>,
     #[serde(default)]
     pub limits: Limits,
+    /// What the agent's model costs, for the cost estimate of a preflight
+    /// ([`crate::preflight::Plan::estimated_cost_usd`]); absent: no estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+}
+
+/// The price of a model's tokens, in US dollars per million tokens (the unit providers
+/// publish). Both must be finite and 0..=10 000.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    pub input_usd_per_mtok: f64,
+    pub output_usd_per_mtok: f64,
+}
+
+impl Pricing {
+    /// The cost of `usage` in US dollars.
+    pub fn cost_usd(&self, usage: &Usage) -> f64 {
+        (usage.input_tokens as f64 * self.input_usd_per_mtok
+            + usage.output_tokens as f64 * self.output_usd_per_mtok)
+            / 1_000_000.0
+    }
+}
+
+/// What a run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// A real run: tools are executed.
+    #[default]
+    Live,
+    /// A preflight ("ghost run"): read-only tools the policy allows run for real; every
+    /// other tool call is simulated (never executed), nothing waits for approval, and the
+    /// run's tool calls are its [`crate::preflight::Plan`].
+    Preflight,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Live => "live",
+            RunMode::Preflight => "preflight",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RunMode> {
+        match s {
+            "live" => Some(RunMode::Live),
+            "preflight" => Some(RunMode::Preflight),
+            _ => None,
+        }
+    }
 }
 
 /// An agent with its current spec.
@@ -286,6 +339,13 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// `live`, or `preflight` for a ghost run.
+    #[serde(default)]
+    pub mode: RunMode,
+    /// The preflight this live run was started from: its receipt compares the run's tool
+    /// calls with that plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight_id: Option<Uuid>,
 }
 
 /// What happened at one point of a run. Persisted in order; `seq` numbers start at 1
@@ -333,6 +393,9 @@ pub enum RunEventKind {
         name: String,
         output: String,
         is_error: bool,
+        /// True when the call was not executed (a preflight) and `output` was synthesized.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        simulated: bool,
     },
     Usage {
         step: u32,

@@ -52,4 +52,8 @@ pub struct RunInput {
     /// Continue this conversation (a previous run's `thread_id`); new thread when absent.
     #[serde(default)]
     pub thread_id: Option<Uuid>,
+    /// Follow this preflight's plan (a completed preflight of the same agent): the run's
+    /// receipt records where it deviated. `input` may then be empty: the preflight's is used.
+    #[serde(default)]
+    pub preflight_id: Option<Uuid>,
 }

@@ -50,6 +50,10 @@ pub async fn save_agent(
     #[doc = "Wall-clock limit in seconds."] timeout_secs: Option<String>,
     #[doc = "Ids of the knowledge bases to search (`knowledge_base_ids[]`, one per ticked box)."]
     knowledge_base_ids: Option<Vec<String>>,
+    #[doc = "US dollars per million input tokens; empty: no pricing."] price_input: Option<String>,
+    #[doc = "US dollars per million output tokens; empty: no pricing."] price_output: Option<
+        String,
+    >,
 ) -> Result<Agent, AppError> {
     use autonoma_types::{AgentSpec, Limits};
     let (svc, actor) = ssr::actor().await?;
@@ -75,6 +79,25 @@ pub async fn save_agent(
             d.max_output_tokens,
         )?,
         timeout_secs: number("limits.timeout_secs", timeout_secs, d.timeout_secs)?,
+    };
+    let price = |field: &str, v: Option<String>| -> Result<Option<f64>, AppError> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => s
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| AppError::field(field, "must be a number of dollars")),
+        }
+    };
+    let pricing = match (
+        price("pricing.input_usd_per_mtok", price_input)?,
+        price("pricing.output_usd_per_mtok", price_output)?,
+    ) {
+        (None, None) => None,
+        (i, o) => Some(autonoma_types::Pricing {
+            input_usd_per_mtok: i.unwrap_or(0.0),
+            output_usd_per_mtok: o.unwrap_or(0.0),
+        }),
     };
     let mut tools = Vec::new();
     for (name, on) in [
@@ -121,6 +144,7 @@ pub async fn save_agent(
         knowledge_base_ids,
         tool_policies,
         limits,
+        pricing,
     };
     let agent = match id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(id) => svc.update_agent(&actor, ssr::uuid("id", id)?, spec).await?,

@@ -32,7 +32,11 @@ pub async fn send_message(
         .start_run(
             &actor,
             agent_id,
-            autonoma_types::RunInput { input, thread_id },
+            autonoma_types::RunInput {
+                input,
+                thread_id,
+                preflight_id: None,
+            },
             None,
         )
         .await?;

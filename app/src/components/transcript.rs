@@ -134,6 +134,7 @@ impl Transcript {
                 name,
                 output,
                 is_error,
+                ..
             } => {
                 let s = self.step_mut(*step);
                 match s.tools.iter_mut().find(|t| &t.call_id == call_id) {
@@ -737,6 +738,7 @@ mod tests {
                     name: "calculator".into(),
                     output: "4".into(),
                     is_error: false,
+                    simulated: false,
                 },
             ),
             ev(

@@ -313,3 +313,25 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     assert!(!body["detail"].as_str().unwrap().is_empty());
     body
 }
+
+/// GET `path` with the user's API key; asserts 200 and returns the JSON body.
+pub async fn get_json(user: &User, path: &str) -> Value {
+    let res = user.get(path).send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(status, 200, "GET {path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Polls run `run_id` until its status is `want` (30 s at most); returns the run.
+pub async fn wait_run_status(user: &User, run_id: &str, want: &str) -> Value {
+    let path = format!("/api/v1/runs/{run_id}");
+    for _ in 0..600 {
+        let run = get_json(user, &path).await;
+        if run["status"] == want {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run never reached {want}: {}", get_json(user, &path).await);
+}

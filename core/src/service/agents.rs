@@ -43,6 +43,16 @@ impl Service {
                 ),
             ));
         }
+        if let Some(p) = &spec.pricing {
+            for (field, v) in [
+                ("pricing.input_usd_per_mtok", p.input_usd_per_mtok),
+                ("pricing.output_usd_per_mtok", p.output_usd_per_mtok),
+            ] {
+                if !(v.is_finite() && (0.0..=10_000.0).contains(&v)) {
+                    return Err(Error::validation(field, "must be 0 to 10000 dollars"));
+                }
+            }
+        }
         spec.knowledge_base_ids.sort();
         spec.knowledge_base_ids.dedup();
         if spec.knowledge_base_ids.len() > crate::knowledge::MAX_AGENT_KNOWLEDGE_BASES {

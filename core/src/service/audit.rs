@@ -31,9 +31,6 @@ use crate::{Error, Result};
 /// Entries per store read of [`Service::audit_export_batch`]: 500.
 pub const EXPORT_BATCH: u32 = 500;
 
-/// Run events read per store call while building a receipt.
-const RECEIPT_EVENTS_PAGE: u32 = 500;
-
 /// Filters and page of [`Service::list_audit`].
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -192,19 +189,24 @@ impl Service {
     /// Errors: [`Error::NotFound`] (also for another organization's run).
     pub async fn run_receipt(&self, actor: &Actor, run_id: Uuid) -> Result<SignedRunReceipt> {
         let run = self.store.get_run(actor.org_id, run_id).await?;
-        let mut events = Vec::new();
-        loop {
-            let after = events.last().map_or(0, |e: &RunEvent| e.seq);
-            let page = self
-                .store
-                .list_events(run.id, after, RECEIPT_EVENTS_PAGE)
-                .await?;
-            let done = page.len() < RECEIPT_EVENTS_PAGE as usize;
-            events.extend(page);
-            if done {
-                break;
+        let events = self.all_events(run.id).await?;
+        let planned = match run.preflight_id {
+            Some(id) => {
+                let plan = self.plan_of(actor.org_id, id).await?;
+                Some(crate::audit::PlannedCalls {
+                    preflight_id: plan.id,
+                    plan_hash: plan.plan_hash,
+                    calls: crate::preflight::summaries(&plan.calls)?,
+                })
             }
-        }
-        build_receipt(&run, &events, Utc::now(), self.audit_signer())
+            None => None,
+        };
+        build_receipt(
+            &run,
+            &events,
+            planned.as_ref(),
+            Utc::now(),
+            self.audit_signer(),
+        )
     }
 }

@@ -18,6 +18,7 @@ mod keys;
 mod knowledge;
 mod mcp;
 mod members;
+mod preflight;
 mod providers;
 mod runs;
 

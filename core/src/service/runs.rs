@@ -42,6 +42,30 @@ impl Service {
         if let Some(k) = idempotency_key {
             check_len("Idempotency-Key", k, 1, 255)?;
         }
+        let mut input = input;
+        if let Some(preflight_id) = input.preflight_id {
+            // The agent first: another organization's agent is a 404 either way.
+            self.store.get_agent(actor.org_id, agent_id).await?;
+            let preflight = self
+                .followed_preflight(actor, agent_id, preflight_id)
+                .await?;
+            if input.input.trim().is_empty() {
+                input.input = preflight.input;
+            }
+        }
+        self.queue_run(actor, agent_id, input, idempotency_key, RunMode::Live)
+            .await
+    }
+
+    /// Creates a run of `mode` and queues it (the caller checked the role and the key).
+    pub(super) async fn queue_run(
+        &self,
+        actor: &Actor,
+        agent_id: Uuid,
+        input: RunInput,
+        idempotency_key: Option<&str>,
+        mode: RunMode,
+    ) -> Result<(Run, bool)> {
         if input.input.trim().is_empty() || input.input.len() > 100_000 {
             return Err(Error::validation(
                 "input",
@@ -78,6 +102,8 @@ impl Service {
             thread_id,
             input: input.input,
             created_by: actor.user_id,
+            mode,
+            preflight_id: input.preflight_id,
         };
         let (run, created) = self.store.create_run(&new, idempotency_key).await?;
         if created {
@@ -117,11 +143,28 @@ impl Service {
                     "agent_id": run.agent_id,
                     "agent_version": run.agent_version,
                     "thread_id": run.thread_id,
+                    "mode": run.mode.as_str(),
+                    "preflight_id": run.preflight_id,
                 }),
             )
             .await;
         }
         Ok((run, created))
+    }
+
+    /// Every event of run `run_id` (no scoping: the caller read the run in its
+    /// organization first), in `seq` order, read in pages.
+    pub(crate) async fn all_events(&self, run_id: Uuid) -> Result<Vec<RunEvent>> {
+        let mut events = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e: &RunEvent| e.seq);
+            let page = self.store.list_events(run_id, after, EVENTS_PAGE).await?;
+            let done = page.len() < EVENTS_PAGE as usize;
+            events.extend(page);
+            if done {
+                return Ok(events);
+            }
+        }
     }
 
     /// One run (viewer+).

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::model::{Run, RunEvent, RunEventKind, RunStatus, Usage};
+use crate::model::{Run, RunEvent, RunEventKind, RunMode, RunStatus, Usage};
 #[allow(unused_imports)]
 use crate::Error;
 use crate::Result;
@@ -18,6 +18,9 @@ pub struct NewRun {
     pub thread_id: Uuid,
     pub input: String,
     pub created_by: Uuid,
+    pub mode: RunMode,
+    /// The preflight whose plan this run follows.
+    pub preflight_id: Option<Uuid>,
 }
 
 /// Final or intermediate state written back by the executor.

@@ -31,6 +31,8 @@ impl RunStore for PgStore {
             .bind(idempotency_key)
             .bind(run.created_by)
             .bind(now)
+            .bind(run.mode.as_str())
+            .bind(run.preflight_id)
             .execute(&mut *tx)
             .await;
         match r {
@@ -88,7 +90,7 @@ impl RunStore for PgStore {
     ) -> Result<Vec<Run>> {
         let rows = in_tx!(self.tenant_tx(org_id), |c| {
             sqlx::query_as::<_, RunRow<Uuid>>(
-                "SELECT * FROM runs WHERE org_id = $1 AND ($2::uuid IS NULL OR agent_id = $2) AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+                "SELECT * FROM runs WHERE org_id = $1 AND mode = 'live' AND ($2::uuid IS NULL OR agent_id = $2) AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
             )
             .bind(org_id)
             .bind(agent_id)

@@ -43,6 +43,8 @@ impl RunStore for SqliteStore {
             .bind(idempotency_key)
             .bind(run.created_by.to_string())
             .bind(now)
+            .bind(run.mode.as_str())
+            .bind(run.preflight_id.map(|u| u.to_string()))
             .execute(&self.pool)
             .await;
         match r {
@@ -92,7 +94,7 @@ impl RunStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Run>> {
         let rows = sqlx::query_as::<_, RunRow<Id>>(
-            "SELECT * FROM runs WHERE org_id = $1 AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+            "SELECT * FROM runs WHERE org_id = $1 AND mode = 'live' AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
         )
         .bind(org_id.to_string())
         .bind(agent_id.map(|u| u.to_string()))

@@ -21,6 +21,7 @@ pub fn spec(provider_id: Uuid, name: &str) -> AgentSpec {
         knowledge_base_ids: vec![],
         tool_policies: vec![],
         limits: Limits::default(),
+        pricing: None,
     }
 }
 

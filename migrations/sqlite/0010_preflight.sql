@@ -1,0 +1,3 @@
+-- Preflight ("ghost") runs and live runs that follow a preflight's plan.
+ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'live' CHECK (mode IN ('live', 'preflight'));
+ALTER TABLE runs ADD COLUMN preflight_id TEXT REFERENCES runs(id) ON DELETE SET NULL;
