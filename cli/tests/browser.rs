@@ -96,6 +96,8 @@ fn a_tool_call_waits_for_approval_in_the_inbox_and_the_answer_streams() {
         Rule::when_user_contains("17*23")
             .reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
         Rule::after_tool_result("391").reply_text("17 × 23 = 391"),
+        Rule::after_tool_result("simulated")
+            .reply_text("I would multiply 17 by 23 with the calculator."),
     ]);
     let server = Server::start();
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,6 +1,7 @@
 // Browser end-to-end for governed tools: sign up, connect the scripted provider, create an
 // agent whose calculator multiplications need approval (the editor's tool policy field),
-// ask it to multiply, see the call wait in the chat, approve it in the approvals inbox from
+// preflight it in the editor (the plan shows the call, simulated, needing approval, with a
+// cost estimate), run the plan for real, see the call wait in the chat, approve it in the approvals inbox from
 // a second tab, and see the answer stream into the first. Driven by cli/tests/browser.rs
 // (BASE_URL, SCRIPTED_URL, OUT_DIR). Exits non-zero on any failure.
 import { chromium } from 'playwright-core';
@@ -57,14 +58,30 @@ try {
   await shot(page, '02-agent-editor-policy');
   await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/agents/new'), { timeout: 30000 }), page.click('form:has(#model_ref) button[type=submit].btn-primary')]);
 
-  step('ask it to multiply; the call waits');
-  await page.goto(`${base}/agents`);
-  await page.click('text=Careful calculator');
-  await page.waitForSelector('#chat-input', { timeout: 30000 });
-  await page.waitForFunction(() => document.querySelector('#chat-input') && !document.querySelector('#chat-input').disabled);
-  await page.fill('#chat-input', 'What is 17*23?');
-  await page.click('form:has(#chat-input) button[type=submit]');
+  step('preflight it from the editor: the call is planned, simulated, and would need approval');
+  const agentUrl = page.url().replace(/\?.*$/, '');
+  await page.goto(`${agentUrl}/edit`);
+  await page.waitForSelector('#preflight-input', { timeout: 30000 });
+  await page.fill('#price_input', '3');
+  await page.fill('#price_output', '15');
+  await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/edit'), { timeout: 30000 }), page.click('form:has(#model_ref) button[type=submit].btn-primary')]);
+  await page.goto(`${agentUrl}/edit`);
+  await page.waitForSelector('#preflight-input', { timeout: 30000 });
+  await page.waitForFunction(() => !document.querySelector('#preflight-run').disabled);
+  await page.fill('#preflight-input', 'What is 17*23?');
+  await page.click('#preflight-run');
+  await page.waitForSelector('#preflight-plan tr[data-tool=calculator]', { timeout: 60000 });
+  const row = await page.textContent('#preflight-plan tr[data-tool=calculator]');
+  if (!row.includes('needs approval') || !row.includes('simulated')) throw new Error(`plan row: ${row}`);
+  const summary = await page.textContent('#preflight-plan .plan-summary');
+  if (!summary.includes('$')) throw new Error(`no cost estimate: ${summary}`);
+  await page.locator('#preflight').screenshot({ path: `${out}/03a-preflight-plan.png` });
+
+  step('run the plan for real; the call waits');
+  await Promise.all([page.waitForURL((u) => u.search.includes('thread='), { timeout: 30000 }), page.click('#preflight-follow')]);
   await page.waitForSelector('.tool-step .badge:has-text("waiting for approval")', { timeout: 60000 });
+  await page.waitForSelector('form:has(#chat-input) button:has-text("Waiting for approval")', { timeout: 30000 });
+  await page.waitForSelector('.runs-panel .status-waiting_approval', { timeout: 30000 });
   await shot(page, '03-chat-waiting');
 
   step('approve it in the inbox, in another tab');

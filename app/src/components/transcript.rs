@@ -63,6 +63,15 @@ pub struct Transcript {
 }
 
 impl Transcript {
+    /// True while the run is not over and a tool call waits for an approval.
+    pub fn is_waiting(&self) -> bool {
+        self.outcome.is_none()
+            && self
+                .steps
+                .iter()
+                .any(|s| s.tools.iter().any(|t| t.approval == Some(None)))
+    }
+
     /// Folds events (in `seq` order; duplicates are ignored).
     pub fn from_events(events: &[RunEvent]) -> Self {
         let mut t = Transcript::default();
@@ -231,12 +240,23 @@ pub fn RunTranscript(
     /// Called once the run reaches a final state (live only).
     #[prop(optional)]
     on_done: Option<Callback<()>>,
+    /// Set to whether the run is parked waiting for a person's approval.
+    #[prop(optional)]
+    waiting: Option<RwSignal<bool>>,
 ) -> impl IntoView {
     let run_error = run_error.filter(|e| !e.trim().is_empty());
     let transcript = RwSignal::new(Transcript::from_events(&initial));
     let live = RwSignal::new(!status.is_terminal());
     let stream_error = RwSignal::new(None::<String>);
     let cancel = ServerAction::<CancelRun>::new();
+    if let Some(waiting) = waiting {
+        Effect::new(move |_| {
+            let now = transcript.with(Transcript::is_waiting);
+            if waiting.get_untracked() != now {
+                waiting.set(now);
+            }
+        });
+    }
 
     #[cfg(feature = "hydrate")]
     {

@@ -14,6 +14,7 @@ use crate::components::feedback::{ErrorBox, Loading};
 use crate::components::form::{field_error, FieldHint};
 use crate::components::format::{kind_label, short_time};
 use crate::components::header::PageHeader;
+use crate::pages::preflight::PreflightPanel;
 
 /// Built-in tools: name, label, description.
 const TOOLS: [(&str, &str, &str); 3] = [
@@ -211,6 +212,14 @@ fn AgentForm(
     let no_providers = providers.is_empty();
     let header_cancel_href = cancel_href.clone();
     let delete_id = id.clone();
+    let preflight_id = id.clone();
+    let pricing = a.and_then(|a| a.pricing);
+    let price_input = pricing
+        .map(|p| p.input_usd_per_mtok.to_string())
+        .unwrap_or_default();
+    let price_output = pricing
+        .map(|p| p.output_usd_per_mtok.to_string())
+        .unwrap_or_default();
     let version_note = agent.as_ref().map(|a| {
         format!(
             "Version {} · saving creates version {}",
@@ -381,6 +390,22 @@ fn AgentForm(
                         </div>
                     </div>
                 </section>
+                <section class="form-section">
+                    <h2>"Pricing" <span class="optional">"optional"</span></h2>
+                    <div class="field-row">
+                        <div class="field">
+                            <label for="price_input">"Input, $ per million tokens"</label>
+                            <input id="price_input" type="number" name="price_input" min="0" max="10000" step="any" value=price_input placeholder="3.00"/>
+                            <FieldHint err=err("pricing.input_usd_per_mtok")/>
+                        </div>
+                        <div class="field">
+                            <label for="price_output">"Output, $ per million tokens"</label>
+                            <input id="price_output" type="number" name="price_output" min="0" max="10000" step="any" value=price_output placeholder="15.00"/>
+                            <FieldHint err=err("pricing.output_usd_per_mtok")/>
+                        </div>
+                    </div>
+                    <p class="hint">"What the model costs, from your provider's price list: preflights estimate a run's cost with it."</p>
+                </section>
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" disabled=move || pending.get()>
                         {move || {
@@ -399,6 +424,7 @@ fn AgentForm(
                 </div>
             </ActionForm>
         </div>
+        {editing.then(|| view! { <PreflightPanel agent_id=preflight_id.clone()/> })}
         {editing
             .then(|| {
                 view! {

@@ -129,6 +129,15 @@ fn ChatThread(
 ) -> impl IntoView {
     let busy = RwSignal::new(turns.last().is_some_and(|t| !t.run.status.is_terminal()));
     let thread_id = RwSignal::new(turns.last().map(|t| t.run.thread_id));
+    // A run parked for approval: the composer says so, and the runs list shows it.
+    let waiting = RwSignal::new(false);
+    Effect::new(move |prev: Option<bool>| {
+        let now = waiting.get();
+        if prev.is_some_and(|p| p != now) {
+            runs_version.update(|v| *v += 1);
+        }
+        now
+    });
     let turns = RwSignal::new(turns);
     let send = ServerAction::<SendMessage>::new();
     let input = RwSignal::new(String::new());
@@ -209,6 +218,7 @@ fn ChatThread(
                                 initial=turn.events.clone()
                                 run_error=run.error.clone().unwrap_or_default()
                                 on_done=on_done
+                                waiting=waiting
                             />
                             <a class="turn-link" href=format!("/runs/{}", run.id)>
                                 "Run details"
@@ -247,6 +257,8 @@ fn ChatThread(
                         {move || {
                             if send.pending().get() {
                                 "Sending…"
+                            } else if busy.get() && waiting.get() {
+                                "Waiting for approval…"
                             } else if busy.get() {
                                 "Running…"
                             } else {
@@ -319,7 +331,7 @@ pub fn RunList(
                     view! {
                         <li>
                             <a href=format!("/runs/{}", r.id)>
-                                <span class=format!("status status-{}", r.status.as_str())>{r.status.as_str()}</span>
+                                <span class=format!("status status-{}", r.status.as_str())>{r.status.as_str().replace('_', " ")}</span>
                                 <span class="run-input">{first_line}</span>
                                 <span class="muted small">{short_time(r.created_at)}</span>
                             </a>

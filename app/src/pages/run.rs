@@ -35,7 +35,8 @@ pub fn RunPage() -> impl IntoView {
                         view! {
                             <Title text=format!("Run …{short_id}")/>
                             <PageHeader title=format!("Run …{short_id}") subtitle=subtitle>
-                                <span class=format!("status status-{status}")>{status}</span>
+                                <span class=format!("status status-{status}")>{status.replace('_', " ")}</span>
+                                {(r.mode == autonoma_types::RunMode::Preflight).then(|| view! { <span class="badge" title="A preflight: tools that are not read-only were simulated">"preflight"</span> })}
                                 <a class="btn btn-secondary btn-small" href=format!("/agents/{}?thread={}", r.agent_id, r.thread_id)>
                                     "Open conversation"
                                 </a>
