@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use autonoma_testkit::{Rule, ScriptedLlm};
 use common::*;
 use serde_json::{json, Value};
@@ -47,28 +45,6 @@ fn multiply_llm() -> ScriptedLlm {
     ])
 }
 
-async fn run_json(user: &User, run_id: &str) -> Value {
-    user.get(&format!("/api/v1/runs/{run_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Polls the run until it has status `want` (30 s at most).
-async fn wait_status(user: &User, run_id: &str, want: &str) -> Value {
-    for _ in 0..600 {
-        let run = run_json(user, run_id).await;
-        if run["status"] == want {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("run never reached {want}: {}", run_json(user, run_id).await);
-}
-
 async fn pending(user: &User) -> Vec<Value> {
     let res = user
         .get("/api/v1/approvals?status=pending")
@@ -106,7 +82,7 @@ async fn an_approval_parks_the_run_and_the_decision_resumes_it_without_calling_t
     let run = user.start_run(&agent, "What is 17*23?", None).await;
     let run_id = run["id"].as_str().unwrap().to_string();
 
-    wait_status(&user, &run_id, "waiting_approval").await;
+    wait_run_status(&user, &run_id, "waiting_approval").await;
     let so_far = user.events_so_far(&run_id).await;
     let decision = so_far.iter().find(|e| e.1 == "policy_decision").unwrap();
     assert_eq!(decision.2["decision"], "require_approval");
@@ -178,7 +154,10 @@ async fn an_approval_parks_the_run_and_the_decision_resumes_it_without_calling_t
         1,
         "the tool call is recorded once"
     );
-    assert_eq!(run_json(&user, &run_id).await["status"], "completed");
+    assert_eq!(
+        get_json(&user, &format!("/api/v1/runs/{run_id}")).await["status"],
+        "completed"
+    );
 
     // The decision, the tool call and the run's end are in the signed audit log.
     let audit: Value = user
@@ -211,7 +190,7 @@ async fn a_denial_reaches_the_model_and_edited_arguments_are_what_runs() {
     // Denied with a comment: the model gets it as the tool's (error) result and adapts.
     let run = user.start_run(&agent, "What is 17*23?", None).await;
     let run_id = run["id"].as_str().unwrap().to_string();
-    wait_status(&user, &run_id, "waiting_approval").await;
+    wait_run_status(&user, &run_id, "waiting_approval").await;
     let id = pending(&user).await[0]["id"].as_str().unwrap().to_string();
     let res = user
         .post(&format!("/api/v1/approvals/{id}/deny"))
@@ -245,7 +224,7 @@ async fn a_denial_reaches_the_model_and_edited_arguments_are_what_runs() {
     // Approved with edited arguments: the tool runs those, and the edit is recorded.
     let run = user.start_run(&agent, "What is 17*23?", None).await;
     let run_id = run["id"].as_str().unwrap().to_string();
-    wait_status(&user, &run_id, "waiting_approval").await;
+    wait_run_status(&user, &run_id, "waiting_approval").await;
     let id = pending(&user).await[0]["id"].as_str().unwrap().to_string();
     let res = user
         .post(&format!("/api/v1/approvals/{id}/approve"))
@@ -330,7 +309,7 @@ async fn a_pending_approval_survives_kill_9_and_the_run_completes_after_approval
     let agent = gated_agent(&user, &provider).await;
     let run = user.start_run(&agent, "What is 17*23?", None).await;
     let run_id = run["id"].as_str().unwrap().to_string();
-    wait_status(&user, &run_id, "waiting_approval").await;
+    wait_run_status(&user, &run_id, "waiting_approval").await;
     first.kill();
 
     let env: Vec<(String, String)> = first.database_env();
@@ -367,7 +346,7 @@ async fn cancelling_a_parked_run_ends_it() {
     let agent = gated_agent(&user, &provider).await;
     let run = user.start_run(&agent, "What is 17*23?", None).await;
     let run_id = run["id"].as_str().unwrap().to_string();
-    wait_status(&user, &run_id, "waiting_approval").await;
+    wait_run_status(&user, &run_id, "waiting_approval").await;
     let res = user
         .post(&format!("/api/v1/runs/{run_id}/cancel"))
         .send()
@@ -376,7 +355,19 @@ async fn cancelling_a_parked_run_ends_it() {
     assert!(res.status().is_success(), "{}", res.status());
     let events = user.events(&run_id, None).await;
     assert_eq!(events.last().unwrap().1, "cancelled", "{events:?}");
-    assert_eq!(run_json(&user, &run_id).await["status"], "cancelled");
+    assert_eq!(
+        get_json(&user, &format!("/api/v1/runs/{run_id}")).await["status"],
+        "cancelled"
+    );
+    // Its approval leaves the inbox, denied by whoever cancelled.
+    assert_eq!(pending(&user).await, Vec::<Value>::new());
+    let all = get_json(&user, "/api/v1/approvals").await;
+    let approval = &all["items"][0];
+    assert_eq!(
+        (approval["status"].as_str(), approval["comment"].as_str()),
+        (Some("denied"), Some("the run was cancelled"))
+    );
+    assert!(approval["decided_by"].is_string());
 }
 
 #[tokio::test]
@@ -518,4 +509,56 @@ async fn organization_policies_deny_and_bad_rules_are_refused_without_writes() {
         .await
         .unwrap();
     assert_problem(res, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn viewers_see_tool_arguments_and_outputs_redacted_members_see_them_as_recorded() {
+    let llm = ScriptedLlm::start(vec![
+        Rule::when_user_contains("contact").reply_tool_call(
+            "calculator",
+            r#"{"expression":"6*7","contact":"ada@example.com","card":"4111 1111 1111 1111"}"#,
+        ),
+        Rule::after_any_tool_result().reply_text("Done."),
+    ]);
+    let server = Server::start();
+    let user = User::sign_up(&server, "owner@example.com").await;
+    let provider = user.scripted_provider(&llm.base_url()).await;
+    let agent = gated_agent(&user, &provider).await;
+    let run = user
+        .start_run(&agent, "Multiply and contact me", None)
+        .await;
+    let run_id = run["id"].as_str().unwrap().to_string();
+    wait_run_status(&user, &run_id, "waiting_approval").await;
+
+    let viewer = key_with_role(&user, "viewer").await;
+    let as_viewer = |path: String| {
+        let req = reqwest::Client::new()
+            .get(server.url(&path))
+            .bearer_auth(&viewer)
+            .header("accept", "application/json");
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let seen = as_viewer("/api/v1/approvals?status=pending".into()).await;
+    let args = &seen["items"][0]["arguments"];
+    assert_eq!(args["contact"], "[redacted:email]", "{seen}");
+    assert_eq!(args["card"], "[redacted:card]");
+    assert_eq!(args["expression"], "6*7", "ordinary values are kept");
+    let events = as_viewer(format!("/api/v1/runs/{run_id}/events")).await;
+    let text = events.to_string();
+    assert!(
+        !text.contains("ada@example.com") && !text.contains("4111 1111"),
+        "{text}"
+    );
+    assert!(text.contains("[redacted:email]"));
+
+    // A member sees what was recorded, and decides on it.
+    let inbox = pending(&user).await;
+    assert_eq!(inbox[0]["arguments"]["contact"], "ada@example.com");
+    let member_events = user.events_so_far(&run_id).await;
+    let call = member_events.iter().find(|e| e.1 == "tool_call").unwrap();
+    assert_eq!(call.2["arguments"]["contact"], "ada@example.com");
 }

@@ -149,7 +149,7 @@ impl Service {
         self.decide(actor, id, ApprovalStatus::Denied, input).await
     }
 
-    async fn decide(
+    pub(super) async fn decide(
         &self,
         actor: &Actor,
         id: Uuid,

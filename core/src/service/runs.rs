@@ -196,7 +196,9 @@ impl Service {
 
     /// Asks a run to stop (member+); its executor is woken at once (in this process, or
     /// through the store's notifications in another), stops mid-stream if need be, and
-    /// records a `cancelled` event.
+    /// records a `cancelled` event. A run parked for approvals has them denied by the
+    /// caller ("the run was cancelled"), so the inbox does not keep them, and is woken to
+    /// end.
     pub async fn cancel_run(&self, actor: &Actor, id: Uuid) -> Result<Run> {
         require(actor, Role::Member, "cancelling runs needs member")?;
         self.store.request_cancel(actor.org_id, id).await?;
@@ -204,13 +206,45 @@ impl Service {
         self.notifier.notify(id);
         let run = self.store.get_run(actor.org_id, id).await?;
         if run.status == RunStatus::WaitingApproval {
+            let mut pending = std::collections::BTreeSet::new();
+            for e in self.all_events(id).await? {
+                match e.kind {
+                    RunEventKind::ApprovalRequested { approval_id, .. } => {
+                        pending.insert(approval_id);
+                    }
+                    RunEventKind::ApprovalDecided { approval_id, .. } => {
+                        pending.remove(&approval_id);
+                    }
+                    _ => {}
+                }
+            }
+            for approval_id in pending {
+                let input = crate::governance::ApprovalInput {
+                    comment: "the run was cancelled".into(),
+                    arguments: None,
+                };
+                match self
+                    .decide(
+                        actor,
+                        approval_id,
+                        crate::governance::ApprovalStatus::Denied,
+                        input,
+                    )
+                    .await
+                {
+                    // Decided meanwhile (a person, or its expiry): nothing to do.
+                    Ok(_) | Err(Error::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             // No executor holds a parked run: wake one to end it.
             self.enqueue_continuation(id, Duration::ZERO).await?;
         }
         Ok(run)
     }
 
-    /// Events of a run after `after` (viewer+), up to 500.
+    /// Events of a run after `after` (viewer+), up to 500. Viewers get tool arguments and
+    /// tool outputs PII-redacted ([`redacted_for_viewer`]).
     pub async fn run_events(
         &self,
         actor: &Actor,
@@ -218,7 +252,12 @@ impl Service {
         after: i64,
     ) -> Result<Vec<RunEvent>> {
         self.store.get_run(actor.org_id, run_id).await?;
-        self.store.list_events(run_id, after, EVENTS_PAGE).await
+        let events = self.store.list_events(run_id, after, EVENTS_PAGE).await?;
+        Ok(if actor.role == Role::Viewer {
+            events.into_iter().map(redacted_for_viewer).collect()
+        } else {
+            events
+        })
     }
 
     /// Follows a run's events live (viewer+): those with `seq > after_seq` in order, then
@@ -246,6 +285,34 @@ impl Service {
             finished: false,
         })
     }
+}
+
+/// An event as a viewer sees it: the arguments of tool calls (also inside the assistant
+/// message and approval events) through [`crate::redact::redact_json`], tool outputs
+/// through [`crate::redact::redact_text`] (e-mail addresses, phone and card numbers, API
+/// keys). Members and up see events as recorded; hashes in receipts cover the originals.
+pub fn redacted_for_viewer(mut e: RunEvent) -> RunEvent {
+    use crate::redact::{redact_json, redact_text};
+    match &mut e.kind {
+        RunEventKind::ToolCall { arguments, .. }
+        | RunEventKind::ApprovalRequested { arguments, .. } => *arguments = redact_json(arguments),
+        RunEventKind::AssistantMessage { tool_calls, .. } => {
+            for c in tool_calls {
+                c.arguments = redact_json(&c.arguments);
+            }
+        }
+        RunEventKind::ApprovalDecided {
+            edited_arguments: Some(a),
+            ..
+        } => *a = redact_json(a),
+        RunEventKind::ToolResult { output, .. } => {
+            if let std::borrow::Cow::Owned(r) = redact_text(output) {
+                *output = r;
+            }
+        }
+        _ => {}
+    }
+    e
 }
 
 /// A run's events as they come ([`Service::follow_run_events`]).
