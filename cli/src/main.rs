@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+mod approvals_cmd;
 mod audit_cmd;
 mod embed_cmd;
 
@@ -45,6 +46,8 @@ enum Command {
         #[arg(env = "_HANDLER")]
         handler: String,
     },
+    /// The approvals inbox through a server's API: `list`, `approve ID`, `deny ID`.
+    Approvals(approvals_cmd::ApprovalsArgs),
     /// Verify audit exports and run receipts offline (`autonoma audit verify FILE
     /// --public-key KEY`).
     Audit(audit_cmd::AuditArgs),
@@ -141,6 +144,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             init_tracing("warn");
             autonoma::run_cmd::run(args).await
+        }
+        Command::Approvals(args) => {
+            init_tracing("warn");
+            approvals_cmd::run(args).await
         }
         Command::Audit(args) => {
             if !audit_cmd::run(args)? {
