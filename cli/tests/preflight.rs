@@ -321,25 +321,13 @@ async fn bad_preflight_requests_get_problems_and_start_nothing() {
         let body = assert_problem(res, 422, "validation_failed").await;
         assert!(body["detail"].as_str().unwrap().contains(why), "{body}");
     }
-    let res = user
-        .get(&format!(
-            "/api/v1/preflights/{}",
-            live["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(res, 404, "not_found").await;
+    // A live run is no preflight; another organization's preflight is nobody's business.
     let stranger = User::sign_up(&server, "stranger@example.com").await;
-    let res = stranger
-        .get(&format!(
-            "/api/v1/preflights/{}",
-            plan["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(res, 404, "not_found").await;
+    for (who, id) in [(&user, &live["id"]), (&stranger, &plan["id"])] {
+        let path = format!("/api/v1/preflights/{}", id.as_str().unwrap());
+        let res = who.get(&path).send().await.unwrap();
+        assert_problem(res, 404, "not_found").await;
+    }
     let res = stranger
         .post(&format!("/api/v1/agents/{other_id}/runs"))
         .json(&json!({"input": "x", "preflight_id": plan["id"]}))
