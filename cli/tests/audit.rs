@@ -86,19 +86,25 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
             "auth.login",
             "agent.create",
             "run.start",
+            "capability.issue",
             "run.finish"
         ]
     );
     let items = page["items"].as_array().unwrap();
     assert!(items.iter().all(|e| e["org_id"] == a.org_id.as_str()));
-    let key_entry = &items[5];
+    let key_entry = &items[6];
     assert_eq!(key_entry["details"]["role"], "owner");
     assert!(
         !key_entry.to_string().contains(&a.api_key),
         "no secret in the log"
     );
-    assert_eq!(items[1]["actor"]["kind"], "api_key");
+    assert_eq!(items[2]["actor"]["kind"], "api_key");
+    assert_eq!(items[2]["target"], run_id);
+    // The run's capability token, by its identity only, signed by the executor (system).
+    assert_eq!(items[1]["actor"]["kind"], "system");
     assert_eq!(items[1]["target"], run_id);
+    assert_eq!(items[1]["details"]["tools"], json!([]));
+    assert!(items[1]["details"]["token_id"].as_str().unwrap().len() >= 64);
     assert_eq!(items[0]["actor"]["kind"], "system");
     assert_eq!(items[0]["details"]["status"], "completed");
     // Filters: an action prefix, and pages.

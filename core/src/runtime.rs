@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::capability::{CapabilityCall, CapabilityToken, RunGrant};
 use crate::governance::{Approval, ApprovalStatus, Policy, PolicyAction};
 use crate::llm::{ChatMessage, ChatRequest, ChatRole, ProviderFactory, ToolCall};
 use crate::model::{RunEvent, RunEventKind, RunStatus, Usage};
@@ -41,6 +42,9 @@ pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// by [`crate::service::Service::cancels`]: the safety net for a lost cross-process
 /// notification.
 pub const CANCEL_POLL: Duration = Duration::from_secs(2);
+/// How long a run's capability token outlives the run's remaining wall time (minted at
+/// every claim, so time parked for an approval never counts against it).
+pub const CAPABILITY_SLACK: Duration = Duration::from_secs(60);
 /// Events read per page when a run is rebuilt from its events.
 const REPLAY_PAGE: u32 = 1000;
 
@@ -592,6 +596,16 @@ impl RunEnv {
             run_id: run.id,
             idempotency_key: String::new(),
         };
+        let capability = self
+            .mint_capability(
+                run,
+                epoch,
+                &tools,
+                spec,
+                &org_rules,
+                limit.saturating_sub(elapsed),
+            )
+            .await?;
 
         for step in 1..=spec.limits.max_steps {
             steps = step as i64;
@@ -748,8 +762,11 @@ impl RunEnv {
                                 done: &done,
                             })
                             .await?;
-                        let arguments = match gate {
-                            Gate::Run(arguments) => arguments,
+                        let (arguments, approved) = match gate {
+                            Gate::Run {
+                                arguments,
+                                approved,
+                            } => (arguments, approved),
                             Gate::Refuse(message) => {
                                 self.record_result(run.id, epoch, step, call, &message, true)
                                     .await?;
@@ -764,6 +781,34 @@ impl RunEnv {
                             }
                             Gate::Park => return Ok(LoopEnd::Parked),
                         };
+                        // The run's capability token must let this very call run too.
+                        let check = self.service.capability_key().verify(
+                            &capability.bytes,
+                            &CapabilityCall {
+                                org_id: run.org_id,
+                                run_id: run.id,
+                                ancestors: &[],
+                                tool: &call.name,
+                                arguments: &arguments,
+                                now: chrono::Utc::now(),
+                                approved,
+                            },
+                        );
+                        if let Err(refusal) = check {
+                            let message =
+                                format!("the call to '{}' was refused: {refusal}", call.name);
+                            tracing::warn!(run = %run.id, tool = %call.name, %refusal, "capability token refused a tool call");
+                            self.record_result(run.id, epoch, step, call, &message, true)
+                                .await?;
+                            self.audit_tool_call(run, step, call, "refused", true).await;
+                            messages.push(ChatMessage {
+                                role: ChatRole::Tool,
+                                content: message,
+                                tool_calls: vec![],
+                                tool_call_id: Some(call.id.clone()),
+                            });
+                            continue;
+                        }
                         tool_ctx.idempotency_key =
                             crate::tool::idempotency_key(run.id, step, &call.id);
                         let fut = tool.call(arguments, &tool_ctx);
@@ -832,8 +877,12 @@ enum LoopEnd {
 
 /// What the policy lets a tool call do.
 enum Gate {
-    /// Run the tool with these arguments (the model's, or an approver's edit).
-    Run(serde_json::Value),
+    /// Run the tool with these arguments (the model's, or an approver's edit); `approved`
+    /// when a person approved this call (the capability check needs to know).
+    Run {
+        arguments: serde_json::Value,
+        approved: bool,
+    },
     /// Do not run it; this is the tool's (error) result for the model.
     Refuse(String),
     /// The call waits for a person: the run is parked.
@@ -854,6 +903,65 @@ struct GateCall<'a> {
 }
 
 impl RunEnv {
+    /// Mints this attempt's capability token ([`crate::capability`]): the resolved tools
+    /// (minus those an unconditional `deny` forbids), the agent's then the organization's
+    /// rules as they are now, bound to the run and its organization, valid for the run's
+    /// remaining wall time plus [`CAPABILITY_SLACK`]. Records its identity as a
+    /// `capability_issued` event and a `capability.issue` audit entry (never the token).
+    async fn mint_capability(
+        &self,
+        run: &crate::model::Run,
+        epoch: i64,
+        tools: &[Arc<dyn crate::tool::Tool>],
+        spec: &crate::model::AgentSpec,
+        org_rules: &[Policy],
+        remaining: Duration,
+    ) -> Result<CapabilityToken> {
+        let key = self.service.capability_key();
+        let named: Vec<(String, bool)> = tools
+            .iter()
+            .map(|t| (t.definition().name, t.read_only()))
+            .collect();
+        let expires_at = chrono::Utc::now()
+            + chrono::Duration::from_std(remaining + CAPABILITY_SLACK)
+                .unwrap_or(chrono::Duration::hours(24));
+        let grant = RunGrant::new(
+            run.org_id,
+            run.id,
+            &named,
+            &spec.tool_policies,
+            org_rules,
+            expires_at,
+        );
+        let token = key.mint(&grant)?;
+        let granted: Vec<String> = grant.tools.iter().map(|t| t.name.clone()).collect();
+        self.emit(
+            run.id,
+            epoch,
+            RunEventKind::CapabilityIssued {
+                token_id: token.token_id().to_string(),
+                key_id: key.key_id().to_string(),
+                tools: granted.clone(),
+                expires_at: token.expires_at,
+            },
+        )
+        .await?;
+        self.service
+            .audit_after(
+                run.org_id,
+                crate::audit::AuditActor::System,
+                crate::audit::actions::CAPABILITY_ISSUE,
+                Some(run.id.to_string()),
+                serde_json::json!({
+                    "token_id": token.token_id(), "key_id": key.key_id(),
+                    "tools": granted, "expires_at": token.expires_at,
+                    "rules": grant.rules.len(),
+                }),
+            )
+            .await;
+        Ok(token)
+    }
+
     async fn record_result(
         &self,
         run_id: Uuid,
@@ -944,7 +1052,12 @@ impl RunEnv {
             }
         };
         match action {
-            PolicyAction::Allow => return Ok(Gate::Run(call.arguments.clone())),
+            PolicyAction::Allow => {
+                return Ok(Gate::Run {
+                    arguments: call.arguments.clone(),
+                    approved: false,
+                })
+            }
             PolicyAction::Deny => {
                 return Ok(Gate::Refuse(format!(
                     "the call to '{}' is not allowed by the tool policy (rule {rule})",
@@ -1066,7 +1179,10 @@ impl RunEnv {
 
 fn decided_gate(call: &ToolCall, d: Decided) -> Gate {
     if d.approved {
-        Gate::Run(d.edited_arguments.unwrap_or_else(|| call.arguments.clone()))
+        Gate::Run {
+            arguments: d.edited_arguments.unwrap_or_else(|| call.arguments.clone()),
+            approved: true,
+        }
     } else if d.comment.trim().is_empty() {
         Gate::Refuse(format!("a person declined the call to '{}'", call.name))
     } else {
