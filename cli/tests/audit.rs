@@ -118,7 +118,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
         .unwrap();
     assert_eq!(auth["items"].as_array().unwrap().len(), 3);
     let first: Value = a
-        .get("/api/v1/audit?limit=4")
+        .get("/api/v1/audit?limit=5")
         .send()
         .await
         .unwrap()
@@ -127,7 +127,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
         .unwrap();
     let cursor = first["next_cursor"].as_str().unwrap();
     let rest: Value = a
-        .get(&format!("/api/v1/audit?limit=4&cursor={cursor}"))
+        .get(&format!("/api/v1/audit?limit=5&cursor={cursor}"))
         .send()
         .await
         .unwrap()
@@ -197,8 +197,8 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     let lines: Vec<&str> = export.lines().collect();
     assert_eq!(
         lines.len(),
-        9,
-        "seven actions and the two keys just created"
+        10,
+        "eight actions and the two keys just created"
     );
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str, text: &str| {
@@ -210,7 +210,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     let (ok, out, err) = audit_cli(&["verify", &good, "--public-key", public_key]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("9 entries") && out.contains(&a.org_id),
+        out.contains("10 entries") && out.contains(&a.org_id),
         "{out}"
     );
     // The key document itself (as a file) works as --public-key too.

@@ -220,3 +220,67 @@ async fn the_token_refuses_an_approved_edit_that_a_signed_rule_denies() {
     assert_eq!(calls[0]["details"]["outcome"], "refused");
     assert_eq!(calls[0]["target"], run_id.as_str());
 }
+
+#[tokio::test]
+async fn a_rule_added_while_the_run_is_parked_is_in_the_token_minted_at_its_resume() {
+    let llm = ScriptedLlm::start(vec![
+        Rule::when_user_contains("17*23")
+            .reply_tool_call("calculator", r#"{"expression":"17*23"}"#),
+        Rule::after_tool_result("capability token").reply_text("The call was refused."),
+        Rule::after_any_tool_result().reply_text("The tool ran."),
+    ]);
+    let server = Server::start();
+    let user = User::sign_up(&server, "tighten@example.com").await;
+    let provider = user.scripted_provider(&llm.base_url()).await;
+    let policy = |body: Value| {
+        let req = user.post("/api/v1/policies").json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let ask =
+        policy(json!({"tool": "calculator", "action": "require_approval", "priority": 100})).await;
+    let agent = create_agent(&user, &provider, json!([])).await;
+    let run = user.start_run(&agent, "What is 17*23?", None).await;
+    let run_id = run["id"].as_str().unwrap().to_string();
+    wait_status(&user, &run_id, "waiting_approval").await;
+    // While it waits, the organization forbids multiplications, ahead of the rule that
+    // asked for the approval.
+    let deny = policy(json!({
+        "tool": "calculator", "action": "deny", "when": "args.expression.contains('*')",
+        "priority": 10
+    }))
+    .await;
+    let inbox = get_json(&user, "/api/v1/approvals?status=pending").await;
+    let id = inbox["items"][0]["id"].as_str().unwrap().to_string();
+    let res = user
+        .post(&format!("/api/v1/approvals/{id}/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let events = user.events(&run_id, None).await;
+
+    // The gate's recorded decision (the old rule) stands; the resume's token carries the
+    // new rule and refuses the approved call.
+    let decision = events.iter().find(|e| e.1 == "policy_decision").unwrap();
+    assert_eq!(decision.2["rule"], format!("org:{ask}"));
+    let result = events.iter().find(|e| e.1 == "tool_result").unwrap();
+    assert_eq!(result.2["is_error"], true);
+    assert_eq!(
+        result.2["output"],
+        format!(
+            "the call to 'calculator' was refused: the capability token's rule org:{deny} denies this call"
+        )
+    );
+    assert_eq!(events.last().unwrap().2["output"], "The call was refused.");
+    assert_eq!(
+        events.iter().filter(|e| e.1 == "capability_issued").count(),
+        2
+    );
+}
