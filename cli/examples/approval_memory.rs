@@ -42,6 +42,15 @@ fn db_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// The database's logical size as a reader sees it (`page_count` × `page_size`, WAL frames
+/// included), in bytes: unlike the files, it does not depend on when the WAL was last
+/// checkpointed.
+async fn logical_bytes(db: &sqlx::SqlitePool) -> anyhow::Result<i64> {
+    let pages: i64 = sqlx::query("PRAGMA page_count").fetch_one(db).await?.get(0);
+    let size: i64 = sqlx::query("PRAGMA page_size").fetch_one(db).await?.get(0);
+    Ok(pages * size)
+}
+
 /// Row counts of the tables a parked run occupies.
 async fn rows(db: &sqlx::SqlitePool) -> anyhow::Result<Vec<(&'static str, i64)>> {
     let mut out = Vec::new();
@@ -245,7 +254,11 @@ async fn main() -> anyhow::Result<()> {
     let mut parked = warm as i64;
     let mut before = rss_kib(pid)?;
     let mut db_before = db_bytes(dir.path());
-    println!("after warm-up ({warm} parked): VmRSS {before} KiB, database {db_before} bytes");
+    let mut logical_before = logical_bytes(&db).await?;
+    println!(
+        "after warm-up ({warm} parked): VmRSS {before} KiB, database files {db_before} bytes, \
+         logical size {logical_before} bytes"
+    );
     for (name, n) in rows(&db).await? {
         println!("  rows {name}: {n}");
     }
@@ -257,19 +270,23 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let after = rss_kib(pid)?;
         let db_after = db_bytes(dir.path());
+        let logical_after = logical_bytes(&db).await?;
         let delta = after as i64 - before as i64;
         println!(
             "batch {batch}: {per_batch} more runs parked in {secs:.1} s ({parked} waiting in all): \
              VmRSS {before} -> {after} KiB (delta {delta} KiB, {:.2} KiB per parked run); \
-             database {db_before} -> {db_after} bytes ({:.0} bytes per parked run)",
+             database files {db_before} -> {db_after} bytes ({:.0} bytes per parked run), \
+             logical size {logical_before} -> {logical_after} bytes ({:.0} bytes per parked run)",
             delta as f64 / per_batch as f64,
             (db_after as f64 - db_before as f64) / per_batch as f64,
+            (logical_after as f64 - logical_before as f64) / per_batch as f64,
         );
         for (name, n) in rows(&db).await? {
             println!("  rows {name}: {n}");
         }
         before = after;
         db_before = db_after;
+        logical_before = logical_after;
     }
 
     // Approve them all; every run must complete.
