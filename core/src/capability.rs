@@ -75,12 +75,14 @@ use crate::governance::{Policy, PolicyAction, ToolRule};
 use crate::policy;
 use crate::{Error, Result};
 
-/// Datalog evaluation limits of one verification: 1,000 facts, 100 iterations, 20 ms
-/// (Biscuit's default 1 ms is tight for a debug build on a busy machine).
+/// Datalog evaluation limits of one verification: 1,000 facts, 100 iterations, 250 ms of
+/// wall time. Our tokens need a few dozen facts and microseconds; the time bound only stops
+/// a pathological token. Biscuit's default of 1 ms would refuse valid tokens whenever the
+/// executor's thread is preempted on a busy machine (the limit is wall-clock).
 const LIMITS: RunLimits = RunLimits {
     max_facts: 1000,
     max_iterations: 100,
-    max_time: Duration::from_millis(20),
+    max_time: Duration::from_millis(250),
 };
 
 /// Why a token does not let a call run. The `Display` text is what the model is told
