@@ -375,8 +375,9 @@ pub enum RunEventKind {
     /// The executor minted this run's capability token (at each claim: start, resume,
     /// continuation after an approval). Only the token's identity is recorded, never the
     /// token: `token_id` is the hex revocation id of its authority block, `key_id` the
-    /// capability root key's id (`ed25519:<16 hex>`), `tools` the tools it grants (sorted as
-    /// the agent lists them), `expires_at` when it stops being accepted.
+    /// capability root key's id (`ed25519:<16 hex>`), `tools` the tools it grants (built-in
+    /// tools first, then MCP tools, as the executor resolved them), `expires_at` when it stops
+    /// being accepted.
     CapabilityIssued {
         token_id: String,
         key_id: String,
