@@ -41,6 +41,13 @@ pub struct Config {
     /// every Lambda function) must share it: set it (or `AUTONOMA_APP_SECRET_ARN`'s key of
     /// that name) wherever the data directory is not shared.
     pub audit_signing_key: Option<String>,
+    /// `AUTONOMA_CAPABILITY_KEY` — the Ed25519 seed (32 bytes, base64 or base64url) of the
+    /// root key that signs every run's capability token (Biscuit; docs/GOVERNANCE.md);
+    /// separate from the audit key. Default: generated once into
+    /// `<data_dir>/capability.key` (mode 0600). Every process of one deployment (and every
+    /// Lambda function) should share it: set it (or `AUTONOMA_APP_SECRET_ARN`'s key of that
+    /// name) wherever the data directory is not shared.
+    pub capability_key: Option<String>,
     /// `AUTONOMA_SECURE_COOKIES` — always mark cookies `Secure` (set behind TLS). Default false
     /// (cookies still get `Secure` when `X-Forwarded-Proto: https`).
     pub secure_cookies: bool,
@@ -220,6 +227,7 @@ impl Default for Config {
             models_dir: models_dir_from_env(),
             secret_key: None,
             audit_signing_key: None,
+            capability_key: None,
             secure_cookies: false,
             executor_concurrency: 4,
             run_lease_secs: 30,
@@ -272,6 +280,7 @@ impl Config {
                 "MODEL_DIR",
                 "SECRET_KEY",
                 "AUDIT_SIGNING_KEY",
+                "CAPABILITY_KEY",
                 "ORIGIN_VERIFY",
             ]))
             .extract::<Config>()?;
@@ -283,6 +292,9 @@ impl Config {
         }
         if let Ok(key) = std::env::var("AUTONOMA_AUDIT_SIGNING_KEY") {
             cfg.audit_signing_key = Some(key);
+        }
+        if let Ok(key) = std::env::var("AUTONOMA_CAPABILITY_KEY") {
+            cfg.capability_key = Some(key);
         }
         if let Ok(v) = std::env::var("AUTONOMA_ORIGIN_VERIFY") {
             cfg.origin_verify = Some(v);
@@ -307,6 +319,9 @@ impl Config {
             }
             if self.audit_signing_key.is_none() {
                 self.audit_signing_key = get("AUTONOMA_AUDIT_SIGNING_KEY");
+            }
+            if self.capability_key.is_none() {
+                self.capability_key = get("AUTONOMA_CAPABILITY_KEY");
             }
         }
         if let (Some(arn), None) = (self.database_secret_arn.clone(), &self.database_url) {
@@ -454,6 +469,28 @@ impl Config {
         AuditSigner::from_base64(&seed).map_err(|e| anyhow::anyhow!("audit signing key: {e}"))
     }
 
+    /// The capability root key: from [`Config::capability_key`], else from
+    /// `<data_dir>/capability.key` (its seed in base64url), created (mode 0600) if missing.
+    /// Errors: the key does not decode to 32 bytes, or the file cannot be read or written.
+    pub fn capability_key(&self) -> anyhow::Result<autonoma_core::capability::CapabilityKey> {
+        use autonoma_core::capability::CapabilityKey;
+        let seed = match &self.capability_key {
+            Some(k) => k.clone(),
+            None => {
+                let path = self.data_dir.join("capability.key");
+                if path.exists() {
+                    std::fs::read_to_string(&path)?
+                } else {
+                    let seed = CapabilityKey::generate().seed_base64();
+                    std::fs::create_dir_all(&self.data_dir)?;
+                    write_private(&path, &seed)?;
+                    seed
+                }
+            }
+        };
+        CapabilityKey::from_base64(&seed).map_err(|e| anyhow::anyhow!("capability key: {e}"))
+    }
+
     /// The 32-byte secret key: from config, else from `<data_dir>/secret.key`, created if missing.
     pub fn secret_key(&self) -> anyhow::Result<[u8; 32]> {
         let hex_key = match &self.secret_key {
@@ -595,5 +632,38 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.audit_signer().is_err());
+    }
+
+    #[test]
+    fn the_capability_key_is_generated_once_private_apart_from_the_audit_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let first = cfg.capability_key().unwrap();
+        assert_eq!(cfg.capability_key().unwrap().key_id(), first.key_id());
+        assert_ne!(cfg.audit_signer().unwrap().key_id(), first.key_id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("data/capability.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let given = Config {
+            capability_key: Some(first.seed_base64()),
+            data_dir: dir.path().join("elsewhere"),
+            ..Config::default()
+        };
+        assert_eq!(given.capability_key().unwrap().key_id(), first.key_id());
+        assert!(!dir.path().join("elsewhere/capability.key").exists());
+        let bad = Config {
+            capability_key: Some("short".into()),
+            ..Config::default()
+        };
+        assert!(bad.capability_key().is_err());
     }
 }

@@ -400,7 +400,8 @@ impl Platform {
         );
         let mut service = Service::new(store.clone() as Arc<dyn Store>, queue.clone(), secrets)
             .with_mcp(Arc::new(mcp.clone()))
-            .with_audit_signer(Arc::new(cfg.audit_signer()?));
+            .with_audit_signer(Arc::new(cfg.audit_signer()?))
+            .with_capability_key(Arc::new(cfg.capability_key()?));
         service.approval_ttl = std::time::Duration::from_secs(cfg.approval_ttl_secs.max(1));
         let mut tools = autonoma_tools::builtin_registry();
         if let Some((k, _)) = &knowledge {

@@ -86,19 +86,25 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
             "auth.login",
             "agent.create",
             "run.start",
+            "capability.issue",
             "run.finish"
         ]
     );
     let items = page["items"].as_array().unwrap();
     assert!(items.iter().all(|e| e["org_id"] == a.org_id.as_str()));
-    let key_entry = &items[5];
+    let key_entry = &items[6];
     assert_eq!(key_entry["details"]["role"], "owner");
     assert!(
         !key_entry.to_string().contains(&a.api_key),
         "no secret in the log"
     );
-    assert_eq!(items[1]["actor"]["kind"], "api_key");
+    assert_eq!(items[2]["actor"]["kind"], "api_key");
+    assert_eq!(items[2]["target"], run_id);
+    // The run's capability token, by its identity only, signed by the executor (system).
+    assert_eq!(items[1]["actor"]["kind"], "system");
     assert_eq!(items[1]["target"], run_id);
+    assert_eq!(items[1]["details"]["tools"], json!([]));
+    assert!(items[1]["details"]["token_id"].as_str().unwrap().len() >= 64);
     assert_eq!(items[0]["actor"]["kind"], "system");
     assert_eq!(items[0]["details"]["status"], "completed");
     // Filters: an action prefix, and pages.
@@ -112,7 +118,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
         .unwrap();
     assert_eq!(auth["items"].as_array().unwrap().len(), 3);
     let first: Value = a
-        .get("/api/v1/audit?limit=4")
+        .get("/api/v1/audit?limit=5")
         .send()
         .await
         .unwrap()
@@ -121,7 +127,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
         .unwrap();
     let cursor = first["next_cursor"].as_str().unwrap();
     let rest: Value = a
-        .get(&format!("/api/v1/audit?limit=4&cursor={cursor}"))
+        .get(&format!("/api/v1/audit?limit=5&cursor={cursor}"))
         .send()
         .await
         .unwrap()
@@ -191,8 +197,8 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     let lines: Vec<&str> = export.lines().collect();
     assert_eq!(
         lines.len(),
-        9,
-        "seven actions and the two keys just created"
+        10,
+        "eight actions and the two keys just created"
     );
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str, text: &str| {
@@ -204,7 +210,7 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     let (ok, out, err) = audit_cli(&["verify", &good, "--public-key", public_key]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("9 entries") && out.contains(&a.org_id),
+        out.contains("10 entries") && out.contains(&a.org_id),
         "{out}"
     );
     // The key document itself (as a file) works as --public-key too.

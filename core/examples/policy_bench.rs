@@ -1,12 +1,16 @@
-//! Cost of one tool policy decision ([`autonoma_core::policy::decide`]) as the agent loop
-//! makes it before every tool call: the agent's rules, then the organization's, with CEL
-//! conditions compiled and evaluated on the call's arguments.
+//! Cost of what the agent loop does before every tool call: the tool policy decision
+//! ([`autonoma_core::policy::decide`]: the agent's rules, then the organization's, with CEL
+//! conditions compiled and evaluated on the call's arguments), the capability token check
+//! ([`autonoma_core::capability::CapabilityKey::verify`]: Biscuit deserialization, Ed25519
+//! signature chain, Datalog checks, then the signed CEL rules), and both together.
 //!
 //! `cargo run --release -p autonoma-core --example policy_bench` prints, per scenario, the
-//! median and p99 of 200 batches of 1,000 decisions (µs per decision).
+//! median and p99 of 200 batches (1,000 calls per batch for decisions alone, 100 for
+//! scenarios with a token check), in µs per call.
 
 use std::time::Instant;
 
+use autonoma_core::capability::{CapabilityCall, CapabilityKey, RunGrant};
 use autonoma_core::governance::{Policy, PolicyAction, ToolRule};
 use autonoma_core::policy::decide;
 use serde_json::json;
@@ -20,14 +24,17 @@ fn rule(tool: &str, action: PolicyAction, when: Option<&str>) -> ToolRule {
 }
 
 fn measure(name: &str, f: impl Fn()) {
-    const BATCH: usize = 1000;
+    measure_batches(name, 1000, f)
+}
+
+fn measure_batches(name: &str, batch: usize, f: impl Fn()) {
     let mut per_call: Vec<f64> = (0..200)
         .map(|_| {
             let t = Instant::now();
-            for _ in 0..BATCH {
+            for _ in 0..batch {
                 f();
             }
-            t.elapsed().as_secs_f64() * 1e6 / BATCH as f64
+            t.elapsed().as_secs_f64() * 1e6 / batch as f64
         })
         .collect();
     per_call.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -84,4 +91,75 @@ fn main() {
     measure("10 org rules whose CEL conditions are all false", || {
         std::hint::black_box(decide(&[], &org_cel, "calculator", &args, true));
     });
+
+    // Capability tokens: a run of an agent with three tools.
+    let key = CapabilityKey::generate();
+    let (org_id, run_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let tools = [
+        ("calculator".to_string(), true),
+        ("current_time".to_string(), true),
+        ("http_fetch".to_string(), true),
+    ];
+    let expires = now + chrono::Duration::hours(1);
+    let call = |approved| CapabilityCall {
+        org_id,
+        run_id,
+        ancestors: &[],
+        tool: "calculator",
+        arguments: &args,
+        now,
+        approved,
+    };
+    let bare = key
+        .mint(&RunGrant::new(org_id, run_id, &tools, &[], &[], expires))
+        .unwrap();
+    println!("token sizes: no rules {} bytes", bare.bytes.len());
+    measure_batches("token check, no rules signed", 100, || {
+        key.verify(&bare.bytes, &call(false)).unwrap();
+    });
+    let with_cel = key
+        .mint(&RunGrant::new(org_id, run_id, &tools, &cel, &[], expires))
+        .unwrap();
+    println!("token sizes: one CEL rule {} bytes", with_cel.bytes.len());
+    measure_batches(
+        "token check, one CEL rule signed (approved call)",
+        100,
+        || {
+            key.verify(&with_cel.bytes, &call(true)).unwrap();
+        },
+    );
+    measure_batches(
+        "decision + token check, one CEL rule (approved call)",
+        100,
+        || {
+            std::hint::black_box(decide(&cel, &[], "calculator", &args, true));
+            key.verify(&with_cel.bytes, &call(true)).unwrap();
+        },
+    );
+    let org_calc: Vec<Policy> = org_cel
+        .iter()
+        .map(|p| Policy {
+            id: uuid::Uuid::now_v7(),
+            ..p.clone()
+        })
+        .collect();
+    let ten = key
+        .mint(&RunGrant::new(
+            org_id,
+            run_id,
+            &tools,
+            &[],
+            &org_calc,
+            expires,
+        ))
+        .unwrap();
+    println!("token sizes: 10 CEL rules {} bytes", ten.bytes.len());
+    measure_batches(
+        "decision + token check, 10 org CEL rules all false",
+        100,
+        || {
+            std::hint::black_box(decide(&[], &org_calc, "calculator", &args, true));
+            key.verify(&ten.bytes, &call(false)).unwrap();
+        },
+    );
 }

@@ -82,6 +82,8 @@ pub mod actions {
     pub const RUN_START: &str = "run.start";
     /// A run reached its terminal state.
     pub const RUN_FINISH: &str = "run.finish";
+    /// A run's capability token was minted (token id, key id, tools, expiry).
+    pub const CAPABILITY_ISSUE: &str = "capability.issue";
 }
 
 /// RFC 8785 canonical JSON of `value` (`serde_jcs`). Errors: [`Error::Internal`] when the
@@ -550,8 +552,21 @@ pub fn build_receipt(
         c
     }
     let mut end = None;
+    let mut capabilities = Vec::new();
     for e in events {
         match &e.kind {
+            RunEventKind::CapabilityIssued {
+                token_id,
+                key_id,
+                tools,
+                expires_at,
+            } => capabilities.push(ReceiptCapability {
+                seq: e.seq,
+                token_id: token_id.clone(),
+                key_id: key_id.clone(),
+                tools: tools.clone(),
+                expires_at: *expires_at,
+            }),
             RunEventKind::AssistantMessage {
                 step, tool_calls, ..
             } => {
@@ -671,6 +686,7 @@ pub fn build_receipt(
         issued_at: issued_at.trunc_subsecs(6),
         through_seq: events.last().map_or(0, |e| e.seq),
         tool_calls: calls,
+        capabilities,
         end: end.map(|(event, seq, text_sha256)| ReceiptEnd {
             event: event.to_string(),
             seq,

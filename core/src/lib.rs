@@ -27,10 +27,13 @@
 //! * [`notify`] — [`notify::RunNotifier`], in-process wake-ups of a run's followers and executor;
 //! * [`audit`] — audit entries and run receipts: RFC 8785 canonical JSON, SHA-256 hash
 //!   chains, Ed25519 signatures, offline verification;
+//! * [`capability`] — capability tokens per run (Biscuit): minted at each claim, checked
+//!   before every tool call, attenuated for sub-runs;
 //! * [`redact`] — PII and secret redaction (`redact_text`, `redact_json`);
 //! * [`error`] — [`error::Error`], whose stable codes surface as RFC 9457 problem types.
 
 pub mod audit;
+pub mod capability;
 pub mod embedding;
 pub mod error;
 pub mod guard;

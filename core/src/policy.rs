@@ -110,12 +110,33 @@ pub fn decide(
     args: &serde_json::Value,
     read_only: bool,
 ) -> Decision {
+    decide_ordered(ordered_rules(agent_rules, org_rules), name, args, read_only)
+}
+
+/// The rules in decision order, each with the name [`Decision::rule`] gives it: the
+/// agent's (`agent:<index>`), then the organization's (`org:<policy id>`).
+pub fn ordered_rules<'a>(
+    agent_rules: &'a [ToolRule],
+    org_rules: &'a [Policy],
+) -> impl Iterator<Item = (String, &'a ToolRule)> + 'a {
     let agent = agent_rules
         .iter()
         .enumerate()
         .map(|(i, r)| (format!("agent:{i}"), r));
     let org = org_rules.iter().map(|p| (format!("org:{}", p.id), &p.rule));
-    for (rule_name, rule) in agent.chain(org) {
+    agent.chain(org)
+}
+
+/// [`decide`] over rules already in order, each named by the string that
+/// [`Decision::rule`] reports (as [`ordered_rules`] yields them; the capability verifier
+/// passes the rules signed into a token, [`crate::capability`]).
+pub fn decide_ordered<'a>(
+    rules: impl IntoIterator<Item = (String, &'a ToolRule)>,
+    name: &str,
+    args: &serde_json::Value,
+    read_only: bool,
+) -> Decision {
+    for (rule_name, rule) in rules {
         if !tool_matches(rule.tool.trim(), name) {
             continue;
         }
@@ -146,6 +167,25 @@ pub fn decide(
         rule: "default".into(),
         error: None,
     }
+}
+
+/// Whether every call of tool `name` is denied whatever its arguments: walking the rules
+/// in order, an unconditional `deny` matching it comes before any rule that could let it
+/// run (an `allow` or `require_approval`, with or without a condition). Conditional
+/// `deny` rules before it do not change that. Such a tool is left out of a run's
+/// capability token.
+pub fn always_denied<'a>(rules: impl IntoIterator<Item = &'a ToolRule>, name: &str) -> bool {
+    for rule in rules {
+        if !tool_matches(rule.tool.trim(), name) {
+            continue;
+        }
+        match (rule.action, &rule.when) {
+            (PolicyAction::Deny, None) => return true,
+            (PolicyAction::Deny, Some(_)) => continue,
+            _ => return false,
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -231,6 +271,17 @@ mod tests {
             decide(&rules, &[], "x", &json!({}), true).action,
             PolicyAction::Deny
         );
+    }
+
+    #[test]
+    fn always_denied_needs_an_unconditional_deny_before_any_way_to_run() {
+        let deny = rule("mail__*", PolicyAction::Deny, None);
+        let cond_deny = rule("mail__send", PolicyAction::Deny, Some("args.to != 'me'"));
+        let allow_if = rule("mail__send", PolicyAction::Allow, Some("args.to == 'me'"));
+        assert!(always_denied([&cond_deny, &deny], "mail__send"));
+        assert!(!always_denied([&allow_if, &deny], "mail__send"));
+        assert!(!always_denied([&deny], "calculator"));
+        assert!(!always_denied([], "calculator"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::capability::{CapabilityCall, CapabilityToken, RunGrant};
 use crate::governance::{Approval, ApprovalStatus, Policy, PolicyAction};
 use crate::llm::{ChatMessage, ChatRequest, ChatRole, ProviderFactory, ToolCall};
 use crate::model::{RunEvent, RunEventKind, RunMode, RunStatus, Usage};
@@ -41,6 +42,9 @@ pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// by [`crate::service::Service::cancels`]: the safety net for a lost cross-process
 /// notification.
 pub const CANCEL_POLL: Duration = Duration::from_secs(2);
+/// How long a run's capability token outlives the run's remaining wall time (minted at
+/// every claim, so time parked for an approval never counts against it).
+pub const CAPABILITY_SLACK: Duration = Duration::from_secs(60);
 /// Events read per page when a run is rebuilt from its events.
 const REPLAY_PAGE: u32 = 1000;
 
@@ -592,6 +596,16 @@ impl RunEnv {
             run_id: run.id,
             idempotency_key: String::new(),
         };
+        let capability = self
+            .mint_capability(
+                run,
+                epoch,
+                &tools,
+                spec,
+                &org_rules,
+                limit.saturating_sub(elapsed),
+            )
+            .await?;
 
         for step in 1..=spec.limits.max_steps {
             steps = step as i64;
@@ -724,7 +738,9 @@ impl RunEnv {
                     )
                     .await?;
                 }
-                let (output, is_error) = match tools
+                // What came of the call: its result for the model, whether that is an error,
+                // the audit outcome, and whether it was simulated (a preflight).
+                let (output, is_error, outcome, simulated) = match tools
                     .iter()
                     .find(|t| t.definition().name == call.name)
                 {
@@ -735,6 +751,8 @@ impl RunEnv {
                             spec.tools.join(", ")
                         ),
                         true,
+                        "executed",
+                        false,
                     ),
                     Some(tool) => {
                         let gate = self
@@ -750,69 +768,84 @@ impl RunEnv {
                                 usage,
                             })
                             .await?;
-                        let arguments = match gate {
-                            Gate::Run(arguments) => arguments,
-                            Gate::Simulate(decision) => {
-                                let output = crate::preflight::simulated_result(
+                        match gate {
+                            Gate::Park => return Ok(LoopEnd::Parked),
+                            Gate::Refuse(message) => (message, true, "refused", false),
+                            Gate::Simulate(decision) => (
+                                crate::preflight::simulated_result(
                                     &call.name,
                                     &call.arguments,
                                     decision,
-                                );
-                                self.emit(
-                                    run.id,
-                                    epoch,
-                                    RunEventKind::ToolResult {
-                                        step,
-                                        call_id: call.id.clone(),
-                                        name: call.name.clone(),
-                                        output: output.clone(),
-                                        is_error: false,
-                                        simulated: true,
+                                ),
+                                false,
+                                "simulated",
+                                true,
+                            ),
+                            Gate::Run {
+                                arguments,
+                                approved,
+                            } => {
+                                // The run's capability token must let this very call run too.
+                                let check = self.service.capability_key().verify(
+                                    &capability.bytes,
+                                    &CapabilityCall {
+                                        org_id: run.org_id,
+                                        run_id: run.id,
+                                        ancestors: &[],
+                                        tool: &call.name,
+                                        arguments: &arguments,
+                                        now: chrono::Utc::now(),
+                                        approved,
                                     },
-                                )
-                                .await?;
-                                self.audit_tool_call(run, step, call, "simulated", false)
-                                    .await;
-                                messages.push(ChatMessage {
-                                    role: ChatRole::Tool,
-                                    content: output,
-                                    tool_calls: vec![],
-                                    tool_call_id: Some(call.id.clone()),
-                                });
-                                continue;
+                                );
+                                match check {
+                                    Err(refusal) => {
+                                        tracing::warn!(run = %run.id, tool = %call.name, %refusal, "capability token refused a tool call");
+                                        (
+                                            format!(
+                                                "the call to '{}' was refused: {refusal}",
+                                                call.name
+                                            ),
+                                            true,
+                                            "refused",
+                                            false,
+                                        )
+                                    }
+                                    Ok(()) => {
+                                        tool_ctx.idempotency_key =
+                                            crate::tool::idempotency_key(run.id, step, &call.id);
+                                        let fut = tool.call(arguments, &tool_ctx);
+                                        let (out, err) = tokio::select! {
+                                            _ = abandon.cancelled() => return Ok(LoopEnd::Abandoned),
+                                            _ = cancel.cancelled() => return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps }),
+                                            _ = tokio::time::sleep_until(deadline) => return Ok(LoopEnd::Stopped { stop: Stop::Timeout, usage, steps }),
+                                            r = tokio::time::timeout(TOOL_TIMEOUT, fut) => match r {
+                                                Ok(Ok(out)) => (out, false),
+                                                Ok(Err(e)) => (e.0, true),
+                                                Err(_) => (format!("tool timed out after {} s", TOOL_TIMEOUT.as_secs()), true),
+                                            },
+                                        };
+                                        (out, err, "executed", false)
+                                    }
+                                }
                             }
-                            Gate::Refuse(message) => {
-                                self.record_result(run.id, epoch, step, call, &message, true)
-                                    .await?;
-                                self.audit_tool_call(run, step, call, "refused", true).await;
-                                messages.push(ChatMessage {
-                                    role: ChatRole::Tool,
-                                    content: message,
-                                    tool_calls: vec![],
-                                    tool_call_id: Some(call.id.clone()),
-                                });
-                                continue;
-                            }
-                            Gate::Park => return Ok(LoopEnd::Parked),
-                        };
-                        tool_ctx.idempotency_key =
-                            crate::tool::idempotency_key(run.id, step, &call.id);
-                        let fut = tool.call(arguments, &tool_ctx);
-                        tokio::select! {
-                            _ = abandon.cancelled() => return Ok(LoopEnd::Abandoned),
-                            _ = cancel.cancelled() => return Ok(LoopEnd::Stopped { stop: Stop::Cancelled, usage, steps }),
-                            _ = tokio::time::sleep_until(deadline) => return Ok(LoopEnd::Stopped { stop: Stop::Timeout, usage, steps }),
-                            r = tokio::time::timeout(TOOL_TIMEOUT, fut) => match r {
-                                Ok(Ok(out)) => (out, false),
-                                Ok(Err(e)) => (e.0, true),
-                                Err(_) => (format!("tool timed out after {} s", TOOL_TIMEOUT.as_secs()), true),
-                            },
                         }
                     }
                 };
-                self.record_result(run.id, epoch, step, call, &output, is_error)
-                    .await?;
-                self.audit_tool_call(run, step, call, "executed", is_error)
+                self.emit(
+                    run.id,
+                    epoch,
+                    RunEventKind::ToolResult {
+                        step,
+                        call_id: call.id.clone(),
+                        name: call.name.clone(),
+                        output: output.clone(),
+                        is_error,
+                        simulated,
+                    },
+                )
+                .await?;
+                self.audit_tool_call(run, step, call, outcome, is_error)
                     .await;
                 messages.push(ChatMessage {
                     role: ChatRole::Tool,
@@ -863,8 +896,12 @@ enum LoopEnd {
 
 /// What the policy lets a tool call do.
 enum Gate {
-    /// Run the tool with these arguments (the model's, or an approver's edit).
-    Run(serde_json::Value),
+    /// Run the tool with these arguments (the model's, or an approver's edit); `approved`
+    /// when a person approved this call (the capability check needs to know).
+    Run {
+        arguments: serde_json::Value,
+        approved: bool,
+    },
     /// Do not run it; this is the tool's (error) result for the model.
     Refuse(String),
     /// The call waits for a person: the run is parked.
@@ -892,28 +929,63 @@ struct GateCall<'a> {
 }
 
 impl RunEnv {
-    async fn record_result(
+    /// Mints this attempt's capability token ([`crate::capability`]): the resolved tools
+    /// (minus those an unconditional `deny` forbids), the agent's then the organization's
+    /// rules as they are now, bound to the run and its organization, valid for the run's
+    /// remaining wall time plus [`CAPABILITY_SLACK`]. Records its identity as a
+    /// `capability_issued` event and a `capability.issue` audit entry (never the token).
+    async fn mint_capability(
         &self,
-        run_id: Uuid,
+        run: &crate::model::Run,
         epoch: i64,
-        step: u32,
-        call: &ToolCall,
-        output: &str,
-        is_error: bool,
-    ) -> Result<()> {
+        tools: &[Arc<dyn crate::tool::Tool>],
+        spec: &crate::model::AgentSpec,
+        org_rules: &[Policy],
+        remaining: Duration,
+    ) -> Result<CapabilityToken> {
+        let key = self.service.capability_key();
+        let named: Vec<(String, bool)> = tools
+            .iter()
+            .map(|t| (t.definition().name, t.read_only()))
+            .collect();
+        let expires_at = chrono::Utc::now()
+            + chrono::Duration::from_std(remaining + CAPABILITY_SLACK)
+                .unwrap_or(chrono::Duration::hours(24));
+        let grant = RunGrant::new(
+            run.org_id,
+            run.id,
+            &named,
+            &spec.tool_policies,
+            org_rules,
+            expires_at,
+        );
+        let token = key.mint(&grant)?;
+        let granted: Vec<String> = grant.tools.iter().map(|t| t.name.clone()).collect();
         self.emit(
-            run_id,
+            run.id,
             epoch,
-            RunEventKind::ToolResult {
-                step,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                output: output.to_string(),
-                is_error,
-                simulated: false,
+            RunEventKind::CapabilityIssued {
+                token_id: token.token_id().to_string(),
+                key_id: key.key_id().to_string(),
+                tools: granted.clone(),
+                expires_at: token.expires_at,
             },
         )
-        .await
+        .await?;
+        self.service
+            .audit_after(
+                run.org_id,
+                crate::audit::AuditActor::System,
+                crate::audit::actions::CAPABILITY_ISSUE,
+                Some(run.id.to_string()),
+                serde_json::json!({
+                    "token_id": token.token_id(), "key_id": key.key_id(),
+                    "tools": granted, "expires_at": token.expires_at,
+                    "rules": grant.rules.len(),
+                }),
+            )
+            .await;
+        Ok(token)
     }
 
     /// Appends the `tool.call` audit entry of a call that got its result: the tool, a hash
@@ -991,7 +1063,12 @@ impl RunEnv {
             return Ok(Gate::Simulate(action));
         }
         match action {
-            PolicyAction::Allow => return Ok(Gate::Run(call.arguments.clone())),
+            PolicyAction::Allow => {
+                return Ok(Gate::Run {
+                    arguments: call.arguments.clone(),
+                    approved: false,
+                })
+            }
             PolicyAction::Deny => {
                 return Ok(Gate::Refuse(format!(
                     "the call to '{}' is not allowed by the tool policy (rule {rule})",
@@ -1112,7 +1189,10 @@ impl RunEnv {
 
 fn decided_gate(call: &ToolCall, d: Decided) -> Gate {
     if d.approved {
-        Gate::Run(d.edited_arguments.unwrap_or_else(|| call.arguments.clone()))
+        Gate::Run {
+            arguments: d.edited_arguments.unwrap_or_else(|| call.arguments.clone()),
+            approved: true,
+        }
     } else if d.comment.trim().is_empty() {
         Gate::Refuse(format!("a person declined the call to '{}'", call.name))
     } else {

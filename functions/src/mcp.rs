@@ -609,7 +609,7 @@ fn snippet(s: &str, max: usize) -> String {
 
 /// The progress message of a run event: its step number and what happened (tool calls
 /// with their arguments, tool results, policy decisions, approvals, the answer, the end).
-/// `None` for token deltas, usage and assistant messages that only call tools (their
+/// `None` for token deltas, usage, capability tokens and assistant messages that only call tools (their
 /// calls get their own messages).
 fn progress_message(kind: &RunEventKind) -> Option<String> {
     Some(match kind {
@@ -617,7 +617,9 @@ fn progress_message(kind: &RunEventKind) -> Option<String> {
         RunEventKind::RunResumed { from_step, attempt } => {
             format!("run resumed at step {from_step} (attempt {attempt})")
         }
-        RunEventKind::TokenDelta { .. } | RunEventKind::Usage { .. } => return None,
+        RunEventKind::TokenDelta { .. }
+        | RunEventKind::Usage { .. }
+        | RunEventKind::CapabilityIssued { .. } => return None,
         RunEventKind::AssistantMessage {
             step, tool_calls, ..
         } => {

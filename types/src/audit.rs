@@ -167,6 +167,21 @@ pub struct ReceiptEnd {
     pub text_sha256: String,
 }
 
+/// A capability token minted for the run (one per claim), by its identity only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiptCapability {
+    /// The `seq` of the run's `capability_issued` event.
+    pub seq: i64,
+    /// Hex revocation id of the token's authority block.
+    pub token_id: String,
+    /// The capability root key's id (`ed25519:<16 hex>`), not the audit key's.
+    pub key_id: String,
+    /// The tools it granted.
+    pub tools: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The body of a run receipt: what a run did with tools, as its events recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -185,6 +200,10 @@ pub struct RunReceipt {
     /// The last event `seq` the receipt covers.
     pub through_seq: i64,
     pub tool_calls: Vec<ReceiptToolCall>,
+    /// The run's capability tokens, in the order they were minted (absent from receipts
+    /// of runs that had none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<ReceiptCapability>,
     pub end: Option<ReceiptEnd>,
     /// Which instance key signs it ([`AuditKey::key_id`]).
     pub key_id: String,

@@ -435,6 +435,18 @@ pub enum RunEventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decided_by: Option<Uuid>,
     },
+    /// The executor minted this run's capability token (at each claim: start, resume,
+    /// continuation after an approval). Only the token's identity is recorded, never the
+    /// token: `token_id` is the hex revocation id of its authority block, `key_id` the
+    /// capability root key's id (`ed25519:<16 hex>`), `tools` the tools it grants (built-in
+    /// tools first, then MCP tools, as the executor resolved them), `expires_at` when it stops
+    /// being accepted.
+    CapabilityIssued {
+        token_id: String,
+        key_id: String,
+        tools: Vec<String>,
+        expires_at: DateTime<Utc>,
+    },
     Completed {
         output: String,
     },
@@ -461,6 +473,7 @@ impl RunEventKind {
             Self::PolicyDecision { .. } => "policy_decision",
             Self::ApprovalRequested { .. } => "approval_requested",
             Self::ApprovalDecided { .. } => "approval_decided",
+            Self::CapabilityIssued { .. } => "capability_issued",
             Self::Completed { .. } => "completed",
             Self::Failed { .. } => "failed",
             Self::Cancelled { .. } => "cancelled",

@@ -165,7 +165,7 @@ impl Transcript {
                 self.usage.0 += input_tokens;
                 self.usage.1 += output_tokens;
             }
-            RunEventKind::PolicyDecision { .. } => {}
+            RunEventKind::PolicyDecision { .. } | RunEventKind::CapabilityIssued { .. } => {}
             RunEventKind::ApprovalRequested { step, call_id, .. } => {
                 if let Some(t) = self
                     .step_mut(*step)

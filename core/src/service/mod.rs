@@ -61,6 +61,7 @@ pub struct Service {
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
     mcp: Option<Arc<dyn crate::mcp::McpConnector>>,
     audit_signer: std::sync::OnceLock<Arc<crate::audit::AuditSigner>>,
+    capability_key: std::sync::OnceLock<Arc<crate::capability::CapabilityKey>>,
 }
 
 impl Service {
@@ -78,6 +79,7 @@ impl Service {
             knowledge: None,
             mcp: None,
             audit_signer: std::sync::OnceLock::new(),
+            capability_key: std::sync::OnceLock::new(),
         }
     }
 
@@ -86,6 +88,28 @@ impl Service {
     pub fn with_knowledge(mut self, knowledge: Arc<crate::knowledge::Knowledge>) -> Self {
         self.knowledge = Some(knowledge);
         self
+    }
+
+    /// Mints and verifies runs' capability tokens with `key` (the instance's capability
+    /// root key, kept apart from the audit key). Without it the service generates an
+    /// ephemeral key on first use and logs a warning: fine for one process, but every
+    /// process of a deployment must share the key (a run resumed elsewhere mints its token
+    /// anew, so nothing breaks; an operator just cannot check tokens offline).
+    pub fn with_capability_key(self, key: Arc<crate::capability::CapabilityKey>) -> Self {
+        let _ = self.capability_key.set(key);
+        self
+    }
+
+    /// The instance's capability root key ([`Service::with_capability_key`]).
+    pub fn capability_key(&self) -> &Arc<crate::capability::CapabilityKey> {
+        self.capability_key.get_or_init(|| {
+            let k = crate::capability::CapabilityKey::generate();
+            tracing::warn!(
+                key_id = k.key_id(),
+                "no capability key configured: using an ephemeral one (set AUTONOMA_CAPABILITY_KEY)"
+            );
+            Arc::new(k)
+        })
     }
 
     /// The knowledge engine, if enabled.
