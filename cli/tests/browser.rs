@@ -4,10 +4,45 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use autonoma_testkit::{Rule, ScriptedLlm};
 use common::Server;
+
+/// The workspace root (the parent of `cli/`).
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs `tests/e2e/<script>` with node against `server` (plus `env`), screenshots in
+/// `$AUTONOMA_TEST_OUTPUT/<out_name>` (emptied first); asserts it succeeded and returns
+/// that folder.
+fn run_e2e(server: &Server, script: &str, out_name: &str, env: &[(&str, String)]) -> PathBuf {
+    let workspace = workspace();
+    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("test-output"))
+        .join(out_name);
+    let _ = std::fs::remove_dir_all(&out);
+    let status = Command::new("node")
+        .arg(script)
+        .current_dir(workspace.join("tests/e2e"))
+        .env("BASE_URL", &server.base)
+        .env("OUT_DIR", &out)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .expect("run node");
+    assert!(
+        status.success(),
+        "browser test failed; screenshots in {}",
+        out.display()
+    );
+    out
+}
 
 #[test]
 fn sign_up_create_agent_chat_and_see_tool_step() {
@@ -19,32 +54,16 @@ fn sign_up_create_agent_chat_and_see_tool_step() {
         Rule::after_tool_result("391").reply_text("17 × 23 = 391"),
     ]);
     let server = Server::start();
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| workspace.join("test-output"))
-        .join("e2e");
-    let _ = std::fs::remove_dir_all(&out);
-    let e2e = workspace.join("tests/e2e");
+    let e2e = workspace().join("tests/e2e");
     assert!(
         e2e.join("node_modules/playwright-core").exists(),
         "run `npm ci` in tests/e2e (scripts/setup.sh does)"
     );
-    let status = Command::new("node")
-        .arg("chat.mjs")
-        .current_dir(&e2e)
-        .env("BASE_URL", &server.base)
-        .env("SCRIPTED_URL", llm.base_url())
-        .env("OUT_DIR", &out)
-        .status()
-        .expect("run node");
-    assert!(
-        status.success(),
-        "browser test failed; screenshots in {}",
-        out.display()
+    let out = run_e2e(
+        &server,
+        "chat.mjs",
+        "e2e",
+        &[("SCRIPTED_URL", llm.base_url())],
     );
     assert!(out.join("05-chat-answer.png").exists());
     assert!(out.join("07-login-rate-limited.png").exists());
@@ -59,27 +78,12 @@ fn knowledge_base_upload_progress_and_search() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
     let server = Server::start();
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| workspace.join("test-output"))
-        .join("e2e-knowledge");
-    let _ = std::fs::remove_dir_all(&out);
-    let status = Command::new("node")
-        .arg("knowledge.mjs")
-        .current_dir(workspace.join("tests/e2e"))
-        .env("BASE_URL", &server.base)
-        .env("OUT_DIR", &out)
-        .env("DOC_PATH", workspace.join("ARCHITECTURE.md"))
-        .status()
-        .expect("run node");
-    assert!(
-        status.success(),
-        "browser test failed; screenshots in {}",
-        out.display()
+    let doc = workspace().join("ARCHITECTURE.md").display().to_string();
+    let out = run_e2e(
+        &server,
+        "knowledge.mjs",
+        "e2e-knowledge",
+        &[("DOC_PATH", doc)],
     );
     assert!(out.join("06-ready.png").exists() && out.join("08-search.png").exists());
 }
@@ -100,27 +104,11 @@ fn a_tool_call_waits_for_approval_in_the_inbox_and_the_answer_streams() {
             .reply_text("I would multiply 17 by 23 with the calculator."),
     ]);
     let server = Server::start();
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| workspace.join("test-output"))
-        .join("e2e-approvals");
-    let _ = std::fs::remove_dir_all(&out);
-    let status = Command::new("node")
-        .arg("approvals.mjs")
-        .current_dir(workspace.join("tests/e2e"))
-        .env("BASE_URL", &server.base)
-        .env("SCRIPTED_URL", llm.base_url())
-        .env("OUT_DIR", &out)
-        .status()
-        .expect("run node");
-    assert!(
-        status.success(),
-        "browser test failed; screenshots in {}",
-        out.display()
+    let out = run_e2e(
+        &server,
+        "approvals.mjs",
+        "e2e-approvals",
+        &[("SCRIPTED_URL", llm.base_url())],
     );
     assert!(out.join("06-chat-answer.png").exists());
 }

@@ -45,8 +45,6 @@ pub const CANCEL_POLL: Duration = Duration::from_secs(2);
 /// How long a run's capability token outlives the run's remaining wall time (minted at
 /// every claim, so time parked for an approval never counts against it).
 pub const CAPABILITY_SLACK: Duration = Duration::from_secs(60);
-/// Events read per page when a run is rebuilt from its events.
-const REPLAY_PAGE: u32 = 1000;
 
 /// What the agent loop needs besides the run itself.
 #[derive(Clone)]
@@ -307,16 +305,7 @@ impl RunEnv {
             .await?;
         let spec = version.spec;
 
-        let mut events = Vec::new();
-        loop {
-            let after = events.last().map_or(0, |e: &RunEvent| e.seq);
-            let page = store.list_events(run_id, after, REPLAY_PAGE).await?;
-            let done = page.len() < REPLAY_PAGE as usize;
-            events.extend(page);
-            if done {
-                break;
-            }
-        }
+        let events = self.service.all_events(run_id).await?;
         let recorded = Recorded::fold(&events);
         if recorded.started {
             let from_step = recorded.resume_step();
