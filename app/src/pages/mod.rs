@@ -5,5 +5,6 @@ pub mod approvals;
 pub mod auth;
 pub mod chat;
 pub mod knowledge;
+pub mod mcp;
 pub mod run;
 pub mod settings;
