@@ -13,6 +13,7 @@ use crate::pages::approvals::ApprovalsPage;
 use crate::pages::auth::{LoginPage, SignupPage};
 use crate::pages::chat::ChatPage;
 use crate::pages::knowledge::{KnowledgeBasePage, KnowledgeListPage};
+use crate::pages::mcp::McpServersPage;
 use crate::pages::run::RunPage;
 use crate::pages::settings::{ApiKeysPage, ProvidersPage};
 
@@ -99,6 +100,7 @@ pub fn App() -> impl IntoView {
                     // Another organization's base answers 404: the status is set by the
                     // router's guard (server.rs), the page renders "not found".
                     <Route path=path!("/knowledge/:id") view=KnowledgeBasePage ssr=SsrMode::InOrder/>
+                    <Route path=path!("/mcp-servers") view=McpServersPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/settings/api-keys") view=ApiKeysPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/settings/providers") view=ProvidersPage ssr=SsrMode::InOrder/>
                 </ParentRoute>
@@ -145,6 +147,7 @@ fn AppLayout() -> impl IntoView {
                         <A href="/knowledge">"Knowledge"</A>
                         <A href="/approvals">"Approvals"</A>
                         <A href="/settings/providers">"Providers"</A>
+                        <A href="/mcp-servers">"MCP servers"</A>
                         <A href="/settings/api-keys">"API keys"</A>
                     </nav>
                     <div class="nav-spacer"></div>

@@ -112,3 +112,38 @@ fn a_tool_call_waits_for_approval_in_the_inbox_and_the_answer_streams() {
     );
     assert!(out.join("06-chat-answer.png").exists());
 }
+
+/// MCP servers in the browser (`tests/e2e/mcp.mjs`): the empty state, a refused stdio
+/// command with its error, server-everything over stdio with its tools, annotations and
+/// input schema, and deleting it. Screenshots in `$AUTONOMA_TEST_OUTPUT/e2e-mcp`.
+#[test]
+fn mcp_servers_page_adds_a_stdio_server_and_shows_its_tools() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let everything = autonoma_testkit::mcp_servers::everything_command();
+    let server = Server::start_with(&[("AUTONOMA_MCP_ALLOW_STDIO", "true")]);
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = std::env::var("AUTONOMA_TEST_OUTPUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("test-output"))
+        .join("e2e-mcp");
+    let _ = std::fs::remove_dir_all(&out);
+    let status = Command::new("node")
+        .arg("mcp.mjs")
+        .current_dir(workspace.join("tests/e2e"))
+        .env("BASE_URL", &server.base)
+        .env("MCP_COMMAND", &everything.command)
+        .env("MCP_ARGS", serde_json::to_string(&everything.args).unwrap())
+        .env("OUT_DIR", &out)
+        .status()
+        .expect("run node");
+    assert!(
+        status.success(),
+        "browser test failed; screenshots in {}",
+        out.display()
+    );
+    assert!(out.join("03-tools.png").exists() && out.join("05-deleted.png").exists());
+}

@@ -9,58 +9,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 use autonoma_core::model::Agent;
 use autonoma_testkit::{Rule, ScriptedLlm};
 use common::*;
 use serde_json::{json, Value};
-
-static INSTALL: Mutex<()> = Mutex::new(());
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The venv's python with the pinned MCP SDK, installing it first if needed.
-fn sdk_python() -> PathBuf {
-    let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    let venv = std::env::var("AUTONOMA_MCP_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").expect("HOME is set"))
-                .join(".cache/autonoma/venv-mcp")
-        });
-    let requirements = workspace().join("tests/mcp/requirements.txt");
-    let wanted =
-        std::fs::read_to_string(&requirements).expect("reading tests/mcp/requirements.txt");
-    let marker = venv.join(".autonoma-mcp-requirements");
-    let python = venv.join("bin/python");
-    if python.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        return python;
-    }
-    let run = |cmd: &mut Command| {
-        let status = cmd
-            .status()
-            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-        assert!(status.success(), "{cmd:?} failed: {status}");
-    };
-    if !venv.join("bin/pip").exists() {
-        std::fs::create_dir_all(venv.parent().unwrap()).expect("creating the cache folder");
-        let host = std::env::var("AUTONOMA_PYTHON").unwrap_or_else(|_| "python3".into());
-        run(Command::new(host).arg("-m").arg("venv").arg(&venv));
-    }
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "-r"])
-        .arg(&requirements));
-    std::fs::write(&marker, &wanted).expect("writing the install marker");
-    python
-}
 
 /// Runs `tests/mcp/client.py` in `mode` and returns the report it prints.
 fn run_client(url: &str, key: &str, mode: &str, tool: &str, foreign_tool: &str) -> Value {

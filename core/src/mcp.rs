@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use autonoma_types::mcp::{McpServer, McpTool, McpToolAnnotations, McpTransport, NewMcpServer};
+pub use autonoma_types::mcp::{
+    McpAuthorizationStart, McpOAuth, McpServer, McpServerStatus, McpTool, McpToolAnnotations,
+    McpTransport, NewMcpOAuth, NewMcpServer,
+};
 
 use crate::secret::SecretBox;
 use crate::{Error, Result};
@@ -27,7 +30,9 @@ pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
 pub const MAX_TOOLS_PER_SERVER: usize = 200;
 
 /// The secret parts of a connection, sealed together at rest as JSON with
-/// [`SecretBox`]: the stdio environment, the HTTP headers and the bearer token.
+/// [`SecretBox`]: the stdio environment, the HTTP headers, the bearer token and, for OAuth
+/// connections, the pre-registered client secret and the connector's grant (client
+/// registration, access and refresh tokens).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct McpSecrets {
     #[serde(default)]
@@ -36,12 +41,23 @@ pub struct McpSecrets {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub bearer_token: Option<String>,
+    /// `auth: oauth` with a pre-registered confidential client: its secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_client_secret: Option<String>,
+    /// `auth: oauth`, after an authorization: the connector's grant ([`OAuthGrant::grant`]),
+    /// opaque to the domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_grant: Option<serde_json::Value>,
 }
 
 impl McpSecrets {
     /// Whether there is nothing to seal.
     pub fn is_empty(&self) -> bool {
-        self.env.is_empty() && self.headers.is_empty() && self.bearer_token.is_none()
+        self.env.is_empty()
+            && self.headers.is_empty()
+            && self.bearer_token.is_none()
+            && self.oauth_client_secret.is_none()
+            && self.oauth_grant.is_none()
     }
     /// Seals the JSON form (`nonce || ciphertext`).
     pub fn seal(&self, secrets: &SecretBox) -> Vec<u8> {
@@ -116,6 +132,51 @@ pub fn qualify_tools(connection: &str, listed: Vec<RemoteTool>) -> Vec<McpTool> 
     tools
 }
 
+/// The first half of an OAuth authorization ([`McpConnector::start_authorization`]).
+#[derive(Debug, Clone)]
+pub struct OAuthStart {
+    /// The authorization server's `/authorize` URL with the PKCE challenge and `state`.
+    pub authorization_url: String,
+    /// The `state` parameter in it (a random CSRF token; the store keeps only its hash).
+    pub state: String,
+    /// What the connector needs back to finish (client registration, PKCE verifier, …):
+    /// opaque to the domain, sealed at rest.
+    pub flow: serde_json::Value,
+}
+
+/// A finished OAuth authorization ([`McpConnector::finish_authorization`]).
+#[derive(Debug, Clone)]
+pub struct OAuthGrant {
+    /// The client id the tokens were issued to.
+    pub client_id: String,
+    /// Whether the client has a secret (kept inside `grant`).
+    pub has_client_secret: bool,
+    /// The scopes granted.
+    pub granted_scopes: Vec<String>,
+    /// The client registration and the tokens: opaque to the domain, sealed at rest as
+    /// [`McpSecrets::oauth_grant`].
+    pub grant: serde_json::Value,
+}
+
+/// An authorization in progress: created by `POST …/authorize`, taken (once) by the
+/// callback. Keyed by the SHA-256 of its `state`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpOAuthPending {
+    /// Hex SHA-256 of the `state` parameter.
+    pub state_hash: String,
+    pub org_id: uuid::Uuid,
+    /// Who started it: only that user's callback is accepted.
+    pub user_id: uuid::Uuid,
+    pub server_id: uuid::Uuid,
+    /// [`OAuthStart::flow`] sealed with [`SecretBox`] (it holds the PKCE verifier).
+    pub flow_sealed: Vec<u8>,
+    /// The redirect URI sent to the authorization server.
+    pub redirect_uri: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// After this the callback refuses it.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Speaks MCP to a server: implemented by `autonoma-tools` (rmcp).
 #[async_trait]
 pub trait McpConnector: Send + Sync {
@@ -130,6 +191,28 @@ pub trait McpConnector: Send + Sync {
     /// Drops any live session of connection `server_id` (it was deleted), ending its
     /// process for stdio.
     async fn forget(&self, server_id: uuid::Uuid);
+    /// For an `auth: oauth` connection: checks that the server asks for OAuth through its
+    /// protected resource metadata (RFC 9728) and that its authorization server's metadata
+    /// (RFC 8414) can be read. Errors: [`Error::Validation`] (`auth` or `url`).
+    async fn discover_oauth(&self, endpoint: &McpEndpoint) -> Result<()>;
+    /// Starts an authorization code + PKCE flow: discovers the metadata, registers a client
+    /// (RFC 7591) unless one is pre-registered, and builds the authorization URL with
+    /// `redirect_uri`. Errors: [`Error::Validation`] (`auth`) with the reason.
+    async fn start_authorization(
+        &self,
+        endpoint: &McpEndpoint,
+        redirect_uri: &str,
+    ) -> Result<OAuthStart>;
+    /// Exchanges `code` (with the PKCE verifier in `flow`) for tokens. `issuer` is the
+    /// callback's RFC 9207 `iss`, when given. Errors: [`Error::Validation`] (`code`) when
+    /// the authorization server refuses.
+    async fn finish_authorization(
+        &self,
+        endpoint: &McpEndpoint,
+        flow: &serde_json::Value,
+        code: &str,
+        issuer: Option<&str>,
+    ) -> Result<OAuthGrant>;
 }
 
 #[cfg(test)]

@@ -168,6 +168,7 @@ pub(crate) struct McpServerRow<I> {
     tools: Json<Vec<autonoma_core::mcp::McpTool>>,
     tools_refreshed_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
+    oauth: Option<Json<autonoma_core::mcp::McpOAuth>>,
 }
 
 impl<I: Into<Uuid>> McpServerRow<I> {
@@ -185,6 +186,13 @@ impl<I: Into<Uuid>> McpServerRow<I> {
             url: self.url,
             header_names: self.header_names.0,
             has_bearer_token: self.has_bearer_token,
+            status: match &self.oauth {
+                Some(o) if !o.0.authorized => {
+                    autonoma_core::mcp::McpServerStatus::NeedsAuthorization
+                }
+                _ => autonoma_core::mcp::McpServerStatus::Ready,
+            },
+            oauth: self.oauth.map(|o| o.0),
             timeout_secs: u32::try_from(self.timeout_secs).map_err(Error::internal)?,
             tools: self.tools.0,
             tools_refreshed_at: self.tools_refreshed_at,
@@ -195,6 +203,34 @@ impl<I: Into<Uuid>> McpServerRow<I> {
 
     pub(crate) fn into_model(self) -> Result<autonoma_core::mcp::McpServer> {
         Ok(self.into_parts()?.0)
+    }
+}
+
+/// `mcp_oauth_pending`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct McpOAuthPendingRow<I> {
+    state_hash: String,
+    org_id: I,
+    user_id: I,
+    server_id: I,
+    flow_sealed: Vec<u8>,
+    redirect_uri: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl<I: Into<Uuid>> McpOAuthPendingRow<I> {
+    pub(crate) fn into_model(self) -> autonoma_core::mcp::McpOAuthPending {
+        autonoma_core::mcp::McpOAuthPending {
+            state_hash: self.state_hash,
+            org_id: self.org_id.into(),
+            user_id: self.user_id.into(),
+            server_id: self.server_id.into(),
+            flow_sealed: self.flow_sealed,
+            redirect_uri: self.redirect_uri,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
     }
 }
 

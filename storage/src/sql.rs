@@ -96,8 +96,9 @@ pub(crate) const DELETE_PROVIDER: &str =
 
 // ---- MCP server connections
 /// id, org_id, name, transport, command, args (JSON), env_names (JSON), url, header_names (JSON),
-/// has_bearer_token, secrets_sealed, timeout_secs, tools (JSON), tools_refreshed_at, created_at.
-pub(crate) const INSERT_MCP_SERVER: &str = "INSERT INTO mcp_servers (id, org_id, name, transport, command, args, env_names, url, header_names, has_bearer_token, secrets_sealed, timeout_secs, tools, tools_refreshed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+/// has_bearer_token, secrets_sealed, timeout_secs, tools (JSON), tools_refreshed_at, created_at,
+/// oauth (JSON or NULL).
+pub(crate) const INSERT_MCP_SERVER: &str = "INSERT INTO mcp_servers (id, org_id, name, transport, command, args, env_names, url, header_names, has_bearer_token, secrets_sealed, timeout_secs, tools, tools_refreshed_at, created_at, oauth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 /// org_id.
 pub(crate) const LIST_MCP_SERVERS: &str = "SELECT * FROM mcp_servers WHERE org_id = $1 ORDER BY id";
 /// org_id, id.
@@ -107,6 +108,15 @@ pub(crate) const SET_MCP_TOOLS: &str =
     "UPDATE mcp_servers SET tools = $1, tools_refreshed_at = $2 WHERE org_id = $3 AND id = $4";
 /// org_id, id.
 pub(crate) const DELETE_MCP_SERVER: &str = "DELETE FROM mcp_servers WHERE org_id = $1 AND id = $2";
+/// `$1` oauth JSON, `$2` sealed secrets or NULL (kept), `$3` org, `$4` id.
+pub(crate) const SET_MCP_OAUTH: &str = "UPDATE mcp_servers SET oauth = $1, secrets_sealed = COALESCE($2, secrets_sealed) WHERE org_id = $3 AND id = $4";
+pub(crate) const INSERT_MCP_OAUTH_PENDING: &str = "INSERT INTO mcp_oauth_pending (state_hash, org_id, user_id, server_id, flow_sealed, redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// `$1` org, `$2` now.
+pub(crate) const DELETE_EXPIRED_MCP_OAUTH_PENDING: &str =
+    "DELETE FROM mcp_oauth_pending WHERE org_id = $1 AND expires_at < $2";
+/// `$1` org, `$2` state hash: deleted and returned (single use).
+pub(crate) const TAKE_MCP_OAUTH_PENDING: &str =
+    "DELETE FROM mcp_oauth_pending WHERE org_id = $1 AND state_hash = $2 RETURNING *";
 
 // ---- agents
 /// id, org_id, provider_id, now (created and updated).

@@ -5,7 +5,10 @@
 #[allow(unused_imports)]
 use autonoma_core::store::prelude::*;
 
-use autonoma_core::mcp::{McpServer, McpTool, McpToolAnnotations, McpTransport};
+use autonoma_core::mcp::{
+    McpOAuth, McpOAuthPending, McpServer, McpServerStatus, McpTool, McpToolAnnotations,
+    McpTransport,
+};
 use autonoma_core::Error;
 use chrono::{Duration, Utc};
 use uuid::Uuid;
@@ -18,6 +21,7 @@ on_both_backends!(
     connections_keep_their_config_secrets_and_tools,
     names_are_unique_per_organization,
     other_organizations_see_nothing,
+    oauth_state_and_pending_authorizations,
 );
 
 async fn org<S: Store + ?Sized>(s: &S, email: &str) -> Uuid {
@@ -55,6 +59,8 @@ fn server(org_id: Uuid, name: &str, transport: McpTransport) -> McpServer {
             .then(|| "https://mcp.example.com/mcp".into()),
         header_names: vec!["x-api-key".into()],
         has_bearer_token: transport == McpTransport::StreamableHttp,
+        oauth: None,
+        status: McpServerStatus::Ready,
         timeout_secs: 12,
         tools: vec![tool("echo", true), tool("write", false)],
         // Whole microseconds: both engines keep that precision.
@@ -149,4 +155,104 @@ async fn other_organizations_see_nothing<S: Store + ?Sized>(s: &S) {
     ));
     let (still, _) = s.get_mcp_server(a, mine.id).await.unwrap();
     assert_eq!(still.tools, mine.tools);
+}
+
+/// An OAuth connection starts `needs_authorization`; `set_mcp_oauth` marks it authorized and
+/// replaces the sealed secrets (or keeps them when given none); a pending authorization is
+/// taken exactly once, only by its own organization, and goes with its connection.
+async fn oauth_state_and_pending_authorizations<S: Store + ?Sized>(s: &S) {
+    let (user, orgs) = s
+        .create_user_with_org("o@example.com", "n", "hash", "org")
+        .await
+        .unwrap();
+    let org_id = orgs.id;
+    let other = org(s, "p@example.com").await;
+    let mut http = server(org_id, "tickets", McpTransport::StreamableHttp);
+    http.has_bearer_token = false;
+    http.tools = vec![];
+    http.oauth = Some(McpOAuth {
+        scopes: vec!["tools".into()],
+        reason: Some("not authorized yet".into()),
+        ..Default::default()
+    });
+    http.status = McpServerStatus::NeedsAuthorization;
+    s.create_mcp_server(&http, Some(b"sealed-v1"))
+        .await
+        .unwrap();
+    let (got, sealed) = s.get_mcp_server(org_id, http.id).await.unwrap();
+    assert_eq!(got, http);
+    assert_eq!(sealed.as_deref(), Some(&b"sealed-v1"[..]));
+
+    let authorized = McpOAuth {
+        authorized: true,
+        client_id: Some("client-1".into()),
+        scopes: vec!["tools".into()],
+        granted_scopes: vec!["tools".into()],
+        authorized_at: Some(http.created_at),
+        ..Default::default()
+    };
+    s.set_mcp_oauth(org_id, http.id, &authorized, Some(b"sealed-v2"))
+        .await
+        .unwrap();
+    let (got, sealed) = s.get_mcp_server(org_id, http.id).await.unwrap();
+    assert_eq!(got.status, McpServerStatus::Ready);
+    assert_eq!(got.oauth.as_ref(), Some(&authorized));
+    assert_eq!(sealed.as_deref(), Some(&b"sealed-v2"[..]));
+    let refused = McpOAuth {
+        authorized: false,
+        reason: Some("refresh refused".into()),
+        ..authorized.clone()
+    };
+    s.set_mcp_oauth(org_id, http.id, &refused, None)
+        .await
+        .unwrap();
+    let (got, sealed) = s.get_mcp_server(org_id, http.id).await.unwrap();
+    assert_eq!(got.status, McpServerStatus::NeedsAuthorization);
+    assert_eq!(sealed.as_deref(), Some(&b"sealed-v2"[..]), "kept");
+    assert!(matches!(
+        s.set_mcp_oauth(other, http.id, &refused, None).await,
+        Err(Error::NotFound(_))
+    ));
+
+    let now = http.created_at;
+    let pending = McpOAuthPending {
+        state_hash: "ab".repeat(32),
+        org_id,
+        user_id: user.id,
+        server_id: http.id,
+        flow_sealed: b"flow".to_vec(),
+        redirect_uri: "https://autonoma.example.com/api/v1/mcp-servers/oauth/callback".into(),
+        created_at: now,
+        expires_at: now + Duration::minutes(10),
+    };
+    s.create_mcp_oauth_pending(&pending).await.unwrap();
+    assert_eq!(
+        s.take_mcp_oauth_pending(other, &pending.state_hash)
+            .await
+            .unwrap(),
+        None,
+        "another organization cannot take it"
+    );
+    assert_eq!(
+        s.take_mcp_oauth_pending(org_id, &pending.state_hash)
+            .await
+            .unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        s.take_mcp_oauth_pending(org_id, &pending.state_hash)
+            .await
+            .unwrap(),
+        None,
+        "single use"
+    );
+    // Deleting the connection drops its pending authorizations.
+    s.create_mcp_oauth_pending(&pending).await.unwrap();
+    s.delete_mcp_server(org_id, http.id).await.unwrap();
+    assert_eq!(
+        s.take_mcp_oauth_pending(org_id, &pending.state_hash)
+            .await
+            .unwrap(),
+        None
+    );
 }

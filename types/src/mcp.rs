@@ -120,6 +120,13 @@ pub struct McpServer {
     /// streamable HTTP: whether a bearer token is stored (sent as `Authorization: Bearer`).
     #[serde(default)]
     pub has_bearer_token: bool,
+    /// streamable HTTP with `auth: oauth`: the OAuth 2.1 client state (no secret in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<McpOAuth>,
+    /// `ready`, or `needs_authorization` for an OAuth connection without a usable token
+    /// (never authorized, or its refresh failed): an admin must connect it again
+    /// (`POST /api/v1/mcp-servers/{id}/authorize`).
+    pub status: McpServerStatus,
     /// Longest a tool call may take, in seconds (1..=600).
     pub timeout_secs: u32,
     /// The cached tools, from the last discovery.
@@ -128,6 +135,90 @@ pub struct McpServer {
     /// When the tools were last listed.
     pub tools_refreshed_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Whether a connection can be used now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum McpServerStatus {
+    /// Usable (stdio, bearer/header HTTP, or OAuth with tokens).
+    Ready,
+    /// An OAuth connection without a usable token: tool calls fail until an admin connects
+    /// it again.
+    NeedsAuthorization,
+}
+
+impl McpServerStatus {
+    /// `ready` or `needs_authorization`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            McpServerStatus::Ready => "ready",
+            McpServerStatus::NeedsAuthorization => "needs_authorization",
+        }
+    }
+}
+
+/// The public OAuth 2.1 state of a streamable HTTP connection with `auth: oauth` (the
+/// client secret, the tokens and the registration are sealed at rest and never returned).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct McpOAuth {
+    /// Whether the connection holds tokens that worked last time (`false`: it needs an
+    /// authorization, see [`McpServer::status`]).
+    pub authorized: bool,
+    /// The OAuth client id: the pre-registered one, or the one dynamic client registration
+    /// (RFC 7591) returned at the last authorization; `None` before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Whether `client_id` was given by the admin (pre-registered) rather than registered.
+    #[serde(default)]
+    pub preregistered: bool,
+    /// Whether a client secret is stored (pre-registered, or returned by registration).
+    #[serde(default)]
+    pub has_client_secret: bool,
+    /// The scopes asked for (empty: the server's advertised `scopes_supported`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The scopes granted at the last authorization.
+    #[serde(default)]
+    pub granted_scopes: Vec<String>,
+    /// When the last authorization completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// Why the connection needs an authorization (e.g. the refresh token was refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `oauth` of [`NewMcpServer`]: a client registered with the authorization server out of
+/// band, and/or the scopes to ask for. Without `client_id` the client is registered
+/// dynamically (RFC 7591) at the first authorization.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewMcpOAuth {
+    /// Pre-registered client id (its redirect URI must be
+    /// `<base>/api/v1/mcp-servers/oauth/callback`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Its secret, for a confidential client (secret: sealed at rest).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scopes to ask for; empty: those the server advertises.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// Answer of `POST /api/v1/mcp-servers/{id}/authorize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct McpAuthorizationStart {
+    /// Where to send the person's browser: the authorization server's `/authorize` with
+    /// the PKCE challenge, the `state` and the redirect URI.
+    pub authorization_url: String,
+    /// Until when the `state` in it is accepted by the callback (single use).
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Body of `POST /api/v1/mcp-servers`.
@@ -157,6 +248,14 @@ pub struct NewMcpServer {
     /// streamable HTTP: bearer token, without `Bearer ` (secret: sealed at rest).
     #[serde(default)]
     pub bearer_token: Option<String>,
+    /// streamable HTTP: `none` (default: headers and/or `bearer_token`) or `oauth` (OAuth
+    /// 2.1 authorization code + PKCE, for servers that publish RFC 9728 protected resource
+    /// metadata; the connection is stored `needs_authorization` until an admin connects it).
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// `auth: oauth`: pre-registered client and scopes (optional).
+    #[serde(default)]
+    pub oauth: Option<NewMcpOAuth>,
     /// Longest a tool call may take, in seconds (1..=600). Default 30.
     #[serde(default)]
     pub timeout_secs: Option<u32>,

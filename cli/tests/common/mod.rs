@@ -297,6 +297,55 @@ pub fn parse_sse(body: &str) -> Vec<(i64, String, Value)> {
     out
 }
 
+/// The workspace root.
+pub fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The python of a virtual environment with the MCP Python SDK pinned in
+/// `tests/mcp/requirements.txt`, `$AUTONOMA_MCP_VENV` or `~/.cache/autonoma/venv-mcp`,
+/// installing it first if needed (a marker file holding the requirements' text records a
+/// finished install).
+pub fn sdk_python() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    let venv = std::env::var("AUTONOMA_MCP_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").expect("HOME is set"))
+                .join(".cache/autonoma/venv-mcp")
+        });
+    let requirements = workspace().join("tests/mcp/requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&requirements).expect("reading tests/mcp/requirements.txt");
+    let marker = venv.join(".autonoma-mcp-requirements");
+    let python = venv.join("bin/python");
+    if python.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        return python;
+    }
+    let run = |cmd: &mut Command| {
+        let status = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+        assert!(status.success(), "{cmd:?} failed: {status}");
+    };
+    if !venv.join("bin/pip").exists() {
+        std::fs::create_dir_all(venv.parent().unwrap()).expect("creating the cache folder");
+        let host = std::env::var("AUTONOMA_PYTHON").unwrap_or_else(|_| "python3".into());
+        run(Command::new(host).arg("-m").arg("venv").arg(&venv));
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "-r"])
+        .arg(&requirements));
+    std::fs::write(&marker, &wanted).expect("writing the install marker");
+    python
+}
+
 /// Asserts a problem+json response with the given status and code.
 pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status);

@@ -24,6 +24,9 @@ pub const MAX_ARGS: usize = 64;
 pub const MAX_ENV: usize = 64;
 /// Longest timeout of a tool call, in seconds.
 pub const MAX_TIMEOUT_SECS: u32 = 600;
+/// How long an OAuth authorization may take from `POST …/authorize` to the callback, in
+/// seconds (10 minutes, like an authorization code's usual lifetime).
+pub const OAUTH_PENDING_TTL_SECS: i64 = 600;
 
 /// `[a-z][a-z0-9-]{0,31}`: a connection name (the prefix of its tools' names).
 fn is_slug(s: &str) -> bool {
@@ -101,12 +104,30 @@ impl Service {
             url: None,
             header_names: vec![],
             has_bearer_token: false,
+            oauth: None,
+            status: McpServerStatus::Ready,
             timeout_secs,
             tools: vec![],
             tools_refreshed_at: Utc::now(),
             created_at: Utc::now(),
         };
         let mut secrets = McpSecrets::default();
+        let oauth_wanted = match input.auth.as_deref().map(str::trim) {
+            None | Some("") | Some("none") => {
+                if input.oauth.is_some() {
+                    return Err(Error::validation("oauth", "only with auth 'oauth'"));
+                }
+                false
+            }
+            Some("oauth") if transport == McpTransport::StreamableHttp => true,
+            Some("oauth") => {
+                return Err(Error::validation(
+                    "auth",
+                    "OAuth is for streamable_http connections",
+                ))
+            }
+            Some(_) => return Err(Error::validation("auth", "must be 'none' or 'oauth'")),
+        };
         match transport {
             McpTransport::Stdio => {
                 if input.url.is_some() || !input.headers.is_empty() || input.bearer_token.is_some()
@@ -213,6 +234,64 @@ impl Service {
                         ));
                     }
                 }
+                if oauth_wanted {
+                    if token.is_some() || headers.contains_key("authorization") {
+                        return Err(Error::validation(
+                            "bearer_token",
+                            "an OAuth connection gets its token by authorization: give no bearer_token or Authorization header",
+                        ));
+                    }
+                    let o = input.oauth.unwrap_or_default();
+                    let client_id = o
+                        .client_id
+                        .map(|c| c.trim().to_string())
+                        .filter(|c| !c.is_empty());
+                    if let Some(c) = &client_id {
+                        check_len("oauth.client_id", c, 1, 512)?;
+                        if !no_control(c) {
+                            return Err(Error::validation(
+                                "oauth.client_id",
+                                "no control characters",
+                            ));
+                        }
+                    }
+                    let client_secret = o.client_secret.filter(|c| !c.is_empty());
+                    if let Some(c) = &client_secret {
+                        if client_id.is_none() {
+                            return Err(Error::validation(
+                                "oauth.client_secret",
+                                "a client secret goes with a pre-registered client_id",
+                            ));
+                        }
+                        check_len("oauth.client_secret", c, 1, 4096)?;
+                    }
+                    if o.scopes.len() > 32
+                        || o.scopes.iter().any(|s| {
+                            s.is_empty()
+                                || s.len() > 256
+                                || s.chars().any(|c| {
+                                    c.is_whitespace() || c.is_control() || c == '"' || c == '\\'
+                                })
+                        })
+                    {
+                        return Err(Error::validation(
+                            "oauth.scopes",
+                            "at most 32 scopes of up to 256 characters, without spaces, quotes or backslashes",
+                        ));
+                    }
+                    server.oauth = Some(McpOAuth {
+                        authorized: false,
+                        preregistered: client_id.is_some(),
+                        client_id,
+                        has_client_secret: client_secret.is_some(),
+                        scopes: o.scopes,
+                        granted_scopes: vec![],
+                        authorized_at: None,
+                        reason: Some("not authorized yet".into()),
+                    });
+                    server.status = McpServerStatus::NeedsAuthorization;
+                    secrets.oauth_client_secret = client_secret;
+                }
                 server.url = Some(url.to_string());
                 server.header_names = headers.keys().cloned().collect();
                 server.has_bearer_token = token.is_some();
@@ -235,8 +314,13 @@ impl Service {
         let connector = self.mcp_connector()?;
         let mut endpoint = McpEndpoint { server, secrets };
         connector.check(&endpoint).await?;
-        let listed = connector.list_tools(&endpoint).await?;
-        endpoint.server.tools = qualify_tools(&endpoint.server.name, listed);
+        if endpoint.server.oauth.is_some() {
+            // No token yet, so no tools: they are listed when the authorization completes.
+            connector.discover_oauth(&endpoint).await?;
+        } else {
+            let listed = connector.list_tools(&endpoint).await?;
+            endpoint.server.tools = qualify_tools(&endpoint.server.name, listed);
+        }
         endpoint.server.tools_refreshed_at = Utc::now();
         let sealed = (!endpoint.secrets.is_empty()).then(|| endpoint.secrets.seal(&self.secrets));
         let created = self
@@ -289,6 +373,143 @@ impl Service {
             c.forget(id).await;
         }
         Ok(())
+    }
+
+    /// Starts connecting an `auth: oauth` connection (admin+): discovers the server's
+    /// authorization server, registers a client there unless one is pre-registered, and
+    /// keeps the PKCE verifier and the `state` (bound to this organization, this user and
+    /// this connection) for [`OAUTH_PENDING_TTL_SECS`]. `redirect_uri` is this server's
+    /// callback URL (`<base>/api/v1/mcp-servers/oauth/callback`).
+    /// Errors: [`Error::NotFound`]; [`Error::Validation`] (`auth`) for a connection without
+    /// OAuth or a discovery/registration failure.
+    pub async fn start_mcp_authorization(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        redirect_uri: &str,
+    ) -> Result<McpAuthorizationStart> {
+        require(actor, Role::Admin, "managing MCP servers needs admin")?;
+        let (server, sealed) = self.store.get_mcp_server(actor.org_id, id).await?;
+        if server.oauth.is_none() {
+            return Err(Error::validation(
+                "auth",
+                "this connection does not use OAuth (create it with auth 'oauth')",
+            ));
+        }
+        let secrets = McpSecrets::open(&self.secrets, sealed.as_deref())?;
+        let connector = self.mcp_connector()?;
+        let endpoint = McpEndpoint { server, secrets };
+        connector.check(&endpoint).await?;
+        let start = connector
+            .start_authorization(&endpoint, redirect_uri)
+            .await?;
+        let now = Utc::now();
+        let pending = McpOAuthPending {
+            state_hash: hex::encode(crate::secret::hash_secret(&start.state)),
+            org_id: actor.org_id,
+            user_id: actor.user_id,
+            server_id: id,
+            flow_sealed: self
+                .secrets
+                .seal(&serde_json::to_vec(&start.flow).map_err(Error::internal)?),
+            redirect_uri: redirect_uri.to_string(),
+            created_at: now,
+            expires_at: now + chrono::Duration::seconds(OAUTH_PENDING_TTL_SECS),
+        };
+        self.store.create_mcp_oauth_pending(&pending).await?;
+        Ok(McpAuthorizationStart {
+            authorization_url: start.authorization_url,
+            expires_at: pending.expires_at,
+        })
+    }
+
+    /// Finishes an authorization at the callback: takes the pending authorization of
+    /// `state` (each state works once; it must be this organization's and this user's, and
+    /// unexpired), exchanges `code` with its PKCE verifier, seals the tokens with the
+    /// connection's other secrets, marks it authorized, and lists its tools (a listing
+    /// failure leaves the cache empty and is logged). `issuer` is the callback's RFC 9207
+    /// `iss`. Errors: [`Error::Validation`] (`state`) for an unknown, used, foreign or
+    /// expired state, (`code`) when the authorization server refuses the code; nothing is
+    /// written to the connection then.
+    pub async fn finish_mcp_authorization(
+        &self,
+        actor: &Actor,
+        state: &str,
+        code: &str,
+        issuer: Option<&str>,
+    ) -> Result<McpServer> {
+        require(actor, Role::Admin, "managing MCP servers needs admin")?;
+        check_len("state", state, 1, 512)?;
+        check_len("code", code, 1, 4096)?;
+        let bad_state = || {
+            Error::validation(
+                "state",
+                "unknown, already used or expired authorization: start it again",
+            )
+        };
+        let state_hash = hex::encode(crate::secret::hash_secret(state));
+        let pending = self
+            .store
+            .take_mcp_oauth_pending(actor.org_id, &state_hash)
+            .await?
+            .ok_or_else(bad_state)?;
+        if pending.user_id != actor.user_id || pending.expires_at < Utc::now() {
+            return Err(bad_state());
+        }
+        let flow: serde_json::Value =
+            serde_json::from_slice(&self.secrets.open(&pending.flow_sealed)?)
+                .map_err(Error::internal)?;
+        let (server, sealed) = self
+            .store
+            .get_mcp_server(actor.org_id, pending.server_id)
+            .await?;
+        let Some(mut oauth) = server.oauth.clone() else {
+            return Err(bad_state());
+        };
+        let mut secrets = McpSecrets::open(&self.secrets, sealed.as_deref())?;
+        let connector = self.mcp_connector()?;
+        let mut endpoint = McpEndpoint {
+            server,
+            secrets: secrets.clone(),
+        };
+        let grant = connector
+            .finish_authorization(&endpoint, &flow, code, issuer)
+            .await?;
+        secrets.oauth_grant = Some(grant.grant);
+        oauth.authorized = true;
+        oauth.client_id = Some(grant.client_id);
+        oauth.has_client_secret = grant.has_client_secret;
+        oauth.granted_scopes = grant.granted_scopes;
+        oauth.authorized_at = Some(Utc::now());
+        oauth.reason = None;
+        self.store
+            .set_mcp_oauth(
+                actor.org_id,
+                endpoint.server.id,
+                &oauth,
+                Some(&secrets.seal(&self.secrets)),
+            )
+            .await?;
+        endpoint.server.oauth = Some(oauth);
+        endpoint.server.status = McpServerStatus::Ready;
+        endpoint.secrets = secrets;
+        // A session opened before (without a token) must not be reused.
+        connector.forget(endpoint.server.id).await;
+        match connector.list_tools(&endpoint).await {
+            Ok(listed) => {
+                let at = Utc::now();
+                endpoint.server.tools = qualify_tools(&endpoint.server.name, listed);
+                endpoint.server.tools_refreshed_at = at;
+                self.store
+                    .set_mcp_tools(actor.org_id, endpoint.server.id, &endpoint.server.tools, at)
+                    .await?;
+            }
+            Err(e) => tracing::warn!(
+                server = %endpoint.server.name,
+                "listing tools after the OAuth authorization failed: {e}"
+            ),
+        }
+        Ok(endpoint.server)
     }
 
     /// The qualified names of every cached MCP tool of organization `org_id`, sorted.

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::mcp::{McpServer, McpTool};
+use crate::mcp::{McpOAuth, McpOAuthPending, McpServer, McpTool};
 #[allow(unused_imports)]
 use crate::Error;
 use crate::Result;
@@ -30,4 +30,23 @@ pub trait McpStore: Send + Sync {
     ) -> Result<()>;
     /// Errors: [`Error::NotFound`].
     async fn delete_mcp_server(&self, org_id: Uuid, id: Uuid) -> Result<()>;
+    /// Sets an OAuth connection's public OAuth state and, when `sealed` is given, replaces
+    /// its sealed secrets (same format as at create). Errors: [`Error::NotFound`].
+    async fn set_mcp_oauth(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        oauth: &McpOAuth,
+        sealed: Option<&[u8]>,
+    ) -> Result<()>;
+    /// Stores an authorization in progress, and deletes the organization's expired ones.
+    async fn create_mcp_oauth_pending(&self, pending: &McpOAuthPending) -> Result<()>;
+    /// Deletes and returns the authorization in progress whose state hash is `state_hash`
+    /// (so each `state` is accepted at most once), expired or not; `None` when there is
+    /// none in organization `org_id`.
+    async fn take_mcp_oauth_pending(
+        &self,
+        org_id: Uuid,
+        state_hash: &str,
+    ) -> Result<Option<McpOAuthPending>>;
 }

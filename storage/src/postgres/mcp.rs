@@ -1,7 +1,7 @@
 //! [`McpStore`] on PostgreSQL (lists and tools as `jsonb`), under row-level security.
 
 use async_trait::async_trait;
-use autonoma_core::mcp::{McpServer, McpTool};
+use autonoma_core::mcp::{McpOAuth, McpOAuthPending, McpServer, McpTool};
 use autonoma_core::store::McpStore;
 use autonoma_core::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::PgStore;
 use crate::error::{conflict_on_unique, db, in_tx};
-use crate::rows::McpServerRow;
+use crate::rows::{McpOAuthPendingRow, McpServerRow};
 use crate::sql;
 
 macro_rules! json {
@@ -27,6 +27,7 @@ impl McpStore for PgStore {
             json!(&s.header_names)?,
             json!(&s.tools)?,
         );
+        let oauth = s.oauth.as_ref().map(|o| json!(o)).transpose()?;
         in_tx!(self.tenant_tx(s.org_id), |tx| {
             let r = sqlx::query(sql::INSERT_MCP_SERVER)
                 .bind(s.id)
@@ -44,6 +45,7 @@ impl McpStore for PgStore {
                 .bind(&tools)
                 .bind(s.tools_refreshed_at)
                 .bind(s.created_at)
+                .bind(&oauth)
                 .execute(&mut *tx)
                 .await;
             conflict_on_unique(r, "an MCP server with this name already exists")?;
@@ -112,5 +114,69 @@ impl McpStore for PgStore {
             }
             Ok(())
         })
+    }
+
+    async fn set_mcp_oauth(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        oauth: &McpOAuth,
+        sealed: Option<&[u8]>,
+    ) -> Result<()> {
+        let oauth = json!(oauth)?;
+        in_tx!(self.tenant_tx(org_id), |c| {
+            let r = sqlx::query(sql::SET_MCP_OAUTH)
+                .bind(&oauth)
+                .bind(sealed)
+                .bind(org_id)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+            if r.rows_affected() == 0 {
+                return Err(Error::NotFound("MCP server"));
+            }
+            Ok(())
+        })
+    }
+
+    async fn create_mcp_oauth_pending(&self, p: &McpOAuthPending) -> Result<()> {
+        in_tx!(self.tenant_tx(p.org_id), |c| {
+            sqlx::query(sql::DELETE_EXPIRED_MCP_OAUTH_PENDING)
+                .bind(p.org_id)
+                .bind(p.created_at)
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+            sqlx::query(sql::INSERT_MCP_OAUTH_PENDING)
+                .bind(&p.state_hash)
+                .bind(p.org_id)
+                .bind(p.user_id)
+                .bind(p.server_id)
+                .bind(&p.flow_sealed)
+                .bind(&p.redirect_uri)
+                .bind(p.created_at)
+                .bind(p.expires_at)
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    async fn take_mcp_oauth_pending(
+        &self,
+        org_id: Uuid,
+        state_hash: &str,
+    ) -> Result<Option<McpOAuthPending>> {
+        let row = in_tx!(self.tenant_tx(org_id), |c| {
+            sqlx::query_as::<_, McpOAuthPendingRow<Uuid>>(sql::TAKE_MCP_OAUTH_PENDING)
+                .bind(org_id)
+                .bind(state_hash)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(db)
+        })?;
+        Ok(row.map(McpOAuthPendingRow::into_model))
     }
 }

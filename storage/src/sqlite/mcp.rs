@@ -1,7 +1,7 @@
 //! [`McpStore`] on SQLite (lists and tools as JSON text).
 
 use async_trait::async_trait;
-use autonoma_core::mcp::{McpServer, McpTool};
+use autonoma_core::mcp::{McpOAuth, McpOAuthPending, McpServer, McpTool};
 use autonoma_core::store::McpStore;
 use autonoma_core::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Id, SqliteStore};
 use crate::error::{conflict_on_unique, db};
-use crate::rows::McpServerRow;
+use crate::rows::{McpOAuthPendingRow, McpServerRow};
 use crate::sql;
 
 macro_rules! json {
@@ -37,6 +37,7 @@ impl McpStore for SqliteStore {
             .bind(json!(&s.tools)?)
             .bind(s.tools_refreshed_at)
             .bind(s.created_at)
+            .bind(s.oauth.as_ref().map(|o| json!(o)).transpose()?)
             .execute(&self.pool)
             .await;
         conflict_on_unique(r, "an MCP server with this name already exists")?;
@@ -95,5 +96,64 @@ impl McpStore for SqliteStore {
             return Err(Error::NotFound("MCP server"));
         }
         Ok(())
+    }
+
+    async fn set_mcp_oauth(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        oauth: &McpOAuth,
+        sealed: Option<&[u8]>,
+    ) -> Result<()> {
+        let r = sqlx::query(sql::SET_MCP_OAUTH)
+            .bind(json!(oauth)?)
+            .bind(sealed)
+            .bind(org_id.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::NotFound("MCP server"));
+        }
+        Ok(())
+    }
+
+    async fn create_mcp_oauth_pending(&self, p: &McpOAuthPending) -> Result<()> {
+        sqlx::query(sql::DELETE_EXPIRED_MCP_OAUTH_PENDING)
+            .bind(p.org_id.to_string())
+            .bind(p.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        sqlx::query(sql::INSERT_MCP_OAUTH_PENDING)
+            .bind(&p.state_hash)
+            .bind(p.org_id.to_string())
+            .bind(p.user_id.to_string())
+            .bind(p.server_id.to_string())
+            .bind(&p.flow_sealed)
+            .bind(&p.redirect_uri)
+            .bind(p.created_at)
+            .bind(p.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn take_mcp_oauth_pending(
+        &self,
+        org_id: Uuid,
+        state_hash: &str,
+    ) -> Result<Option<McpOAuthPending>> {
+        Ok(
+            sqlx::query_as::<_, McpOAuthPendingRow<Id>>(sql::TAKE_MCP_OAUTH_PENDING)
+                .bind(org_id.to_string())
+                .bind(state_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?
+                .map(McpOAuthPendingRow::into_model),
+        )
     }
 }

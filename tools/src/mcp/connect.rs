@@ -143,8 +143,21 @@ pub(crate) fn http_transport(
     settings: &McpSettings,
     endpoint: &McpEndpoint,
 ) -> Result<StreamableHttpClientTransport<reqwest013::Client>> {
-    let s = &endpoint.server;
-    let url = s
+    let mut config = http_config(endpoint)?;
+    if let Some(token) = &endpoint.secrets.bearer_token {
+        config = config.auth_header(token.clone());
+    }
+    Ok(StreamableHttpClientTransport::with_client(
+        vetted_client(settings)?,
+        config,
+    ))
+}
+
+/// The streamable HTTP config of a connection: its URL and extra headers (no
+/// `Authorization`: an OAuth connection's token comes from its [`super::oauth`] manager).
+pub(crate) fn http_config(endpoint: &McpEndpoint) -> Result<StreamableHttpClientTransportConfig> {
+    let url = endpoint
+        .server
         .url
         .clone()
         .ok_or_else(|| Error::validation("url", "missing"))?;
@@ -156,11 +169,14 @@ pub(crate) fn http_transport(
             .map_err(|e| Error::validation("headers", format!("{k}: {e}")))?;
         headers.insert(name, value);
     }
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers);
-    if let Some(token) = &endpoint.secrets.bearer_token {
-        config = config.auth_header(token.clone());
-    }
-    let client = reqwest013::Client::builder()
+    Ok(StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers))
+}
+
+/// The HTTP client for everything sent to a connection's hosts (MCP requests, and the OAuth
+/// metadata, registration and token requests): no redirects, no proxy, every resolved
+/// address vetted ([`VettingResolver`]), the connect timeout of the settings.
+pub(crate) fn vetted_client(settings: &McpSettings) -> Result<reqwest013::Client> {
+    reqwest013::Client::builder()
         .redirect(reqwest013::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(VettingResolver {
@@ -169,8 +185,7 @@ pub(crate) fn http_transport(
         .connect_timeout(settings.connect_timeout)
         .user_agent(concat!("autonoma/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
-    Ok(StreamableHttpClientTransport::with_client(client, config))
+        .map_err(|e| Error::internal(format!("HTTP client: {e}")))
 }
 
 #[cfg(test)]

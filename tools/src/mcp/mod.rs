@@ -16,6 +16,7 @@
 //! pool list its tools again and update the store's cache.
 
 mod connect;
+mod oauth;
 mod tool;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use autonoma_core::mcp::{
     qualify_tools, McpConnector, McpEndpoint, McpSecrets, McpToolAnnotations, McpTransport,
-    RemoteTool,
+    OAuthGrant, OAuthStart, RemoteTool,
 };
 use autonoma_core::secret::SecretBox;
 use autonoma_core::store::prelude::*;
@@ -254,6 +255,20 @@ impl Inner {
                         .await,
                 )
             }
+            McpTransport::StreamableHttp if endpoint.server.oauth.is_some() => {
+                let transport = oauth::transport(
+                    &self.settings,
+                    self.store.clone(),
+                    self.secrets.clone(),
+                    endpoint,
+                )
+                .await?;
+                (
+                    "url",
+                    tokio::time::timeout(self.settings.connect_timeout, handler.serve(transport))
+                        .await,
+                )
+            }
             McpTransport::StreamableHttp => {
                 let transport = connect::http_transport(&self.settings, endpoint)?;
                 (
@@ -384,6 +399,28 @@ impl McpConnector for McpPool {
         if let Some(s) = removed {
             s.close().await;
         }
+    }
+
+    async fn discover_oauth(&self, endpoint: &McpEndpoint) -> Result<()> {
+        oauth::discover(&self.inner.settings, endpoint).await
+    }
+
+    async fn start_authorization(
+        &self,
+        endpoint: &McpEndpoint,
+        redirect_uri: &str,
+    ) -> Result<OAuthStart> {
+        oauth::start(&self.inner.settings, endpoint, redirect_uri).await
+    }
+
+    async fn finish_authorization(
+        &self,
+        endpoint: &McpEndpoint,
+        flow: &serde_json::Value,
+        code: &str,
+        issuer: Option<&str>,
+    ) -> Result<OAuthGrant> {
+        oauth::finish(&self.inner.settings, endpoint, flow, code, issuer).await
     }
 }
 

@@ -151,6 +151,22 @@ impl Tool for McpToolHandle {
             ))),
             Ok(Err(e)) => {
                 inner.discard(self.server_id, &session);
+                // An OAuth connection whose token could not be refreshed mid-session has
+                // been marked; say so rather than the transport's words.
+                if endpoint.server.oauth.is_some() {
+                    if let Ok((now, _)) = inner
+                        .store
+                        .get_mcp_server(self.org_id, self.server_id)
+                        .await
+                    {
+                        if now.status == autonoma_core::mcp::McpServerStatus::NeedsAuthorization {
+                            return Err(ToolError(format!(
+                                "{name}: MCP server '{}' needs authorization: an admin must connect it again ({e})",
+                                self.server_name
+                            )));
+                        }
+                    }
+                }
                 Err(ToolError(format!(
                     "{name}: MCP server '{}' failed during the call: {e}",
                     self.server_name
