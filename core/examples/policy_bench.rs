@@ -78,6 +78,15 @@ fn main() {
     measure("one matching rule with a CEL condition", || {
         std::hint::black_box(decide(&cel, &[], "calculator", &args, true));
     });
+    // The peer in the same run: the same condition compiled on every evaluation, as
+    // `condition_holds` did before compiled programs were cached.
+    measure("peer: the same CEL condition compiled per call", || {
+        let program =
+            cel::Program::compile("args.expression.contains('*') && args.amount > 100").unwrap();
+        let mut ctx = cel::Context::default();
+        ctx.add_variable_from_value("args", cel::to_value(&args).unwrap());
+        std::hint::black_box(program.execute(&ctx).unwrap());
+    });
     measure("10 non-matching org rules, then a CEL agent rule", || {
         std::hint::black_box(decide(&cel, &org, "calculator", &args, true));
     });

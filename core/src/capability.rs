@@ -566,6 +566,7 @@ impl CapabilityKey {
         let restrictions: Vec<(String, String, String)> = auth
             .query_all(rule!("x($p, $a, $w) <- restrict($p, $a, $w)"))
             .map_err(|e| CapabilityError::Invalid(e.to_string()))?;
+        let conditions = policy::CallConditions::new(call.arguments);
         for (i, (tool, action, when)) in restrictions.iter().enumerate() {
             if !policy::tool_matches(tool, call.tool) {
                 continue;
@@ -573,7 +574,7 @@ impl CapabilityKey {
             let name = format!("restrict:{i}");
             let action = parse_action(action).unwrap_or(PolicyAction::Deny);
             let when = (!when.is_empty()).then_some(when.as_str());
-            match policy::condition_holds(when, call.arguments) {
+            match conditions.holds(when) {
                 Ok(false) => {}
                 Ok(true) => judge(action, name, None, call.approved)?,
                 Err(reason) => judge(PolicyAction::Deny, name, Some(reason), call.approved)?,

@@ -10,6 +10,9 @@
 //! A `when` that cannot be evaluated for a call (a missing field, a type error, a result
 //! that is not a bool) fails closed: the call is denied, and the reason is recorded.
 
+use std::num::NonZeroUsize;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use crate::governance::{Policy, PolicyAction, ToolRule};
 use crate::{Error, Result};
 
@@ -19,6 +22,35 @@ pub const MAX_TOOL_PATTERN: usize = 200;
 pub const MAX_WHEN: usize = 2000;
 /// Most rules in one agent spec.
 pub const MAX_AGENT_RULES: usize = 100;
+
+/// How many distinct compiled `when` conditions a process keeps ([`compiled`]): at most
+/// [`MAX_WHEN`] bytes of source each, so the cache stays in the low megabytes.
+pub const COMPILED_CONDITIONS: usize = 1024;
+
+/// Compiled CEL programs by their source text, least recently used evicted first. Parsing
+/// is most of a condition's cost (docs/BENCHMARKS.md, "Policy decision"), and the same few
+/// conditions are evaluated on every call of every run.
+static PROGRAMS: LazyLock<Mutex<lru::LruCache<String, Arc<cel::Program>>>> = LazyLock::new(|| {
+    Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(COMPILED_CONDITIONS).expect("non-zero"),
+    ))
+});
+
+/// The compiled program of condition `when`, from the process-wide cache or compiled now
+/// (and cached). A condition that does not parse is not cached. Errors: the parser's
+/// message.
+fn compiled(when: &str) -> Result<Arc<cel::Program>, String> {
+    if let Some(p) = PROGRAMS.lock().unwrap_or_else(|e| e.into_inner()).get(when) {
+        return Ok(p.clone());
+    }
+    let program =
+        Arc::new(cel::Program::compile(when).map_err(|e| format!("invalid condition: {e}"))?);
+    PROGRAMS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .put(when.to_owned(), program.clone());
+    Ok(program)
+}
 
 /// The decision on one tool call and the rule that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,22 +113,55 @@ fn sub(field: &str, name: &str) -> String {
     }
 }
 
-/// Evaluates `when` with `args` bound to the call's arguments. `Ok(true)` when the
-/// condition holds (or there is none). Errors: a message for a condition that does not
-/// parse, fails to evaluate, or is not a bool.
+/// Evaluates `when` with `args` bound to the call's arguments (see [`CallConditions`] to
+/// evaluate several conditions of one call). `Ok(true)` when the condition holds (or there
+/// is none). Errors: a message for a condition that does not parse, fails to evaluate, or
+/// is not a bool.
 pub fn condition_holds(when: Option<&str>, args: &serde_json::Value) -> Result<bool, String> {
-    let Some(when) = when else { return Ok(true) };
-    let program = cel::Program::compile(when).map_err(|e| format!("invalid condition: {e}"))?;
-    let mut ctx = cel::Context::default();
-    let value = cel::to_value(args).map_err(|e| format!("arguments: {e}"))?;
-    ctx.add_variable_from_value("args", value);
-    match program.execute(&ctx) {
-        Ok(cel::Value::Bool(b)) => Ok(b),
-        Ok(other) => Err(format!(
-            "condition '{when}' gave {:?}, not a bool",
-            other.type_of()
-        )),
-        Err(e) => Err(format!("condition '{when}' failed: {e}")),
+    CallConditions::new(args).holds(when)
+}
+
+/// The conditions of one tool call: its arguments are bound as `args` in a CEL context
+/// built once, on the first condition, and shared by every rule checked for the call;
+/// compiled programs come from the process-wide cache (see [`COMPILED_CONDITIONS`]).
+pub struct CallConditions<'a> {
+    args: &'a serde_json::Value,
+    context: std::cell::OnceCell<Result<cel::Context<'static, 'static>, String>>,
+}
+
+impl<'a> CallConditions<'a> {
+    /// Nothing is converted until the first [`CallConditions::holds`].
+    pub fn new(args: &'a serde_json::Value) -> Self {
+        CallConditions {
+            args,
+            context: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Whether `when` holds for this call (`Ok(true)` without a condition). Errors: a
+    /// message for a condition that does not parse, arguments that cannot be bound, an
+    /// evaluation error, or a result that is not a bool.
+    pub fn holds(&self, when: Option<&str>) -> Result<bool, String> {
+        let Some(when) = when else { return Ok(true) };
+        let program = compiled(when)?;
+        let ctx = self
+            .context
+            .get_or_init(|| {
+                let value = cel::to_value(self.args).map_err(|e| format!("arguments: {e}"))?;
+                let mut ctx = cel::Context::default();
+                ctx.add_variable_from_value("args", value);
+                Ok(ctx)
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        match program.execute(ctx) {
+            Ok(cel::Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(format!(
+                "condition '{when}' gave {:?}, not a bool",
+                other.type_of()
+            )),
+            Err(e) => Err(format!("condition '{when}' failed: {e}")),
+        }
     }
 }
 
@@ -136,11 +201,12 @@ pub fn decide_ordered<'a>(
     args: &serde_json::Value,
     read_only: bool,
 ) -> Decision {
+    let conditions = CallConditions::new(args);
     for (rule_name, rule) in rules {
         if !tool_matches(rule.tool.trim(), name) {
             continue;
         }
-        match condition_holds(rule.when.as_deref(), args) {
+        match conditions.holds(rule.when.as_deref()) {
             Ok(true) => {
                 return Decision {
                     action: rule.action,
@@ -258,6 +324,26 @@ mod tests {
             decide(&[], &[], "current_time", &json!({}), true).action,
             PolicyAction::Allow
         );
+    }
+
+    #[test]
+    fn a_cached_program_sees_each_calls_arguments() {
+        let when = Some("args.amount <= 100 && args.to.endsWith('@example.com')");
+        for _ in 0..3 {
+            assert_eq!(
+                condition_holds(when, &json!({"amount": 50, "to": "a@example.com"})),
+                Ok(true)
+            );
+            assert_eq!(
+                condition_holds(when, &json!({"amount": 500, "to": "a@example.com"})),
+                Ok(false)
+            );
+        }
+        // A condition that does not parse fails every time (it is never cached).
+        for _ in 0..2 {
+            let e = condition_holds(Some("args.amount <="), &json!({})).unwrap_err();
+            assert!(e.starts_with("invalid condition"), "{e}");
+        }
     }
 
     #[test]
