@@ -47,10 +47,18 @@ pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>> {
     }
 }
 
-/// The page size of a list call: `limit` (default [`DEFAULT_PAGE`]) clamped to
-/// 1..=[`MAX_PAGE`]. List calls fetch one item more to learn whether a next page exists.
-pub(crate) fn page_limit(limit: Option<u32>) -> u32 {
-    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+/// The page size of a list call: `limit`, 1..=[`MAX_PAGE`] (default [`DEFAULT_PAGE`]).
+/// List calls fetch one item more to learn whether a next page exists. Errors:
+/// [`Error::Validation`] (`limit`) outside that range, so a client asking for more than a
+/// page holds learns it rather than silently getting fewer.
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        l @ 1..=MAX_PAGE => Ok(l),
+        _ => Err(Error::validation(
+            "limit",
+            format!("must be 1 to {MAX_PAGE}"),
+        )),
+    }
 }
 
 /// A page from up to `limit + 1` fetched items: the first `limit`, and when there were
@@ -82,13 +90,15 @@ mod tests {
         let last = into_page(ids[..2].to_vec(), 2, |id| *id);
         assert_eq!(last.next_cursor, None);
         assert_eq!(
-            (
-                page_limit(None),
-                page_limit(Some(0)),
-                page_limit(Some(1000))
-            ),
-            (20, 1, 100)
+            (page_limit(None).unwrap(), page_limit(Some(100)).unwrap()),
+            (20, 100)
         );
+        for out_of_range in [0, 101, u32::MAX] {
+            assert!(matches!(
+                page_limit(Some(out_of_range)),
+                Err(Error::Validation { ref field, .. }) if field == "limit"
+            ));
+        }
         assert_eq!(parse_cursor(Some("")).unwrap(), None);
         assert!(parse_cursor(Some("nope")).is_err());
     }

@@ -36,8 +36,10 @@ pub fn routes() -> OpenApiRouter<ApiState> {
 
 /// Filters and page of the audit log.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// An action name (`auth.login`) or a prefix ending in `.` or `.*` (`auth.*`).
+    #[param(min_length = 1, max_length = 100)]
     pub action: Option<String>,
     /// Entries of this acting user (by session or by their API keys).
     pub actor: Option<Uuid>,
@@ -46,8 +48,9 @@ pub struct AuditParams {
     /// Before this time (RFC 3339).
     pub until: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<i64>,
     /// 1..=100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -64,7 +67,7 @@ async fn list_audit(
         actor: p.actor,
         since: p.since,
         until: p.until,
-        cursor: p.cursor,
+        cursor: p.cursor.map(|c| c.to_string()),
         limit: p.limit,
     };
     Ok(axum::Json(

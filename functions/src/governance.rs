@@ -94,10 +94,12 @@ async fn delete_policy(
 
 /// Approval list filters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApprovalParams {
     /// `pending`, `approved`, `denied` or `expired`; all when absent.
     pub status: Option<ApprovalStatus>,
-    pub cursor: Option<String>,
+    pub cursor: Option<Uuid>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -112,7 +114,12 @@ async fn list_approvals(
     Ok(axum::Json(
         state
             .service
-            .list_approvals(&caller.actor, p.status, p.cursor.as_deref(), p.limit)
+            .list_approvals(
+                &caller.actor,
+                p.status,
+                p.cursor.map(|c| c.to_string()).as_deref(),
+                p.limit,
+            )
             .await?,
     ))
 }
@@ -130,10 +137,10 @@ async fn get_approval(
     ))
 }
 
-/// The optional body of a decision: empty, or an [`ApprovalInput`] object.
-fn decision_body(body: &Bytes) -> ApiResult<ApprovalInput> {
+/// The optional body of a decision: empty, or a JSON object of type `T`.
+fn decision_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(ApprovalInput::default());
+        return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::from(autonoma_core::Error::validation(
@@ -141,6 +148,16 @@ fn decision_body(body: &Bytes) -> ApiResult<ApprovalInput> {
             format!("not a valid decision: {e}"),
         ))
     })
+}
+
+/// Body of `POST /api/v1/approvals/{id}/deny` (a denial cannot edit arguments).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenialInput {
+    /// Up to 2,000 characters; given to the model as the tool's result.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub comment: String,
 }
 
 /// Approve a pending tool call (member), optionally with edited `arguments`; the run
@@ -153,7 +170,7 @@ async fn approve(
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> ApiResult<axum::Json<Approval>> {
-    let input = decision_body(&body)?;
+    let input: ApprovalInput = decision_body(&body)?;
     Ok(axum::Json(
         state.service.approve(&caller.actor, id, input).await?,
     ))
@@ -161,7 +178,7 @@ async fn approve(
 
 /// Deny a pending tool call (member); the comment goes to the model as the tool's result
 /// and the run resumes. A second decision is 409.
-#[utoipa::path(post, path = "/api/v1/approvals/{id}/deny", tag = "governance", params(("id" = Uuid, Path)), request_body(content = ApprovalInput, description = "Optional"),
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/deny", tag = "governance", params(("id" = Uuid, Path)), request_body(content = DenialInput, description = "Optional"),
     responses((status = 200, body = Approval), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 async fn deny(
     State(state): State<ApiState>,
@@ -169,7 +186,11 @@ async fn deny(
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> ApiResult<axum::Json<Approval>> {
-    let input = decision_body(&body)?;
+    let input: DenialInput = decision_body(&body)?;
+    let input = ApprovalInput {
+        comment: input.comment,
+        arguments: None,
+    };
     Ok(axum::Json(
         state.service.deny(&caller.actor, id, input).await?,
     ))

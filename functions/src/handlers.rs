@@ -55,6 +55,7 @@ pub struct MeResponse {
 
 /// Login form.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LogIn {
     pub email: String,
     pub password: String,
@@ -149,6 +150,7 @@ async fn me(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Js
 
 /// Add a member or change a role.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetMember {
     pub email: String,
     pub role: Role,
@@ -163,9 +165,12 @@ async fn list_members(
     Ok(axum::Json(state.service.list_members(&caller.actor).await?))
 }
 
-/// Add an existing user to the organization, or change their role (admin+).
+/// Add an existing user to the organization, or change their role (admin+; granting
+/// `owner` or changing an owner's role needs owner). 409 `conflict` when the change would
+/// leave the organization without an owner: it always keeps at least one.
 #[utoipa::path(post, path = "/api/v1/members", tag = "organization", request_body = SetMember,
-    responses((status = 200, body = Membership), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
+    responses((status = 200, body = Membership), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem),
+        (status = 409, body = crate::problem::Problem)))]
 async fn set_member(
     State(state): State<ApiState>,
     caller: Caller,
@@ -181,7 +186,9 @@ async fn set_member(
 
 /// Request to create an API key.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewApiKey {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Defaults to the caller's role; may not exceed it.
     pub role: Option<Role>,
@@ -264,10 +271,12 @@ async fn delete_provider(
 
 /// Pagination parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Uuid>,
     /// 1..=100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -281,7 +290,11 @@ async fn list_agents(
     Ok(axum::Json(
         state
             .service
-            .list_agents(&caller.actor, p.cursor.as_deref(), p.limit)
+            .list_agents(
+                &caller.actor,
+                p.cursor.map(|c| c.to_string()).as_deref(),
+                p.limit,
+            )
             .await?,
     ))
 }
@@ -389,9 +402,11 @@ async fn create_run(
 
 /// Run list filters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunParams {
     pub agent_id: Option<Uuid>,
-    pub cursor: Option<String>,
+    pub cursor: Option<Uuid>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -405,7 +420,12 @@ async fn list_runs(
     Ok(axum::Json(
         state
             .service
-            .list_runs(&caller.actor, p.agent_id, p.cursor.as_deref(), p.limit)
+            .list_runs(
+                &caller.actor,
+                p.agent_id,
+                p.cursor.map(|c| c.to_string()).as_deref(),
+                p.limit,
+            )
             .await?,
     ))
 }
@@ -435,6 +455,7 @@ async fn cancel_run(
 
 /// SSE resume parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventParams {
     /// Resume after this `seq` (same as the `Last-Event-ID` header, which wins).
     pub after: Option<i64>,
@@ -459,7 +480,6 @@ pub struct EventPage {
 /// for origins that cannot stream (e.g. a Lambda function without response streaming).
 #[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs", params(("id" = Uuid, Path), EventParams, ("Last-Event-ID" = Option<i64>, Header)),
     responses(
-        (status = 200, content_type = "text/event-stream", body = RunEvent),
         (status = 200, content_type = "application/json", body = EventPage),
     ))]
 async fn run_events(

@@ -54,7 +54,11 @@ async fn list_knowledge_bases(
     Ok(axum::Json(
         state
             .service
-            .list_knowledge_bases(&caller.actor, p.cursor.as_deref(), p.limit)
+            .list_knowledge_bases(
+                &caller.actor,
+                p.cursor.map(|c| c.to_string()).as_deref(),
+                p.limit,
+            )
             .await?,
     ))
 }
@@ -108,6 +112,7 @@ async fn delete_knowledge_base(
 
 /// The multipart form of an upload (for the OpenAPI document).
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The document: text/plain, text/markdown, text/html or application/pdf (by the part's
@@ -176,7 +181,19 @@ async fn upload_document(
             }
             "name" => name = Some(field.text().await.map_err(multipart_error)?),
             "media_type" => media_type = Some(field.text().await.map_err(multipart_error)?),
-            _ => {}
+            // Like an unknown JSON field: a misspelt part never looks like success.
+            other => {
+                let other: String = other
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(100)
+                    .collect();
+                return Err(autonoma_core::Error::validation(
+                    other,
+                    "unknown part; the form has `file`, `name` and `media_type`",
+                )
+                .into());
+            }
         }
     }
     let Some((file_name, content_type, bytes)) = file else {
@@ -217,7 +234,12 @@ async fn list_documents(
     Ok(axum::Json(
         state
             .service
-            .list_documents(&caller.actor, kb_id, p.cursor.as_deref(), p.limit)
+            .list_documents(
+                &caller.actor,
+                kb_id,
+                p.cursor.map(|c| c.to_string()).as_deref(),
+                p.limit,
+            )
             .await?,
     ))
 }

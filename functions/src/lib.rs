@@ -17,6 +17,7 @@ pub mod knowledge;
 pub mod lambda;
 pub mod mcp;
 pub mod mcp_servers;
+pub mod openapi;
 pub mod preflight;
 pub mod problem;
 
@@ -72,8 +73,8 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// The OpenAPI 3.1 document and the routes it describes; uploads accept files of up to
-/// `max_upload_bytes`.
+/// The routes and their OpenAPI 3.1 document (as utoipa derives it, before
+/// [`openapi::complete`]); uploads accept files of up to `max_upload_bytes`.
 fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(handlers::routes())
@@ -86,9 +87,17 @@ fn split(max_upload_bytes: usize) -> (Router<ApiState>, utoipa::openapi::OpenApi
     (router, doc)
 }
 
-/// The OpenAPI 3.1 document of the API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    split(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES).1
+/// The OpenAPI 3.1 document of the API as served at `/api/openapi.json`: utoipa's, completed
+/// by [`openapi::complete`] (problem media types, the error answers of each kind of
+/// operation, security).
+pub fn openapi() -> serde_json::Value {
+    completed(split(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES).1)
+}
+
+fn completed(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    openapi::complete(&mut doc);
+    doc
 }
 
 /// The API router (all paths under `/api`, plus the MCP server at `/mcp` and its
@@ -101,7 +110,7 @@ pub fn router(state: ApiState) -> Router {
         .map(|k| k.config.max_upload_bytes)
         .unwrap_or(autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES);
     let (routes, doc) = split(max_upload);
-    let doc = Arc::new(doc);
+    let doc = Arc::new(completed(doc));
     Router::new()
         .merge(routes)
         .route(

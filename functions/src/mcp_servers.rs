@@ -56,6 +56,7 @@ async fn authorize_mcp_server(
 /// Query of the OAuth callback (RFC 6749 §4.1.2: `code` and `state`, or `error` with
 /// `error_description`; RFC 9207 `iss`).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,

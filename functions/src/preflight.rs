@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
 #[serde(deny_unknown_fields)]
 struct WaitQuery {
     /// Seconds to wait for the preflight to finish, 0..=120 (default 30).
+    #[param(minimum = 0, maximum = 120)]
     wait: Option<u64>,
 }
 

@@ -48,9 +48,18 @@ pub(crate) const INSERT_OWNER: &str =
 /// org_id, user_id.
 pub(crate) const ROLE_OF: &str = "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2";
 /// org_id, user_id, role, created_at.
+/// The conflict of a change that would leave an organization without an owner.
+pub(crate) const LAST_OWNER: &str =
+    "an organization keeps at least one owner: make another member owner first";
+
+/// Changes nothing (0 rows) when it would take the organization's last owner away, so
+/// an organization always keeps one; the check and the write are one statement.
 pub(crate) const UPSERT_MEMBER: &str =
     "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role";
+     ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role \
+     WHERE excluded.role = 'owner' OR memberships.role <> 'owner' \
+        OR (SELECT count(*) FROM memberships o \
+            WHERE o.org_id = excluded.org_id AND o.role = 'owner') > 1";
 /// org_id, user_id.
 pub(crate) const MEMBERSHIP: &str = concat!(
     membership_select!(),

@@ -48,9 +48,14 @@ impl PolicyAction {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ToolRule {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"^[^*]*\*?$")
+    )]
     pub tool: String,
     pub action: PolicyAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub when: Option<String>,
 }
 
@@ -141,16 +146,23 @@ pub struct Approval {
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
     /// Exact tool name, `*`, or a prefix ending in `*`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"^[^*]*\*?$")
+    )]
     pub tool: String,
     pub action: PolicyAction,
     /// CEL over `args`; the rule applies only when it is true.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub when: Option<String>,
     /// Lower is checked first; default 100, range -1000..=1000.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::opt_integer")]
+    #[cfg_attr(feature = "openapi", schema(minimum = -1000, maximum = 1000))]
     pub priority: Option<i32>,
     /// Up to 500 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub description: Option<String>,
 }
 
@@ -161,9 +173,11 @@ pub struct PolicyInput {
 pub struct ApprovalInput {
     /// Up to 2,000 characters; a denial's comment is given to the model as the tool's result.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub comment: String,
     /// Approve only: run the tool with these arguments instead of the model's (recorded as
     /// edited). Must be a JSON object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub arguments: Option<serde_json::Value>,
 }

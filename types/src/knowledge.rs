@@ -24,11 +24,17 @@ pub struct KnowledgeBase {
 /// Input for a new knowledge base.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewKnowledgeBase {
     /// 1..=100 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, pattern = r"\S")
+    )]
     pub name: String,
     /// Up to 2000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub description: String,
 }
 
@@ -132,11 +138,17 @@ pub struct Chunk {
 /// A search request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// Natural-language query, 1..=2000 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2000, pattern = r"\S")
+    )]
     pub query: String,
     /// Number of results, 1..=50 (default 5).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::opt_integer")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 50))]
     pub k: Option<u32>,
 }
 

@@ -14,6 +14,7 @@
 //! build leaves it off. Identifiers are UUIDv7 (time-ordered), timestamps are UTC.
 
 pub mod audit;
+pub mod de;
 pub mod governance;
 pub mod knowledge;
 pub mod llm;

@@ -257,6 +257,6 @@ pub struct NewMcpServer {
     #[serde(default)]
     pub oauth: Option<NewMcpOAuth>,
     /// Longest a tool call may take, in seconds (1..=600). Default 30.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::opt_integer")]
     pub timeout_secs: Option<u32>,
 }

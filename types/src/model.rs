@@ -134,12 +134,19 @@ pub struct ProviderConnection {
 /// Per-agent limits enforced by the agent loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Maximum LLM calls in one run (1..=100). Default 8.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    #[serde(deserialize_with = "crate::de::integer")]
     pub max_steps: u32,
     /// Maximum output tokens per LLM call (1..=32768). Default 512.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 32768))]
+    #[serde(deserialize_with = "crate::de::integer")]
     pub max_output_tokens: u32,
     /// Wall-clock limit for a whole run, in seconds (1..=3600). Default 120.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
+    #[serde(deserialize_with = "crate::de::integer")]
     pub timeout_secs: u32,
 }
 
@@ -156,10 +163,16 @@ impl Default for Limits {
 /// The editable part of an agent; each save creates a new immutable [`AgentVersion`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct AgentSpec {
     /// 1..=100 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, pattern = r"\S")
+    )]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub description: String,
     /// The provider connection to call (must belong to the same organization).
     pub provider_id: Uuid,
@@ -167,6 +180,7 @@ pub struct AgentSpec {
     pub model: String,
     /// System prompt, up to 32 KiB.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 32768))]
     pub instructions: String,
     /// Names of built-in tools (`calculator`, `current_time`, `http_fetch`,
     /// `knowledge_search`) and of the organization's MCP tools.
@@ -175,13 +189,16 @@ pub struct AgentSpec {
     /// The agent's tool policy rules, checked before the organization's: the first rule
     /// (in order) whose `tool` and `when` match a call decides it. At most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub tool_policies: Vec<crate::governance::ToolRule>,
     /// Domains `http_fetch` may reach (exact host or any subdomain of it).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub http_allowlist: Vec<String>,
     /// Knowledge bases (of the same organization) the agent searches with the
     /// `knowledge_search` tool, which attaching any enables; at most 20.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub knowledge_base_ids: Vec<Uuid>,
     #[serde(default)]
     pub limits: Limits,
@@ -197,7 +214,9 @@ pub struct AgentSpec {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Pricing {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10000))]
     pub input_usd_per_mtok: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10000))]
     pub output_usd_per_mtok: f64,
 }
 

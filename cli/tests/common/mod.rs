@@ -308,22 +308,33 @@ pub fn workspace() -> std::path::PathBuf {
 static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The python of a virtual environment with the MCP Python SDK pinned in
-/// `tests/mcp/requirements.txt`, `$AUTONOMA_MCP_VENV` or `~/.cache/autonoma/venv-mcp`,
-/// installing it first if needed (a marker file holding the requirements' text records a
-/// finished install).
+/// `tests/mcp/requirements.txt` (`$AUTONOMA_MCP_VENV` or `~/.cache/autonoma/venv-mcp`).
 pub fn sdk_python() -> std::path::PathBuf {
+    venv_python(
+        "AUTONOMA_MCP_VENV",
+        "venv-mcp",
+        "tests/mcp/requirements.txt",
+    )
+}
+
+/// The python of a virtual environment holding the packages pinned in `requirements`
+/// (relative to the workspace): `$<env_var>` or `~/.cache/autonoma/<default_dir>`,
+/// installed first if needed (a marker file holding the requirements' text records a
+/// finished install).
+pub fn venv_python(env_var: &str, default_dir: &str, requirements: &str) -> std::path::PathBuf {
     use std::path::PathBuf;
     let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    let venv = std::env::var("AUTONOMA_MCP_VENV")
+    let venv = std::env::var(env_var)
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             PathBuf::from(std::env::var("HOME").expect("HOME is set"))
-                .join(".cache/autonoma/venv-mcp")
+                .join(".cache/autonoma")
+                .join(default_dir)
         });
-    let requirements = workspace().join("tests/mcp/requirements.txt");
-    let wanted =
-        std::fs::read_to_string(&requirements).expect("reading tests/mcp/requirements.txt");
-    let marker = venv.join(".autonoma-mcp-requirements");
+    let requirements = workspace().join(requirements);
+    let wanted = std::fs::read_to_string(&requirements)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", requirements.display()));
+    let marker = venv.join(".autonoma-requirements");
     let python = venv.join("bin/python");
     if python.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
         return python;

@@ -199,7 +199,7 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<Agent>> {
-        let limit = page_limit(limit);
+        let limit = page_limit(limit)?;
         let after = parse_cursor(cursor)?;
         let items = self
             .store

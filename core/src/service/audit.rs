@@ -149,7 +149,7 @@ impl Service {
                 return Err(Error::validation("until", "is before since"));
             }
         }
-        let limit = page_limit(q.limit);
+        let limit = page_limit(q.limit)?;
         let filter = AuditFilter {
             action: q.action,
             actor_user_id: q.actor,

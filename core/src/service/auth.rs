@@ -61,7 +61,7 @@ impl Service {
         }
         check_len("password", &input.password, 10, 256)?;
         let name = if input.name.trim().is_empty() {
-            email[..at.unwrap()].to_string()
+            email[..at.unwrap()].chars().take(100).collect()
         } else {
             input.name.trim().to_string()
         };
@@ -69,7 +69,11 @@ impl Service {
         let org_name = input
             .org_name
             .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| format!("{name}'s organization"));
+            // The default fits the limit whatever the name's length.
+            .unwrap_or_else(|| {
+                let short: String = name.chars().take(100 - "'s organization".len()).collect();
+                format!("{short}'s organization")
+            });
         check_len("org_name", &org_name, 1, 100)?;
         if let Some(ip) = client_ip {
             self.limit(

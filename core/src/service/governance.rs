@@ -109,7 +109,7 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<Approval>> {
-        let limit = page_limit(limit);
+        let limit = page_limit(limit)?;
         let before = parse_cursor(cursor)?;
         let items = self
             .store

@@ -54,7 +54,7 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<KnowledgeBase>> {
         let k = self.knowledge()?;
-        let limit = page_limit(limit);
+        let limit = page_limit(limit)?;
         let items = k
             .store
             .list_knowledge_bases(actor.org_id, parse_cursor(cursor)?, limit + 1)
@@ -104,7 +104,7 @@ impl Service {
     ) -> Result<Page<Document>> {
         let k = self.knowledge()?;
         k.store.get_knowledge_base(actor.org_id, kb_id).await?;
-        let limit = page_limit(limit);
+        let limit = page_limit(limit)?;
         let items = k
             .store
             .list_documents(actor.org_id, kb_id, parse_cursor(cursor)?, limit + 1)

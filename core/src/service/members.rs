@@ -12,7 +12,9 @@ impl Service {
     }
 
     /// Adds an existing user to the caller's organization or changes their role (admin+;
-    /// only an owner may grant `owner`).
+    /// only an owner may grant `owner` or change an owner's role). Errors:
+    /// [`crate::Error::Forbidden`], [`crate::Error::NotFound`] (no such user), [`crate::Error::Conflict`] when the
+    /// change would leave the organization without an owner (nothing is changed).
     pub async fn set_member(&self, actor: &Actor, email: &str, role: Role) -> Result<Membership> {
         require(actor, Role::Admin, "managing members needs admin")?;
         if role == Role::Owner {
@@ -23,6 +25,11 @@ impl Service {
             Some((user, _)) => self.store.role_of(actor.org_id, user.id).await?,
             None => None,
         };
+        if before == Some(Role::Owner) && role != Role::Owner {
+            require(actor, Role::Owner, "changing an owner's role needs owner")?;
+        }
+        // The store refuses (409) a change that would leave the organization without an
+        // owner, in the same statement as the change.
         let m = self.store.upsert_member(actor.org_id, &email, role).await?;
         if before != Some(role) {
             let action = if before.is_some() {

@@ -23,6 +23,16 @@ impl Service {
     ) -> Result<ProviderConnection> {
         require(actor, Role::Admin, "managing providers needs admin")?;
         check_len("name", input.name.trim(), 1, 100)?;
+        if input
+            .base_url
+            .as_deref()
+            .is_some_and(|u| u.chars().count() > 2048)
+        {
+            return Err(Error::validation(
+                "base_url",
+                "must be at most 2048 characters",
+            ));
+        }
         let mut models: Vec<String> = input
             .models
             .iter()

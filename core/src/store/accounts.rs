@@ -38,7 +38,8 @@ pub trait AccountStore: Send + Sync {
     async fn memberships(&self, user_id: Uuid) -> Result<Vec<Membership>>;
     /// The user's role in `org_id`, if a member.
     async fn role_of(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<Role>>;
-    /// Adds or changes a membership. Errors: [`Error::NotFound`] if no user has that e-mail.
+    /// Adds or changes a membership. Errors: [`Error::NotFound`] if no user has that e-mail;
+    /// [`Error::Conflict`] (nothing changed) if it would demote the organization's last owner.
     async fn upsert_member(&self, org_id: Uuid, email: &str, role: Role) -> Result<Membership>;
     /// Members of an organization.
     async fn list_members(&self, org_id: Uuid) -> Result<Vec<Membership>>;

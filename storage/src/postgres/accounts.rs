@@ -108,14 +108,25 @@ impl AccountStore for PgStore {
             let Some(user_id) = user_id else {
                 return Err(Error::NotFound("user"));
             };
-            sqlx::query(sql::UPSERT_MEMBER)
+            // Membership changes of one organization are serialized, so two owners demoting
+            // each other at once cannot both see the other still an owner.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+                .bind(org_id)
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+            let changed = sqlx::query(sql::UPSERT_MEMBER)
                 .bind(org_id)
                 .bind(user_id)
                 .bind(r.as_str())
                 .bind(Utc::now())
                 .execute(&mut *c)
                 .await
-                .map_err(db)?;
+                .map_err(db)?
+                .rows_affected();
+            if changed == 0 {
+                return Err(Error::Conflict(sql::LAST_OWNER.into()));
+            }
             sqlx::query_as::<_, MembershipRow<Uuid>>(sql::MEMBERSHIP)
                 .bind(org_id)
                 .bind(user_id)

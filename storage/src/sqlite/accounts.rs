@@ -107,14 +107,18 @@ impl AccountStore for SqliteStore {
             return Err(Error::NotFound("user"));
         };
         let user_id = user.into_uuid();
-        sqlx::query(sql::UPSERT_MEMBER)
+        let changed = sqlx::query(sql::UPSERT_MEMBER)
             .bind(org_id.to_string())
             .bind(user_id.to_string())
             .bind(r.as_str())
             .bind(Utc::now())
             .execute(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(db)?
+            .rows_affected();
+        if changed == 0 {
+            return Err(Error::Conflict(sql::LAST_OWNER.into()));
+        }
         sqlx::query_as::<_, MembershipRow<Id>>(sql::MEMBERSHIP)
             .bind(org_id.to_string())
             .bind(user_id.to_string())
