@@ -22,7 +22,7 @@ mkdir -p "$AUTONOMA_TEST_OUTPUT"
 status=0
 $CARGO test --workspace --no-fail-fast -- --test-threads=2 || status=$?
 echo "==> the server integration suites again, on PostgreSQL 15 (row-level security)"
-AUTONOMA_TEST_BACKEND=postgres $CARGO test -p autonoma --no-fail-fast --test runs --test tenancy_and_input --test resume --test knowledge --test browser --test local_model --test approvals --test capabilities --test audit --test mcp_client --test mcp_server --test mcp_oauth --test preflight --test cli_governance -- --test-threads=2 || status=$?
+AUTONOMA_TEST_BACKEND=postgres $CARGO test -p autonoma --no-fail-fast --test runs --test tenancy_and_input --test resume --test knowledge --test browser --test local_model --test approvals --test capabilities --test audit --test mcp_client --test mcp_server --test mcp_oauth --test preflight --test cli_governance --test tenant_probe --test schemathesis -- --test-threads=2 || status=$?
 echo "==> checking infra/ (HCL parse + checkov)"
 bash infra/check.sh || status=$?
 exit $status

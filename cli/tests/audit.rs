@@ -138,8 +138,8 @@ async fn the_audit_log_records_actions_exports_and_verifies_offline() {
     assert!(rest["next_cursor"].is_null());
     assert_problem(
         a.get("/api/v1/audit?cursor=nope").send().await.unwrap(),
-        422,
-        "validation_failed",
+        400,
+        "invalid_query",
     )
     .await;
 

@@ -411,7 +411,11 @@ async fn agent_updates_create_versions_and_runs_record_theirs() {
         )
         .await;
     let id = agent["id"].as_str().unwrap();
+    // The agent minus its read-only fields is its spec (unknown fields are refused).
     let mut spec = agent.clone();
+    for read_only in ["id", "org_id", "version", "created_at", "updated_at"] {
+        spec.as_object_mut().unwrap().remove(read_only);
+    }
     spec["instructions"] = json!("Be terse.");
     spec["tools"] = json!(["current_time", "calculator"]);
     let res = user

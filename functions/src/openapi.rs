@@ -99,8 +99,8 @@ pub fn complete(doc: &mut Value) {
 /// (`additionalProperties: false`) by an open copy of it.
 fn inline_flattened(doc: &mut Value) {
     let Some(schemas) = doc
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
     else {
         return;
     };
@@ -115,19 +115,28 @@ fn inline_flattened(doc: &mut Value) {
             (format!("#/components/schemas/{name}"), open)
         })
         .collect();
-    for schema in schemas.values_mut() {
-        let Some(all_of) = schema.get_mut("allOf").and_then(Value::as_array_mut) else {
-            continue;
-        };
-        for part in all_of.iter_mut() {
-            if let Some(open) = part
-                .get("$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| closed.get(r))
-            {
-                *part = open.clone();
+    open_all_of(doc, &closed);
+}
+
+/// Recursively, in every `allOf` of `v`, replaces `$ref`s found in `closed` by their open copy.
+fn open_all_of(v: &mut Value, closed: &Map<String, Value>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Array(all_of)) = o.get_mut("allOf") {
+                for part in all_of.iter_mut() {
+                    if let Some(open) = part
+                        .get("$ref")
+                        .and_then(Value::as_str)
+                        .and_then(|r| closed.get(r))
+                    {
+                        *part = open.clone();
+                    }
+                }
             }
+            o.values_mut().for_each(|v| open_all_of(v, closed));
         }
+        Value::Array(a) => a.iter_mut().for_each(|v| open_all_of(v, closed)),
+        _ => {}
     }
 }
 
