@@ -23,6 +23,7 @@ use fixtures::{provider, spec};
 
 on_both_backends!(
     users_memberships_sessions_and_api_keys_round_trip,
+    an_organization_keeps_its_last_owner,
     providers_agents_runs_and_events_round_trip,
     queue_leases_retries_and_dead_letters,
     queue_delivers_each_job_once_to_concurrent_consumers,
@@ -34,6 +35,42 @@ async fn org<S: Store + ?Sized>(s: &S, email: &str) -> Uuid {
         .unwrap()
         .1
         .id
+}
+
+/// Demoting the last owner is refused and changes nothing; with a second owner it works,
+/// and two owners demoting each other at once leave one of them an owner.
+async fn an_organization_keeps_its_last_owner<S: Store>(s: &S) {
+    let (ann, o) = s
+        .create_user_with_org("ann@own.io", "Ann", "phc", "Own")
+        .await
+        .unwrap();
+    s.create_user_with_org("bob@own.io", "Bob", "phc", "Bob's")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.upsert_member(o.id, "ann@own.io", Role::Admin).await,
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(s.role_of(o.id, ann.id).await.unwrap(), Some(Role::Owner));
+    // Owner to owner is no change at all.
+    s.upsert_member(o.id, "ann@own.io", Role::Owner).await.unwrap();
+    s.upsert_member(o.id, "bob@own.io", Role::Owner).await.unwrap();
+    let (first, second) = tokio::join!(
+        s.upsert_member(o.id, "ann@own.io", Role::Viewer),
+        s.upsert_member(o.id, "bob@own.io", Role::Viewer),
+    );
+    assert!(
+        first.is_ok() != second.is_ok(),
+        "exactly one demotion goes through: {first:?} / {second:?}"
+    );
+    let owners = s
+        .list_members(o.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.role == Role::Owner)
+        .count();
+    assert_eq!(owners, 1);
 }
 
 async fn users_memberships_sessions_and_api_keys_round_trip<S: Store>(s: &S) {
