@@ -288,6 +288,29 @@ async fn bad_input_gets_problem_json_and_writes_nothing() {
         .await
         .unwrap();
     assert_problem(res, 422, "invalid_body").await;
+    // Unknown fields (a misspelt `tool_policies`) and NUL characters, which PostgreSQL
+    // cannot store, are refused by name (found by Schemathesis on PostgreSQL).
+    let res = u
+        .post("/api/v1/agents")
+        .json(&json!({"name": "n", "provider_id": local, "model": "smollm2-135m-instruct", "tool_policy": []}))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, 422, "invalid_body").await;
+    assert!(p["detail"].as_str().unwrap().contains("tool_policy"), "{p}");
+    let res = u
+        .post("/api/v1/agents")
+        .json(
+            &json!({"name": "a\u{0}b", "provider_id": local, "model": "smollm2-135m-instruct",
+                      "limits": {"max_steps": 2, "max_output_tokens": 8, "timeout_secs": 5}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(p["field"], "name");
+    let res = u.get("/api/v1/audit?action=a%00b").send().await.unwrap();
+    assert_problem(res, 400, "invalid_query").await;
     // Missing content type.
     let res = u.post("/api/v1/agents").body("{}").send().await.unwrap();
     assert_problem(res, 415, "unsupported_media_type").await;

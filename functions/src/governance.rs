@@ -142,7 +142,14 @@ fn decision_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> ApiR
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::from(autonoma_core::Error::validation(
+            "body",
+            format!("not a valid decision: {e}"),
+        ))
+    })?;
+    crate::problem::refuse_nul(&value)?;
+    serde_json::from_value(value).map_err(|e| {
         ApiError::from(autonoma_core::Error::validation(
             "body",
             format!("not a valid decision: {e}"),

@@ -199,6 +199,21 @@ async fn upload_document(
     let Some((file_name, content_type, bytes)) = file else {
         return Err(autonoma_core::Error::validation("file", "the form has no `file` part").into());
     };
+    for (field, text) in [
+        ("name", name.as_deref().or(file_name.as_deref())),
+        (
+            "media_type",
+            media_type.as_deref().or(content_type.as_deref()),
+        ),
+    ] {
+        if text.is_some_and(|t| t.contains('\0')) {
+            return Err(autonoma_core::Error::validation(
+                field,
+                "must not contain the NUL character (U+0000)",
+            )
+            .into());
+        }
+    }
     let upload = Upload {
         name: name.or(file_name).unwrap_or_default(),
         media_type: media_type.filter(|m| !m.trim().is_empty()).or(content_type),

@@ -16,12 +16,19 @@
 //! * a record that embeds another with `#[serde(flatten)]` (`Agent` and its `AgentSpec`,
 //!   `Policy` and its `ToolRule`) embeds a copy of it without `additionalProperties: false`:
 //!   the embedded schema refuses unknown fields as a request body, but inside the record the
-//!   record's own fields are expected.
+//!   record's own fields are expected;
+//! * no string may hold U+0000 (PostgreSQL stores it neither in `text` nor in `jsonb`, so the
+//!   API refuses it, [`crate::problem::refuse_nul`]): every free string schema and string
+//!   parameter gets the pattern [`NO_NUL`], and free-form JSON objects (an approval's edited
+//!   `arguments`) the recursive `JsonWithoutNul`.
 //!
 //! The rules are here, once, rather than repeated in ~55 handler annotations; the handler
 //! annotations keep the answers specific to them (200/201/202/204, 409, 429…).
 
 use serde_json::{json, Map, Value};
+
+/// ECMA-262 pattern of a string without U+0000.
+pub const NO_NUL: &str = "^[^\\u0000]*$";
 
 /// Operations that need no credential: `(method, path)`.
 const PUBLIC: &[(&str, &str)] = &[
@@ -79,6 +86,26 @@ fn is_problem(schema: &Value) -> bool {
 /// Rewrites `doc` (an OpenAPI 3.1 document as JSON) as described in the module docs.
 pub fn complete(doc: &mut Value) {
     inline_flattened(doc);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.values_mut().for_each(without_nul);
+        let json = "#/components/schemas/JsonWithoutNul";
+        schemas.insert(
+            "JsonWithoutNul".into(),
+            json!({
+                "description": "Any JSON value whose strings and keys hold no U+0000.",
+                "anyOf": [
+                    {"type": "string", "pattern": NO_NUL},
+                    {"type": ["number", "boolean", "null"]},
+                    {"type": "array", "items": {"$ref": json}},
+                    {"type": "object", "additionalProperties": {"$ref": json},
+                     "propertyNames": {"pattern": NO_NUL}}
+                ]
+            }),
+        );
+    }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -140,6 +167,59 @@ fn open_all_of(v: &mut Value, closed: &Map<String, Value>) {
     }
 }
 
+/// Adds [`NO_NUL`] to every free string (no `format`, no `enum`) of `schema`, recursively,
+/// and closes free-form objects over `JsonWithoutNul`.
+fn without_nul(schema: &mut Value) {
+    let Some(o) = schema.as_object_mut() else {
+        return;
+    };
+    let is_string = match o.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+        _ => false,
+    };
+    if is_string && !o.contains_key("format") && !o.contains_key("enum") {
+        if o.contains_key("pattern") {
+            o.entry("allOf")
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .expect("allOf is an array")
+                .push(json!({"pattern": NO_NUL}));
+        } else {
+            o.insert("pattern".into(), json!(NO_NUL));
+        }
+    }
+    let is_object = match o.get("type") {
+        Some(Value::String(t)) => t == "object",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+        _ => false,
+    };
+    let free_object =
+        is_object && !o.contains_key("properties") && !o.contains_key("additionalProperties");
+    if free_object {
+        o.insert(
+            "additionalProperties".into(),
+            json!({"$ref": "#/components/schemas/JsonWithoutNul"}),
+        );
+        o.insert("propertyNames".into(), json!({"pattern": NO_NUL}));
+    }
+    for key in ["properties", "$defs"] {
+        if let Some(Value::Object(props)) = o.get_mut(key) {
+            props.values_mut().for_each(without_nul);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(v) = o.get_mut(key) {
+            without_nul(v);
+        }
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(Value::Array(parts)) = o.get_mut(key) {
+            parts.iter_mut().for_each(without_nul);
+        }
+    }
+}
+
 /// `["integer", "null"]` → `"integer"` for a parameter's schema.
 fn not_nullable(param: &mut Value) {
     let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut) else {
@@ -180,6 +260,9 @@ fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>) {
         for p in params.iter_mut() {
             if p.get("in").and_then(Value::as_str) != Some("path") {
                 not_nullable(p);
+            }
+            if let Some(schema) = p.get_mut("schema") {
+                without_nul(schema);
             }
         }
     }

@@ -153,17 +153,70 @@ impl IntoResponse for ApiError {
 /// `Result` for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// JSON body extractor whose rejections are problem+json.
+/// JSON body extractor whose rejections are problem+json: 415 without a JSON content type,
+/// 400 `malformed_json`, 413, 422 `invalid_body` for a body of the wrong shape, and 422
+/// `validation_failed` for a string holding U+0000 ([`refuse_nul`]).
 pub struct Json<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(req, state)
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state)
             .await
-            .map(|axum::Json(v)| Json(v))
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        refuse_nul(&value)?;
+        serde_json::from_value(value).map(Json).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            )
+        })
     }
+}
+
+/// Refuses (422 `validation_failed`, `field` the JSON path) a body with U+0000 in any string
+/// or key: PostgreSQL stores neither in `text` nor in `jsonb`, so such a value could never be
+/// stored, on either engine alike.
+pub fn refuse_nul(value: &serde_json::Value) -> Result<(), ApiError> {
+    fn find(v: &serde_json::Value, path: &mut String) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = find(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(o) => o.iter().any(|(k, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&k.replace('\0', "\\u0000"));
+                let found = k.contains('\0') || find(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    if find(value, &mut path) {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("invalid {path}: must not contain the NUL character (U+0000)"),
+        );
+        e.field = Some(path);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Path extractor: a malformed id is reported as `not_found` (it cannot name a resource).
@@ -191,6 +244,18 @@ pub struct Query<T>(pub T);
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A decoded NUL (`%00`) could never match stored text (PostgreSQL refuses it).
+        if parts
+            .uri
+            .query()
+            .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "the query must not contain the NUL character (%00)",
+            ));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Query(v))

@@ -53,8 +53,12 @@ async fn an_organization_keeps_its_last_owner<S: Store>(s: &S) {
     ));
     assert_eq!(s.role_of(o.id, ann.id).await.unwrap(), Some(Role::Owner));
     // Owner to owner is no change at all.
-    s.upsert_member(o.id, "ann@own.io", Role::Owner).await.unwrap();
-    s.upsert_member(o.id, "bob@own.io", Role::Owner).await.unwrap();
+    s.upsert_member(o.id, "ann@own.io", Role::Owner)
+        .await
+        .unwrap();
+    s.upsert_member(o.id, "bob@own.io", Role::Owner)
+        .await
+        .unwrap();
     let (first, second) = tokio::join!(
         s.upsert_member(o.id, "ann@own.io", Role::Viewer),
         s.upsert_member(o.id, "bob@own.io", Role::Viewer),
