@@ -362,7 +362,8 @@ async fn agent_versions(
 }
 
 /// Start a run. With `Idempotency-Key`, a repeated request returns the first run (200).
-#[utoipa::path(post, path = "/api/v1/agents/{id}/runs", tag = "runs", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/api/v1/agents/{id}/runs", tag = "runs", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$",
+        description = "1 to 255 visible ASCII characters (spaces inside allowed); a repeat with the same key returns the first run")),
     request_body = RunInput, responses((status = 202, body = Run), (status = 200, body = Run, description = "replayed idempotent request")))]
 async fn create_run(
     State(state): State<ApiState>,
