@@ -118,12 +118,18 @@ pub struct User {
 impl User {
     /// Signs up `email` and creates an API key through the cookie session.
     pub async fn sign_up(server: &Server, email: &str) -> User {
+        User::sign_up_at(&server.base, email).await
+    }
+
+    /// [`User::sign_up`] on the server listening at `base` (`http://host:port`).
+    pub async fn sign_up_at(base: &str, email: &str) -> User {
+        let url = |path: &str| format!("{base}{path}");
         let cookie_http = reqwest::Client::builder()
             .cookie_store(true)
             .build()
             .unwrap();
         let res = cookie_http
-            .post(server.url("/api/v1/auth/signup"))
+            .post(url("/api/v1/auth/signup"))
             .json(&json!({ "email": email, "password": "correct horse battery", "name": "Test" }))
             .send()
             .await
@@ -132,7 +138,7 @@ impl User {
         let me: Value = res.json().await.unwrap();
         let csrf = me["csrf_token"].as_str().unwrap().to_string();
         let res = cookie_http
-            .post(server.url("/api/v1/api-keys"))
+            .post(url("/api/v1/api-keys"))
             .header("x-csrf-token", &csrf)
             .json(&json!({ "name": "tests" }))
             .send()
@@ -143,7 +149,7 @@ impl User {
         User {
             http: reqwest::Client::new(),
             cookie_http,
-            base: server.base.clone(),
+            base: base.to_string(),
             api_key: key["secret"].as_str().unwrap().to_string(),
             csrf,
             org_id: me["org_id"].as_str().unwrap().to_string(),
