@@ -119,30 +119,9 @@ struct Ledger {
 
 impl Ledger {
     async fn start() -> Ledger {
-        let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .arg(workspace().join("tests/mcp/ledger_server.py"))
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tests/mcp/ledger_server.py");
-        let ledger = Ledger { child, port };
-        for _ in 0..300 {
-            if reqwest::get(ledger.url("/test/ledger"))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return ledger;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the ledger MCP server did not start on port {port}");
+        let (child, port) =
+            start_sdk_server("ledger_server.py", &[], "/test/ledger", Stdio::null()).await;
+        Ledger { child, port }
     }
 
     fn url(&self, path: &str) -> String {

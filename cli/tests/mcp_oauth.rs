@@ -15,7 +15,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use autonoma_testkit::{Rule, ScriptedLlm};
@@ -32,42 +32,26 @@ struct OAuthMcpServer {
 
 impl OAuthMcpServer {
     async fn start() -> OAuthMcpServer {
-        let python = sdk_python();
         let dir = tempfile::tempdir().unwrap();
         let token_log = dir.path().join("tokens.jsonl");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .arg(workspace().join("tests/mcp/oauth_server.py"))
-            .args(["--port", &port.to_string(), "--access-ttl", "2"])
-            .arg("--token-log")
-            .arg(&token_log)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting tests/mcp/oauth_server.py");
-        let server = OAuthMcpServer {
+        let (child, port) = start_sdk_server(
+            "oauth_server.py",
+            &[
+                "--access-ttl".into(),
+                "2".into(),
+                "--token-log".into(),
+                token_log.clone().into(),
+            ],
+            "/.well-known/oauth-authorization-server",
+            Stdio::inherit(),
+        )
+        .await;
+        OAuthMcpServer {
             child,
             port,
             token_log,
             _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if http
-                .get(server.url("/.well-known/oauth-authorization-server"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the OAuth MCP server did not start on port {port}");
     }
 
     fn url(&self, path: &str) -> String {

@@ -323,6 +323,42 @@ pub fn sdk_python() -> std::path::PathBuf {
     )
 }
 
+/// Starts `tests/mcp/<script>` with the MCP SDK's python ([`sdk_python`]) on an unused port,
+/// as `script --port P <args>`, and waits (up to 30 s) until `GET ready_path` answers 2xx.
+/// Returns the child and its port; panics when it does not come up.
+pub async fn start_sdk_server(
+    script: &str,
+    args: &[std::ffi::OsString],
+    ready_path: &str,
+    stderr: Stdio,
+) -> (Child, u16) {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let port = autonoma_testkit::ports::unused_port();
+    let mut child = Command::new(python)
+        .arg(workspace().join("tests/mcp").join(script))
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting tests/mcp/{script}: {e}"));
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http
+            .get(format!("http://127.0.0.1:{port}{ready_path}"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return (child, port);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("tests/mcp/{script} did not start on port {port}");
+}
+
 /// The python of a virtual environment holding the packages pinned in `requirements`
 /// (relative to the workspace): `$<env_var>` or `~/.cache/autonoma/<default_dir>`,
 /// installed first if needed (a marker file holding the requirements' text records a
