@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::model::Job;
 use crate::runtime::{Attempt, RunEnv};
-use crate::service::RUNS_QUEUE;
+use crate::service::{Service, RUNS_QUEUE};
 use crate::store::JobQueue;
 
 /// Consumer settings.
@@ -137,7 +137,45 @@ fn heartbeat(
 /// The run executor: consumes [`RUNS_QUEUE`] and executes each run with
 /// [`RunEnv::execute_until`]; a lost lease abandons the attempt (the run is resumed by
 /// whoever gets the redelivered job).
+///
+/// Beside it, every [`RECOVERY_SWEEP`], [`recover_runs`] finds the runs a crash left
+/// without a job or with a dead-lettered job.
 pub async fn run_executor(env: RunEnv, cfg: WorkerConfig, shutdown: CancellationToken) {
+    let sweeper = {
+        let (service, shutdown) = (env.service.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(RECOVERY_SWEEP) => {} }
+                recover_runs(&service).await;
+            }
+        })
+    };
+    run_consumer(env, cfg, shutdown).await;
+    let _ = sweeper.await;
+}
+
+/// How often [`run_executor`] runs [`recover_runs`].
+pub const RECOVERY_SWEEP: Duration = Duration::from_secs(5);
+
+/// One recovery sweep: [`Service::requeue_unqueued_runs`] then
+/// [`Service::fail_dead_lettered_runs`]; errors are logged (the next sweep tries again).
+/// Returns (jobs enqueued, runs failed).
+pub async fn recover_runs(service: &Service) -> (usize, usize) {
+    let requeued = service
+        .requeue_unqueued_runs(chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "outbox sweep failed");
+            0
+        });
+    let failed = service.fail_dead_lettered_runs().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "dead-letter sweep of runs failed");
+        0
+    });
+    (requeued, failed)
+}
+
+async fn run_consumer(env: RunEnv, cfg: WorkerConfig, shutdown: CancellationToken) {
     let queue = env.service.queue.clone();
     consume(queue, RUNS_QUEUE, cfg, shutdown, move |job, lost| {
         let env = env.clone();

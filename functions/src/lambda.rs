@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use autonoma_core::runtime::{Attempt, Outcome, RunEnv};
 use autonoma_core::service::{RUNS_QUEUE, RUN_MAX_ATTEMPTS};
 use autonoma_core::store::JobQueue;
+use autonoma_core::worker::recover_runs;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use axum::Router;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -161,6 +162,12 @@ async fn execute_record(
 /// database login token that may have expired while the function was frozen).
 pub type InvocationHook = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
+/// How often a warm run-executor function runs the recovery sweep
+/// ([`autonoma_core::worker::recover_runs`]) beside a batch. The sweep rides on
+/// invocations, so with no run traffic at all a run left without a job waits for the next
+/// batch.
+pub const LAMBDA_RECOVERY_SWEEP: Duration = Duration::from_secs(60);
+
 /// Serves SQS batches of the `runs` queue under the Lambda runtime ([`handle_run_batch`]
 /// with each invocation's deadline), running `before` first in each invocation. `reserve`
 /// is kept back from the deadline for the last step's writes and the continuation's
@@ -172,23 +179,38 @@ pub async fn run_sqs_executor(
     reserve: Duration,
     before: Option<InvocationHook>,
 ) -> Result<(), LambdaError> {
+    let last_sweep = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (env, queue, before) = (env.clone(), queue.clone(), before.clone());
+        let last_sweep = last_sweep.clone();
         async move {
             if let Some(before) = before {
                 before().await;
             }
             let deadline = event.context.deadline();
-            Ok::<_, LambdaError>(
+            let sweep = {
+                let mut last = last_sweep.lock().expect("not poisoned");
+                let due = last.is_none_or(|t| t.elapsed() >= LAMBDA_RECOVERY_SWEEP);
+                if due {
+                    *last = Some(std::time::Instant::now());
+                }
+                due
+            };
+            let (response, _) = tokio::join!(
                 handle_run_batch(
                     &env,
                     queue.as_ref(),
                     event.payload.records,
                     deadline,
                     reserve,
-                )
-                .await,
-            )
+                ),
+                async {
+                    if sweep {
+                        recover_runs(&env.service).await;
+                    }
+                }
+            );
+            Ok::<_, LambdaError>(response)
         }
     }))
     .await

@@ -154,6 +154,11 @@ pub(crate) const LIST_AGENT_VERSIONS: &str = "SELECT version, spec, created_at F
 pub(crate) const INSERT_RUN: &str =
     "INSERT INTO runs (id, org_id, agent_id, agent_version, thread_id, status, input, idempotency_key, created_by, created_at, mode, preflight_id) \
      VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11)";
+/// run_id, due_at.
+pub(crate) const INSERT_RUN_OUTBOX: &str =
+    "INSERT INTO run_outbox (run_id, due_at) VALUES ($1, $2)";
+/// run_id.
+pub(crate) const DELETE_RUN_OUTBOX: &str = "DELETE FROM run_outbox WHERE run_id = $1";
 /// org_id, idempotency_key.
 pub(crate) const RUN_BY_IDEMPOTENCY_KEY: &str =
     "SELECT * FROM runs WHERE org_id = $1 AND idempotency_key = $2";

@@ -164,3 +164,91 @@ async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
         ]
     );
 }
+
+#[tokio::test]
+async fn sqlite_the_outbox_keeps_a_run_until_its_job_is_enqueued() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    s.migrate().await.unwrap();
+    the_outbox_keeps_a_run_until_its_job_is_enqueued(&s).await;
+}
+
+#[tokio::test]
+async fn postgres_the_outbox_keeps_a_run_until_its_job_is_enqueued() {
+    let server = PgServer::start();
+    PgStore::migrate(&server.owner_url()).await.unwrap();
+    let s = PgStore::connect(&server.app_url()).await.unwrap();
+    the_outbox_keeps_a_run_until_its_job_is_enqueued(&s).await;
+}
+
+/// A new run has an outbox row that no sweep takes before [`OUTBOX_GRACE`]; once due it is
+/// claimed by one sweep at a time (a lease), and `mark_run_enqueued` removes it for good.
+async fn the_outbox_keeps_a_run_until_its_job_is_enqueued<S: Store>(s: &S) {
+    use autonoma_core::store::OUTBOX_GRACE;
+    use std::time::Duration;
+    let (user, org) = s
+        .create_user_with_org("o@x.io", "n", "hash", "org")
+        .await
+        .unwrap();
+    let p = provider(s, org.id).await;
+    let agent = s
+        .create_agent(org.id, Uuid::now_v7(), &spec(p.id, "a"))
+        .await
+        .unwrap();
+    let new_run = |key: &str| NewRun {
+        id: Uuid::now_v7(),
+        org_id: org.id,
+        agent_id: agent.id,
+        agent_version: 1,
+        thread_id: Uuid::now_v7(),
+        input: key.into(),
+        created_by: user.id,
+        mode: RunMode::Live,
+        preflight_id: None,
+    };
+    let (a, _) = s.create_run(&new_run("a"), Some("k-a")).await.unwrap();
+    let (b, _) = s.create_run(&new_run("b"), None).await.unwrap();
+    // An idempotent replay adds no second row.
+    let (replay, created) = s.create_run(&new_run("a"), Some("k-a")).await.unwrap();
+    assert!(!created);
+    assert_eq!(replay.id, a.id);
+
+    let lease = Duration::from_secs(60);
+    let now = chrono::Utc::now();
+    assert!(
+        s.claim_unqueued_runs(now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due within the grace period"
+    );
+    s.mark_run_enqueued(b.id).await.unwrap();
+    let due = now + OUTBOX_GRACE + Duration::from_secs(1);
+    assert_eq!(
+        s.claim_unqueued_runs(due, lease, 10).await.unwrap(),
+        vec![a.id],
+        "only the run whose enqueue was never confirmed"
+    );
+    assert!(
+        s.claim_unqueued_runs(due, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed: another sweep skips it for the lease"
+    );
+    let after_lease = due + lease + Duration::from_secs(1);
+    assert_eq!(
+        s.claim_unqueued_runs(after_lease, lease, 10).await.unwrap(),
+        vec![a.id],
+        "a sweep that died holding it loses it when the lease ends"
+    );
+    s.mark_run_enqueued(a.id).await.unwrap();
+    s.mark_run_enqueued(a.id).await.unwrap();
+    assert!(s
+        .claim_unqueued_runs(after_lease + lease * 2, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

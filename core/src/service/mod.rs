@@ -20,6 +20,7 @@ mod mcp;
 mod members;
 mod preflight;
 mod providers;
+mod recovery;
 mod runs;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use auth::{
 pub use governance::{DEFAULT_APPROVAL_TTL, MAX_ORG_POLICIES};
 pub use keys::CreatedApiKey;
 pub use providers::{NewProvider, LOCAL_MODEL};
+pub use recovery::OUTBOX_LEASE;
 pub use runs::{RunFollower, RunInput, FOLLOW_POLL_INTERVAL, RUNS_QUEUE, RUN_MAX_ATTEMPTS};
 
 /// The application service.

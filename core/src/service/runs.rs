@@ -18,8 +18,14 @@ use crate::{Error, Result};
 
 /// Queue carrying run jobs (`{"run_id": "..."}`).
 pub const RUNS_QUEUE: &str = "runs";
-/// Delivery attempts for a run job before it is dead-lettered.
-pub const RUN_MAX_ATTEMPTS: u32 = 3;
+/// Deliveries of a run job before it is dead-lettered (then
+/// [`Service::fail_dead_lettered_runs`] ends the run `failed`). A delivery counts whether it
+/// ended in an error (retried after [`crate::worker::retry_delay`]: 1 s, 2 s, … 256 s, about
+/// 8.5 min in all) or in an expired lease, which is what a crashed executor leaves: the
+/// queue cannot tell a crash from a run that crashes its executor each time, so a crash
+/// costs the run one of these. Ten lets a run survive nine consecutive executor crashes
+/// and a database outage of several minutes.
+pub const RUN_MAX_ATTEMPTS: u32 = 10;
 /// Most events one read of a run's events returns ([`Service::run_events`]).
 const EVENTS_PAGE: u32 = 500;
 /// How long a [`RunFollower`] waits for a wake-up from [`Service::notifier`] before it reads
@@ -117,6 +123,7 @@ impl Service {
                 )
                 .await
             {
+                let _ = self.store.mark_run_enqueued(run.id).await;
                 // Epoch 0: no executor has claimed the run (it was never enqueued).
                 let _ = self
                     .store
@@ -133,6 +140,11 @@ impl Service {
                     )
                     .await;
                 return Err(e);
+            }
+            // A failure here leaves the outbox row: the recovery sweep finds the run claimed
+            // or finished and only deletes it.
+            if let Err(e) = self.store.mark_run_enqueued(run.id).await {
+                tracing::warn!(run = %run.id, error = %e, "could not clear the run's outbox row");
             }
             self.audit_after(
                 actor.org_id,

@@ -43,7 +43,7 @@ pub use jobs::JobQueue;
 pub use mcp::McpStore;
 pub use providers::ProviderStore;
 pub use rate_limits::RateLimitStore;
-pub use runs::{NewRun, RunStore, RunUpdate};
+pub use runs::{NewRun, RunStore, RunUpdate, OUTBOX_GRACE};
 
 /// Relational storage for all tenant data: every area trait at once. Implemented for every
 /// type that implements them all (both backends of `autonoma-storage`).

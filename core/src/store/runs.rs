@@ -33,13 +33,33 @@ pub struct RunUpdate {
     pub steps: i64,
 }
 
+/// How long a new run's outbox row waits before a recovery sweep may enqueue the run's
+/// job ([`RunStore::create_run`]): much longer than the enqueue that normally follows the
+/// insert (milliseconds), so a sweep does not race the creating request.
+pub const OUTBOX_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs and run events.
 #[async_trait]
 pub trait RunStore: Send + Sync {
     // ---- runs
-    /// Inserts a queued run. With an idempotency key, a second call with the same
+    /// Inserts a queued run and, in the same transaction, its outbox row (due
+    /// [`OUTBOX_GRACE`] from now): the record that its job is not known to be enqueued yet
+    /// ([`RunStore::mark_run_enqueued`] deletes it, [`RunStore::claim_unqueued_runs`] finds
+    /// it when a crash left it). With an idempotency key, a second call with the same
     /// `(org, key)` returns the first run and `false` instead of inserting.
     async fn create_run(&self, run: &NewRun, idempotency_key: Option<&str>) -> Result<(Run, bool)>;
+    /// Deletes run `id`'s outbox row once its job is in the queue. Idempotent.
+    async fn mark_run_enqueued(&self, id: Uuid) -> Result<()>;
+    /// Claims up to `limit` outbox rows due at or before `now` (oldest first), moving each
+    /// one's due time to `now` + `lease` so that another process's sweep skips it while
+    /// this one enqueues; returns their run ids. The rows stay until
+    /// [`RunStore::mark_run_enqueued`]. (`now` is the caller's clock: the current time.)
+    async fn claim_unqueued_runs(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Uuid>>;
     /// Errors: [`Error::NotFound`].
     async fn get_run(&self, org_id: Uuid, id: Uuid) -> Result<Run>;
     /// Without org scoping: for the executor, which receives ids from the queue.

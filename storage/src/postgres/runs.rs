@@ -3,11 +3,13 @@
 //! check the fencing epoch under that lock, and every appended event and cancel request is
 //! announced with `NOTIFY` in its own transaction.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use autonoma_core::model::*;
-use autonoma_core::store::{NewRun, RunStore, RunUpdate};
+use autonoma_core::store::{NewRun, RunStore, RunUpdate, OUTBOX_GRACE};
 use autonoma_core::{Error, Result};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -37,6 +39,12 @@ impl RunStore for PgStore {
             .await;
         match r {
             Ok(_) => {
+                sqlx::query(sql::INSERT_RUN_OUTBOX)
+                    .bind(run.id)
+                    .bind(now + OUTBOX_GRACE)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
                 tx.commit().await.map_err(db)?;
                 Ok((self.get_run(run.org_id, run.id).await?, true))
             }
@@ -61,6 +69,35 @@ impl RunStore for PgStore {
             }
             Err(e) => Err(db(e)),
         }
+    }
+
+    async fn mark_run_enqueued(&self, id: Uuid) -> Result<()> {
+        sqlx::query(sql::DELETE_RUN_OUTBOX)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn claim_unqueued_runs(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Uuid>> {
+        // SKIP LOCKED: two processes sweeping at once claim different rows.
+        sqlx::query_scalar(
+            "UPDATE run_outbox SET due_at = $1 WHERE run_id IN \
+             (SELECT run_id FROM run_outbox WHERE due_at <= $2 ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING run_id",
+        )
+        .bind(now + lease)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
     }
 
     async fn get_run(&self, org_id: Uuid, id: Uuid) -> Result<Run> {

@@ -1,11 +1,13 @@
 //! [`RunStore`] on SQLite: the single writer serializes claims and appends, so the fencing
 //! epoch is checked inside the writing statement itself.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use autonoma_core::model::*;
-use autonoma_core::store::{NewRun, RunStore, RunUpdate};
+use autonoma_core::store::{NewRun, RunStore, RunUpdate, OUTBOX_GRACE};
 use autonoma_core::{Error, Result};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
@@ -33,6 +35,7 @@ impl SqliteStore {
 impl RunStore for SqliteStore {
     async fn create_run(&self, run: &NewRun, idempotency_key: Option<&str>) -> Result<(Run, bool)> {
         let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let r = sqlx::query(sql::INSERT_RUN)
             .bind(run.id.to_string())
             .bind(run.org_id.to_string())
@@ -45,11 +48,21 @@ impl RunStore for SqliteStore {
             .bind(now)
             .bind(run.mode.as_str())
             .bind(run.preflight_id.map(|u| u.to_string()))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await;
         match r {
-            Ok(_) => Ok((self.get_run(run.org_id, run.id).await?, true)),
+            Ok(_) => {
+                sqlx::query(sql::INSERT_RUN_OUTBOX)
+                    .bind(run.id.to_string())
+                    .bind((now + OUTBOX_GRACE).timestamp_millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                Ok((self.get_run(run.org_id, run.id).await?, true))
+            }
             Err(e) if is_unique_violation(&e) && idempotency_key.is_some() => {
+                tx.rollback().await.map_err(db)?;
                 let existing = self
                     .fetch_run(
                         sql::RUN_BY_IDEMPOTENCY_KEY,
@@ -69,6 +82,39 @@ impl RunStore for SqliteStore {
             }
             Err(e) => Err(db(e)),
         }
+    }
+
+    async fn mark_run_enqueued(&self, id: Uuid) -> Result<()> {
+        sqlx::query(sql::DELETE_RUN_OUTBOX)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn claim_unqueued_runs(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Uuid>> {
+        // One statement: SQLite runs it under its single writer lock, so two sweeps never
+        // claim one row.
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE run_outbox SET due_at = $1 WHERE run_id IN \
+             (SELECT run_id FROM run_outbox WHERE due_at <= $2 ORDER BY due_at LIMIT $3) \
+             RETURNING run_id",
+        )
+        .bind((now + lease).timestamp_millis())
+        .bind(now.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        ids.iter()
+            .map(|s| Uuid::parse_str(s).map_err(Error::internal))
+            .collect()
     }
 
     async fn get_run(&self, org_id: Uuid, id: Uuid) -> Result<Run> {
