@@ -88,6 +88,11 @@ pub struct Config {
     /// (`127.0.0.0/8`, `::1`): development setups only. Private, link-local (cloud metadata)
     /// and other special-purpose addresses are always refused. Default false.
     pub mcp_allow_loopback: bool,
+    /// `AUTONOMA_HTTP_FETCH_ALLOW_LOOPBACK` — the `http_fetch` tool may reach loopback
+    /// (`127.0.0.0/8`, `::1`) hosts on an agent's allowlist: development setups and the
+    /// test suites' local pages only. Every other refused range stays refused. Default
+    /// false.
+    pub http_fetch_allow_loopback: bool,
     /// `AUTONOMA_MCP_MAX_SESSIONS` — live MCP client sessions this process keeps (the least
     /// recently used is closed to open another). Default 32.
     pub mcp_max_sessions: usize,
@@ -241,6 +246,7 @@ impl Default for Config {
             max_upload_bytes: autonoma_core::knowledge::DEFAULT_MAX_UPLOAD_BYTES,
             mcp_allow_stdio: false,
             mcp_allow_loopback: false,
+            http_fetch_allow_loopback: false,
             mcp_max_sessions: 32,
             mcp_max_output_bytes: 64 * 1024,
             queue: QueueBackend::Database,

@@ -404,6 +404,14 @@ impl Platform {
             .with_capability_key(Arc::new(cfg.capability_key()?));
         service.approval_ttl = std::time::Duration::from_secs(cfg.approval_ttl_secs.max(1));
         let mut tools = autonoma_tools::builtin_registry();
+        if cfg.http_fetch_allow_loopback {
+            tracing::warn!(
+                "http_fetch may reach loopback hosts (AUTONOMA_HTTP_FETCH_ALLOW_LOOPBACK)"
+            );
+            tools.register(Arc::new(autonoma_tools::HttpFetch::new_with_policy(
+                autonoma_tools::address::AddressPolicy::AllowLoopback,
+            )));
+        }
         if let Some((k, _)) = &knowledge {
             service = service.with_knowledge(k.clone());
             tools.register(Arc::new(KnowledgeSearchTool::new(k.clone())));

@@ -37,6 +37,11 @@ pub enum Error {
     /// The LLM provider failed (network, protocol, or model error).
     #[error("provider error: {0}")]
     Provider(String),
+    /// The server has no room to store what was sent (its disk or blob store is full:
+    /// `ENOSPC`, `EDQUOT`, or a file-size limit). Nothing was saved; the message says so
+    /// without server paths. API: 507 `insufficient_storage`.
+    #[error("the server is out of storage space; nothing was saved")]
+    InsufficientStorage,
     /// Storage or another internal failure; details are logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -55,6 +60,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::LeaseLost => "lease_lost",
             Error::Provider(_) => "provider_error",
+            Error::InsufficientStorage => "insufficient_storage",
             Error::Internal(_) => "internal",
         }
     }

@@ -8,7 +8,8 @@
 //!   authenticated operations (no or a revoked credential; a role too low or a missing
 //!   CSRF token), 404 for operations on a resource (`{id}` in the path: also an id that is
 //!   not a UUID), 400 for operations with query or header parameters (`invalid_query`) or a
-//!   JSON body (`malformed_json`), 413, 415 and 422 for operations with a body;
+//!   JSON body (`malformed_json`), 413, 415 and 422 for operations with a body, 507 for
+//!   uploads (`multipart/form-data`: the blob store is full);
 //! * authenticated operations carry their `security` (an API key as bearer token, or the
 //!   session cookie);
 //! * optional query and header parameters are not nullable: absence is how a client leaves
@@ -64,6 +65,7 @@ fn description(status: &str) -> &'static str {
         "413" => "The body is larger than the limit (`payload_too_large`).",
         "415" => "The body is not of a documented media type (`unsupported_media_type`).",
         "422" => "The body or a parameter is well-formed but invalid; `field` names it (`validation_failed`).",
+        "507" => "The server is out of storage space; nothing was saved (`insufficient_storage`).",
         _ => "Error.",
     }
 }
@@ -273,6 +275,11 @@ fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>) {
         }
     }
     let has_body = op.contains_key("requestBody");
+    let is_upload = op
+        .get("requestBody")
+        .and_then(|b| b.get("content"))
+        .and_then(|c| c.as_object())
+        .is_some_and(|c| c.contains_key("multipart/form-data"));
     let params: Vec<String> = op
         .get("parameters")
         .and_then(Value::as_array)
@@ -338,6 +345,9 @@ fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>) {
         add("413");
         add("415");
         add("422");
+    }
+    if is_upload {
+        add("507");
     }
     if !public {
         op.insert(

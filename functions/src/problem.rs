@@ -62,6 +62,7 @@ impl From<Error> for ApiError {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Provider(_) => StatusCode::BAD_GATEWAY,
+            Error::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Error::LeaseLost => StatusCode::CONFLICT,
             Error::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");

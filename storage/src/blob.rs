@@ -38,7 +38,17 @@ impl LocalBlobStore {
     }
 }
 
+/// A full disk (`ENOSPC`, `EDQUOT`) or a file-size limit (`EFBIG`, with `SIGXFSZ` ignored)
+/// is [`Error::InsufficientStorage`]; any other I/O error is internal.
 fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    ) {
+        tracing::error!(path = %path.display(), error = %e, "blob store: {what}: out of space");
+        return Error::InsufficientStorage;
+    }
     Error::internal(format!("blob store: {what} {}: {e}", path.display()))
 }
 

@@ -48,29 +48,24 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Which addresses `http_fetch` may connect to.
-///
-/// Marked `#[non_exhaustive]` because the test-only variant exists only with the `test-support`
-/// feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub enum AddressPolicy {
     /// Only globally routable unicast addresses: everything listed in the [module docs](self) is
     /// refused. This is the policy of [`HttpFetch::new`](crate::HttpFetch::new) and of
     /// [`builtin_registry`](crate::builtin_registry).
     #[default]
     Strict,
-    /// Like [`Strict`](Self::Strict) but also allows loopback (`127.0.0.0/8` and `::1`), so tests
-    /// can fetch from a server bound to `127.0.0.1:0`. Exists only with the crate's
-    /// `test-support` feature (which this crate's own tests enable); never use it in production.
-    #[cfg(any(test, feature = "test-support"))]
-    AllowLoopbackForTests,
+    /// Like [`Strict`](Self::Strict) but also allows loopback (`127.0.0.0/8` and `::1`), so a
+    /// development setup or a test suite can fetch from a server bound to `127.0.0.1:0`.
+    /// `autonoma serve` uses it only with `AUTONOMA_HTTP_FETCH_ALLOW_LOOPBACK=true`; never in
+    /// production, where loopback is the host's own services.
+    AllowLoopback,
 }
 
 impl AddressPolicy {
     /// `Ok(())` when `ip` may be contacted under this policy, otherwise why not.
     pub fn check(self, ip: IpAddr) -> Result<(), Refusal> {
-        #[cfg(any(test, feature = "test-support"))]
-        if self == AddressPolicy::AllowLoopbackForTests && ip.is_loopback() {
+        if self == AddressPolicy::AllowLoopback && ip.is_loopback() {
             return Ok(());
         }
         match classify(ip) {
@@ -460,7 +455,7 @@ mod tests {
 
     #[test]
     fn loopback_test_policy_only_adds_loopback() {
-        let policy = AddressPolicy::AllowLoopbackForTests;
+        let policy = AddressPolicy::AllowLoopback;
         for ip in ["127.0.0.1", "127.1.2.3", "::1"] {
             assert!(policy.check(ip.parse().unwrap()).is_ok(), "{ip}");
         }

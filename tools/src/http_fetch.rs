@@ -86,7 +86,7 @@ impl HttpFetch {
     }
 
     /// A tool with the given address policy; tests use
-    /// `AddressPolicy::AllowLoopbackForTests` to reach a local server.
+    /// `AddressPolicy::AllowLoopback` to reach a local server.
     pub fn new_with_policy(policy: AddressPolicy) -> Self {
         HttpFetch {
             policy,

@@ -92,7 +92,7 @@ async fn server() -> String {
 }
 
 fn loopback_tool() -> HttpFetch {
-    HttpFetch::new_with_policy(AddressPolicy::AllowLoopbackForTests)
+    HttpFetch::new_with_policy(AddressPolicy::AllowLoopback)
 }
 
 fn allow(hosts: &[&str]) -> Vec<String> {

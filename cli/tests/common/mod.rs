@@ -29,14 +29,33 @@ pub fn on_postgres() -> bool {
 impl Server {
     /// Starts the server with extra environment variables.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
+        cmd.arg("serve");
+        Server::start_command(cmd, env)
+    }
+
+    /// Starts the server under a `bash` prelude run first in the same process, e.g.
+    /// `trap '' XFSZ; ulimit -f 4096` (limits and signal dispositions survive the `exec`).
+    pub fn start_after(prelude: &str, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!("{prelude}; exec \"$0\" serve"))
+            .arg(env!("CARGO_BIN_EXE_autonoma"));
+        Server::start_command(cmd, env)
+    }
+
+    /// The process id (for `prlimit`, signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn start_command(mut cmd: Command, env: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap()
             .to_path_buf();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autonoma"));
-        cmd.arg("serve")
-            .env("AUTONOMA_LISTEN", "127.0.0.1:0")
+        cmd.env("AUTONOMA_LISTEN", "127.0.0.1:0")
             .env("AUTONOMA_DATA_DIR", data_dir.path())
             .env("AUTONOMA_SITE_DIR", workspace.join("site"))
             .env("AUTONOMA_LOG", "warn")
