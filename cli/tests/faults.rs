@@ -214,27 +214,11 @@ async fn a_full_disk_refuses_an_upload_with_507_and_keeps_nothing() {
     // fails it with ENOSPC.
     let mut server = Server::start_after("trap '' XFSZ; ulimit -S -f 2048", &[]);
     let user = User::sign_up(&server, "disk@example.com").await;
-    let kb: Value = user
-        .post("/api/v1/knowledge-bases")
-        .json(&json!({"name": "handbook", "description": "disk test"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let kb = kb["id"].as_str().unwrap();
+    let kb = user.knowledge_base("handbook").await;
+    let kb = kb.as_str();
     let text = "Autonoma keeps every run durable across crashes. ".repeat(64 * 1024);
-    let upload = |bytes: Vec<u8>| {
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name("big.txt")
-            .mime_str("text/plain")
-            .unwrap();
-        user.post(&format!("/api/v1/knowledge-bases/{kb}/documents"))
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-    };
-    let res = upload(text.clone().into_bytes()).await.unwrap();
+    let upload = |bytes: Vec<u8>| user.upload(kb, "big.txt", "text/plain", bytes);
+    let res = upload(text.clone().into_bytes()).await;
     let problem = assert_problem(res, 507, "insufficient_storage").await;
     assert!(
         problem["detail"]
@@ -256,7 +240,7 @@ async fn a_full_disk_refuses_an_upload_with_507_and_keeps_nothing() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let res = upload(text.into_bytes()).await.unwrap();
+    let res = upload(text.into_bytes()).await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     server.kill();
 }

@@ -7,31 +7,19 @@ use autonoma_core::model::*;
 use autonoma_core::store::prelude::*;
 use autonoma_core::store::{NewRun, RunUpdate};
 use autonoma_core::Error;
-use autonoma_storage::{PgStore, SqliteStore};
-use autonoma_testkit::postgres::PgServer;
 use uuid::Uuid;
 
+#[path = "support/backends.rs"]
+#[macro_use]
+mod backends;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 use fixtures::{provider, spec};
 
-#[tokio::test]
-async fn sqlite_a_newer_claim_fences_off_the_older_executor() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
-    s.migrate().await.unwrap();
-    a_newer_claim_fences_off_the_older_executor(&s).await;
-}
-
-#[tokio::test]
-async fn postgres_a_newer_claim_fences_off_the_older_executor() {
-    let server = PgServer::start();
-    PgStore::migrate(&server.owner_url()).await.unwrap();
-    let s = PgStore::connect(&server.app_url()).await.unwrap();
-    a_newer_claim_fences_off_the_older_executor(&s).await;
-}
+on_both_backends!(
+    a_newer_claim_fences_off_the_older_executor,
+    the_outbox_keeps_a_run_until_its_job_is_enqueued,
+);
 
 /// The fencing scenario against any store.
 async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
@@ -163,24 +151,6 @@ async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
             last
         ]
     );
-}
-
-#[tokio::test]
-async fn sqlite_the_outbox_keeps_a_run_until_its_job_is_enqueued() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
-    s.migrate().await.unwrap();
-    the_outbox_keeps_a_run_until_its_job_is_enqueued(&s).await;
-}
-
-#[tokio::test]
-async fn postgres_the_outbox_keeps_a_run_until_its_job_is_enqueued() {
-    let server = PgServer::start();
-    PgStore::migrate(&server.owner_url()).await.unwrap();
-    let s = PgStore::connect(&server.app_url()).await.unwrap();
-    the_outbox_keeps_a_run_until_its_job_is_enqueued(&s).await;
 }
 
 /// A new run has an outbox row that no sweep takes before [`OUTBOX_GRACE`]; once due it is

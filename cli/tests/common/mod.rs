@@ -196,6 +196,40 @@ impl User {
             .bearer_auth(&self.api_key)
     }
 
+    /// Creates a knowledge base; returns its id.
+    pub async fn knowledge_base(&self, name: &str) -> String {
+        let res = self
+            .post("/api/v1/knowledge-bases")
+            .json(&json!({"name": name, "description": "test base"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Uploads `bytes` as the document `name` of type `media_type` to knowledge base `kb`.
+    pub async fn upload(
+        &self,
+        kb: &str,
+        name: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_string())
+            .mime_str(media_type)
+            .unwrap();
+        self.post(&format!("/api/v1/knowledge-bases/{kb}/documents"))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Connects an OpenAI-compatible provider at `base_url` offering model `scripted`.
     pub async fn scripted_provider(&self, base_url: &str) -> String {
         let res = self
