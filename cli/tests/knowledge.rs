@@ -29,20 +29,6 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-async fn create_kb(user: &User, name: &str) -> String {
-    let res = user
-        .post("/api/v1/knowledge-bases")
-        .json(&json!({"name": name, "description": "test base"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn form(name: &str, media_type: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
     let part = reqwest::multipart::Part::bytes(bytes)
         .file_name(name.to_string())
@@ -51,22 +37,8 @@ fn form(name: &str, media_type: &str, bytes: Vec<u8>) -> reqwest::multipart::For
     reqwest::multipart::Form::new().part("file", part)
 }
 
-async fn upload(
-    user: &User,
-    kb: &str,
-    name: &str,
-    media_type: &str,
-    bytes: Vec<u8>,
-) -> reqwest::Response {
-    user.post(&format!("/api/v1/knowledge-bases/{kb}/documents"))
-        .multipart(form(name, media_type, bytes))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn upload_ok(user: &User, kb: &str, name: &str, media_type: &str, bytes: Vec<u8>) -> Value {
-    let res = upload(user, kb, name, media_type, bytes).await;
+    let res = user.upload(kb, name, media_type, bytes).await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     let doc: Value = res.json().await.unwrap();
     assert!(
@@ -213,7 +185,7 @@ async fn documents_become_searchable_with_citations_and_agents_cite_them() {
     ]);
     let server = Server::start();
     let user = User::sign_up(&server, "kb@example.com").await;
-    let kb = create_kb(&user, "Docs").await;
+    let kb = user.knowledge_base("Docs").await;
 
     // Markdown (the repository's own architecture document), PDF (three pages), HTML.
     let architecture = std::fs::read(workspace().join("ARCHITECTURE.md")).unwrap();
@@ -244,7 +216,9 @@ async fn documents_become_searchable_with_citations_and_agents_cite_them() {
     assert_eq!(pdf["chunks_total"], 3, "one chunk per page: {pdf}");
 
     // The same bytes again: the existing document, 200, nothing new stored.
-    let res = upload(&user, &kb, "copy.md", "text/markdown", architecture).await;
+    let res = user
+        .upload(&kb, "copy.md", "text/markdown", architecture)
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["id"], md["id"]);
 
@@ -428,7 +402,7 @@ async fn a_worker_killed_mid_job_is_replaced_without_losing_or_duplicating_vecto
     let lease = [("AUTONOMA_GPU_LEASE_SECS", "3")];
     let server = Server::start_with(&[("AUTONOMA_GPU_WORKER", "false"), lease[0]]);
     let user = User::sign_up(&server, "kill@example.com").await;
-    let kb = create_kb(&user, "Long").await;
+    let kb = user.knowledge_base("Long").await;
     let first = Worker::start(&server, &lease);
 
     // 40 short sections: 40 chunks, two jobs (32 + 8), embedded 8 at a time.
@@ -516,7 +490,7 @@ async fn bad_uploads_and_foreign_bases_get_problems_and_leave_nothing_behind() {
     ]);
     let a = User::sign_up(&server, "a-kb@example.com").await;
     let b = User::sign_up(&server, "b-kb@example.com").await;
-    let kb = create_kb(&a, "A's base").await;
+    let kb = a.knowledge_base("A's base").await;
     let docs_path = format!("/api/v1/knowledge-bases/{kb}/documents");
 
     // (file name, declared type, bytes, status, code, part of the detail)
@@ -616,7 +590,7 @@ async fn bad_uploads_and_foreign_bases_get_problems_and_leave_nothing_behind() {
         ),
     ];
     for (name, mt, bytes, status, code, detail) in cases {
-        let res = upload(&a, &kb, name, mt, bytes).await;
+        let res = a.upload(&kb, name, mt, bytes).await;
         let p = assert_problem(res, status, code).await;
         assert!(
             p["detail"].as_str().unwrap().contains(detail),
@@ -626,8 +600,7 @@ async fn bad_uploads_and_foreign_bases_get_problems_and_leave_nothing_behind() {
     // Half of a real PDF is corrupt too.
     let pdf = std::fs::read(workspace().join("tests/fixtures/greenhouse-guide.pdf")).unwrap();
     assert_problem(
-        upload(
-            &a,
+        a.upload(
             &kb,
             "half.pdf",
             "application/pdf",

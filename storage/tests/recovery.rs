@@ -22,7 +22,7 @@ use uuid::Uuid;
 mod backends;
 #[path = "support/fixtures.rs"]
 mod fixtures;
-use fixtures::{provider, spec};
+use fixtures::new_run;
 
 on_both_backends!(
     a_run_left_without_its_job_is_enqueued_by_the_sweep,
@@ -30,31 +30,12 @@ on_both_backends!(
 );
 
 async fn setup<S: Store + JobQueue + Clone + 'static>(s: &S) -> (Service, NewRun) {
-    let (user, org) = s
-        .create_user_with_org("r@x.io", "n", "hash", "org")
-        .await
-        .unwrap();
-    let p = provider(s, org.id).await;
-    let agent = s
-        .create_agent(org.id, Uuid::now_v7(), &spec(p.id, "a"))
-        .await
-        .unwrap();
+    let run = new_run(s, "r@x.io").await;
     let service = Service::new(
         Arc::new(s.clone()),
         Arc::new(s.clone()),
         SecretBox::new(&[7; 32]),
     );
-    let run = NewRun {
-        id: Uuid::now_v7(),
-        org_id: org.id,
-        agent_id: agent.id,
-        agent_version: 1,
-        thread_id: Uuid::now_v7(),
-        input: "hi".into(),
-        created_by: user.id,
-        mode: RunMode::Live,
-        preflight_id: None,
-    };
     (service, run)
 }
 

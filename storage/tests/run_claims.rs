@@ -14,7 +14,7 @@ use uuid::Uuid;
 mod backends;
 #[path = "support/fixtures.rs"]
 mod fixtures;
-use fixtures::{provider, spec};
+use fixtures::new_run;
 
 on_both_backends!(
     a_newer_claim_fences_off_the_older_executor,
@@ -23,26 +23,7 @@ on_both_backends!(
 
 /// The fencing scenario against any store.
 async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
-    let (user, org) = s
-        .create_user_with_org("a@x.io", "n", "hash", "org")
-        .await
-        .unwrap();
-    let p = provider(s, org.id).await;
-    let agent = s
-        .create_agent(org.id, Uuid::now_v7(), &spec(p.id, "a"))
-        .await
-        .unwrap();
-    let new = NewRun {
-        id: Uuid::now_v7(),
-        org_id: org.id,
-        agent_id: agent.id,
-        agent_version: 1,
-        thread_id: Uuid::now_v7(),
-        input: "hi".into(),
-        created_by: user.id,
-        mode: autonoma_core::model::RunMode::Live,
-        preflight_id: None,
-    };
+    let new = new_run(s, "a@x.io").await;
     let (run, _) = s.create_run(&new, None).await.unwrap();
 
     assert_eq!(s.claim_run(run.id).await.unwrap(), Some(1));
@@ -83,7 +64,7 @@ async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
         Err(Error::LeaseLost)
     ));
     assert_eq!(
-        s.get_run(org.id, run.id).await.unwrap().status,
+        s.get_run(new.org_id, run.id).await.unwrap().status,
         RunStatus::Running
     );
     assert_eq!(
@@ -109,12 +90,12 @@ async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
         Err(Error::LeaseLost)
     ));
     assert_eq!(
-        s.get_run(org.id, run.id).await.unwrap().status,
+        s.get_run(new.org_id, run.id).await.unwrap().status,
         RunStatus::Running
     );
     assert_eq!(s.finish_run(run.id, 2, &done, &last).await.unwrap().seq, 3);
     assert_eq!(
-        s.get_run(org.id, run.id).await.unwrap().status,
+        s.get_run(new.org_id, run.id).await.unwrap().status,
         RunStatus::Completed
     );
     assert_eq!(s.claim_run(run.id).await.unwrap(), None);
@@ -158,25 +139,11 @@ async fn a_newer_claim_fences_off_the_older_executor<S: Store>(s: &S) {
 async fn the_outbox_keeps_a_run_until_its_job_is_enqueued<S: Store>(s: &S) {
     use autonoma_core::store::OUTBOX_GRACE;
     use std::time::Duration;
-    let (user, org) = s
-        .create_user_with_org("o@x.io", "n", "hash", "org")
-        .await
-        .unwrap();
-    let p = provider(s, org.id).await;
-    let agent = s
-        .create_agent(org.id, Uuid::now_v7(), &spec(p.id, "a"))
-        .await
-        .unwrap();
-    let new_run = |key: &str| NewRun {
+    let base = new_run(s, "o@x.io").await;
+    let new_run = |input: &str| NewRun {
         id: Uuid::now_v7(),
-        org_id: org.id,
-        agent_id: agent.id,
-        agent_version: 1,
-        thread_id: Uuid::now_v7(),
-        input: key.into(),
-        created_by: user.id,
-        mode: RunMode::Live,
-        preflight_id: None,
+        input: input.into(),
+        ..base.clone()
     };
     let (a, _) = s.create_run(&new_run("a"), Some("k-a")).await.unwrap();
     let (b, _) = s.create_run(&new_run("b"), None).await.unwrap();

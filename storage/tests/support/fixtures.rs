@@ -3,8 +3,9 @@
 //! Records the storage tests and examples create: a provider connection and an agent spec.
 //! Included by path (`#[path = "support/fixtures.rs"] mod fixtures;`).
 
+use autonoma_core::model::RunMode;
 use autonoma_core::model::{AgentSpec, Limits, ProviderConnection, ProviderKind};
-use autonoma_core::store::Store;
+use autonoma_core::store::{NewRun, Store};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -39,4 +40,29 @@ pub async fn provider<S: Store + ?Sized>(s: &S, org_id: Uuid) -> ProviderConnect
     };
     s.create_provider(&p, Some(b"sealed")).await.unwrap();
     p
+}
+
+/// A user `email` with an organization, a provider and an agent in `s`; returns a live run
+/// of that agent (input `"hi"`, version 1, a new thread) to store with `create_run`.
+pub async fn new_run<S: Store + ?Sized>(s: &S, email: &str) -> NewRun {
+    let (user, org) = s
+        .create_user_with_org(email, "n", "hash", "org")
+        .await
+        .unwrap();
+    let p = provider(s, org.id).await;
+    let agent = s
+        .create_agent(org.id, Uuid::now_v7(), &spec(p.id, "a"))
+        .await
+        .unwrap();
+    NewRun {
+        id: Uuid::now_v7(),
+        org_id: org.id,
+        agent_id: agent.id,
+        agent_version: 1,
+        thread_id: Uuid::now_v7(),
+        input: "hi".into(),
+        created_by: user.id,
+        mode: RunMode::Live,
+        preflight_id: None,
+    }
 }
